@@ -1,0 +1,23 @@
+"""dada_mm: DADA (Differentiable Automatic Data Augmentation) on OpenMMLab.
+
+Layout, in pipeline order: ``search_space`` (15 ops, 105 sub-policies) -> ``search``
+(policy parameters, estimators, batched ops, bi-level step, the search hook) -> ``policy``
+(policy files and presets) -> ``transforms`` (``DADAAugment``).
+
+Importing the package registers everything in MMEngine's root registries, so it is
+buildable under ``default_scope='mmpretrain'`` and ``'mmdet'`` alike, and allow-lists the
+types of MMEngine checkpoints for torch's safe loading.
+"""
+from .utils.safe_checkpoint import register_checkpoint_safe_globals
+
+register_checkpoint_safe_globals()
+
+from . import search_space  # noqa: E402
+from . import policy  # noqa: E402
+from .datasets import HeldOutSplit, ReducedSearchSplit  # noqa: E402
+from .search import DADASearchHook  # noqa: E402
+from .transforms import DADAAugment  # noqa: E402
+
+__version__ = '0.1.0'
+__all__ = ['DADAAugment', 'DADASearchHook', 'HeldOutSplit', 'ReducedSearchSplit',
+           'search_space', 'policy', '__version__']

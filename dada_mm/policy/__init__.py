@@ -1,0 +1,11 @@
+"""Policies: the file format, the shipped presets, and resolution of `policy=` arguments."""
+from .policy_file import (MAX_POLICY_FILE_BYTES, POLICY_FILE_VERSION, PolicyError,
+                          load_policy_file, parse_policy_json, policy_to_dict,
+                          save_policy_file, validate_sub_policies)
+from .presets import PRESET_DIR, list_presets, load_preset
+from .resolve import resolve_policy
+
+__all__ = ['MAX_POLICY_FILE_BYTES', 'POLICY_FILE_VERSION', 'PolicyError',
+           'load_policy_file', 'parse_policy_json', 'policy_to_dict', 'save_policy_file',
+           'validate_sub_policies', 'PRESET_DIR', 'list_presets', 'load_preset',
+           'resolve_policy']

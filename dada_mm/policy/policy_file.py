@@ -1,0 +1,189 @@
+"""Policy files: a versioned, human-readable JSON format, parsed as data only.
+
+Format (version 1)::
+
+    {"version": 1,
+     "sub_policies": [[{"op": "ShearX", "prob": 0.69, "magnitude": 0.64}, ...], ...],
+     "meta": {"source": ..., "search": {...}, "date": ...}}
+
+``magnitude`` is the paper's level in [0, 1] (mapped to each op's range by
+``dada_mm.search_space``); ``prob`` is the op's apply probability in [0, 1].
+Files are read with ``json`` only (no pickle, no eval) and written atomically, so a crash
+never leaves a truncated file and an existing file is replaced only by a complete one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ..search_space import OP_NAMES, get_op
+
+__all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',
+           'load_policy_file', 'save_policy_file', 'parse_policy_json',
+           'MAX_POLICY_FILE_BYTES']
+
+POLICY_FILE_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MAX_POLICY_FILE_BYTES = 16 * 1024 * 1024
+OP_KEYS = ('op', 'prob', 'magnitude')
+
+SubPolicies = List[List[Dict[str, Any]]]
+
+
+class PolicyError(ValueError):
+    """A policy (file, preset or inline list) is malformed; the message names the field."""
+
+
+def _check_unit_interval(value: Any, where: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PolicyError(f'{where}.{field} must be a number in [0, 1], '
+                          f'got {value!r} ({type(value).__name__})')
+    value = float(value)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise PolicyError(f'{where}.{field} must be a number in [0, 1], got {value!r}')
+    return value
+
+
+def _validate_op(op: Any, where: str) -> Dict[str, Any]:
+    if not isinstance(op, dict):
+        raise PolicyError(f'{where} must be a dict with keys {list(OP_KEYS)}, '
+                          f'got {type(op).__name__}: {op!r}')
+    unknown = sorted(set(op) - set(OP_KEYS))
+    if unknown:
+        raise PolicyError(f'{where} has unknown key(s) {unknown}; '
+                          f'allowed keys are {list(OP_KEYS)}')
+    missing = [k for k in OP_KEYS if k not in op]
+    if missing:
+        raise PolicyError(f'{where} is missing key(s) {missing}')
+    name = op['op']
+    if not isinstance(name, str) or name not in OP_NAMES:
+        raise PolicyError(f'{where}.op: unknown op {name!r}; valid ops are: '
+                          f'{", ".join(OP_NAMES)}')
+    get_op(name)
+    return {'op': name,
+            'prob': _check_unit_interval(op['prob'], where, 'prob'),
+            'magnitude': _check_unit_interval(op['magnitude'], where, 'magnitude')}
+
+
+def validate_sub_policies(sub_policies: Any, source: str = 'policy') -> SubPolicies:
+    """Check the nesting, op names and ranges; return a normalised deep copy.
+
+    ``sub_policies`` is a non-empty list of non-empty lists of op dicts
+    (``{'op', 'prob', 'magnitude'}``). Tuples are accepted for lists (configs use them).
+    """
+    if isinstance(sub_policies, (str, bytes, dict)) or not isinstance(
+            sub_policies, Sequence):
+        raise PolicyError(f'{source}.sub_policies must be a list of sub-policies '
+                          f'(each a list of op dicts), got '
+                          f'{type(sub_policies).__name__}')
+    if len(sub_policies) == 0:
+        raise PolicyError(f'{source}.sub_policies is empty; a policy needs at least one '
+                          'sub-policy')
+    out = []
+    for i, sub in enumerate(sub_policies):
+        where = f'{source}.sub_policies[{i}]'
+        if isinstance(sub, dict):
+            raise PolicyError(f'{where} must be a list of op dicts, got a single dict '
+                              '(wrong nesting: sub_policies is a list of lists)')
+        if isinstance(sub, (str, bytes)) or not isinstance(sub, Sequence):
+            raise PolicyError(f'{where} must be a list of op dicts, got '
+                              f'{type(sub).__name__}')
+        if len(sub) == 0:
+            raise PolicyError(f'{where} is empty; a sub-policy needs at least one op')
+        out.append([_validate_op(op, f'{where}[{j}]') for j, op in enumerate(sub)])
+    return out
+
+
+def policy_to_dict(sub_policies: SubPolicies,
+                   meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The JSON document of a validated policy."""
+    return {'version': POLICY_FILE_VERSION,
+            'sub_policies': validate_sub_policies(sub_policies),
+            'meta': dict(meta or {})}
+
+
+def _reject_duplicate_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise PolicyError(f'duplicated key {key!r} in a JSON object')
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name):
+    raise PolicyError(f'non-finite number {name} is not allowed in a policy file')
+
+
+def parse_policy_json(text: str, source: str = 'policy') -> Dict[str, Any]:
+    """Parse and validate a policy document from JSON text; returns the normalised dict."""
+    try:
+        doc = json.loads(text, object_pairs_hook=_reject_duplicate_keys,
+                         parse_constant=_reject_constant)
+    except PolicyError as e:
+        raise PolicyError(f'{source}: {e}') from None
+    except json.JSONDecodeError as e:
+        raise PolicyError(f'{source}: not valid JSON ({e})') from None
+    if not isinstance(doc, dict):
+        raise PolicyError(f'{source}: the top level must be a JSON object with keys '
+                          f'"version", "sub_policies", "meta"; got {type(doc).__name__}')
+    unknown = sorted(set(doc) - {'version', 'sub_policies', 'meta'})
+    if unknown:
+        raise PolicyError(f'{source}: unknown top-level key(s) {unknown}; allowed: '
+                          '["version", "sub_policies", "meta"]')
+    if 'version' not in doc:
+        raise PolicyError(f'{source}: missing "version" (supported: '
+                          f'{list(SUPPORTED_VERSIONS)})')
+    version = doc['version']
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+        raise PolicyError(f'{source}: unsupported version {version!r}; supported '
+                          f'versions: {list(SUPPORTED_VERSIONS)}')
+    if 'sub_policies' not in doc:
+        raise PolicyError(f'{source}: missing "sub_policies"')
+    meta = doc.get('meta', {})
+    if not isinstance(meta, dict):
+        raise PolicyError(f'{source}.meta must be an object, got {type(meta).__name__}')
+    return {'version': version,
+            'sub_policies': validate_sub_policies(doc['sub_policies'], source),
+            'meta': meta}
+
+
+def load_policy_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """Read and validate a policy file; errors name the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f'policy file {str(path)!r} does not exist (or is not a file)')
+    size = path.stat().st_size
+    if size > MAX_POLICY_FILE_BYTES:
+        raise PolicyError(f'policy file {str(path)!r} is {size} bytes; the limit is '
+                          f'{MAX_POLICY_FILE_BYTES} bytes')
+    try:
+        text = path.read_text(encoding='utf-8')
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError(f'policy file {str(path)!r} cannot be read: {e}') from None
+    return parse_policy_json(text, source=str(path))
+
+
+def save_policy_file(path: Union[str, os.PathLike], sub_policies: SubPolicies,
+                     meta: Optional[Dict[str, Any]] = None) -> Path:
+    """Validate and write a policy file atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    doc = policy_to_dict(sub_policies, meta)
+    text = json.dumps(doc, indent=1, allow_nan=False) + '\n'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

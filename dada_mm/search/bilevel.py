@@ -1,0 +1,125 @@
+"""The one-pass bi-level (DARTS-style) hyper-gradient, with functional network weights.
+
+Notation: w_t are the weights before the training step, d = (alpha, p, m) the policy and
+f_i(w, d) the loss of training image i augmented with its policy draw. The runner's own
+training step *is* the unrolled step: w_{t+1} = w_t - xi * (grad_w L_tr(w_t, d) + ...), so
+its training-split gradient is computed once and reused (never recomputed), and whatever
+the config's optimiser does (momentum, weight decay, clipping, AMP) is what is unrolled.
+Then, DARTS' chain rule with v = grad_w L_val(w_{t+1}) gives
+
+    dL_val/dd ~= -xi * d/dd [grad_w L_tr(w_t, d) . v],
+
+and grad_w f_i . v is approximated by a central finite difference
+``h_i = (f_i(w_t + R v) - f_i(w_t - R v)) / 2R`` with R = eps / ||v|| (second order) or a
+one-sided difference (first order). For alpha and p, h_i is the per-sample reward of a
+score-function estimator (RELAX by default); for m the difference is taken of the pathwise
+(straight-through or exact) magnitude gradients.
+
+All extra passes evaluate the *same* module through ``torch.func.functional_call`` with
+dicts of weights and with *copies* of the buffers, so the network is never copied and
+BatchNorm running statistics are only updated by the real training step.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+__all__ = ['unwrap_model', 'trainable_parameters', 'clone_buffers', 'classification_logits',
+           'labels_of', 'per_sample_losses', 'validation_gradient', 'perturbed_weights',
+           'global_norm', 'magnitude_grads']
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare model under a DDP/MMEngine wrapper (extra passes must not all-reduce)."""
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model
+
+
+def trainable_parameters(model: nn.Module) -> Dict[str, Tensor]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def clone_buffers(model: nn.Module) -> Dict[str, Tensor]:
+    """Fresh copies of all buffers, so that train-mode BatchNorm in extra passes updates
+    the copies, not the model's running statistics."""
+    return {n: b.detach().clone() for n, b in model.named_buffers()}
+
+
+def labels_of(data_samples: Sequence) -> Tensor:
+    """Hard labels [B] of mmpretrain ``DataSample``s."""
+    labels = []
+    for i, ds in enumerate(data_samples):
+        label = getattr(ds, 'gt_label', None)
+        if label is None:
+            raise ValueError(f'data_samples[{i}] has no gt_label; the DADA search needs '
+                             'hard class labels (no Mixup/CutMix/soft labels)')
+        labels.append(torch.as_tensor(label).reshape(-1)[:1])
+    return torch.cat(labels).long()
+
+
+def classification_logits(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
+                          inputs: Tensor, data_samples: Sequence) -> Tensor:
+    """Logits of ``model`` (an mmpretrain classifier) on 0..255 float ``inputs`` [B,C,H,W].
+
+    ``tensors`` replaces parameters/buffers by name for this call only (None: as is). The
+    model's own data preprocessor normalises the inputs, differentiably.
+    """
+    data = model.data_preprocessor({'inputs': inputs, 'data_samples': list(data_samples)},
+                                   False)
+    kwargs = dict(inputs=data['inputs'], data_samples=data['data_samples'], mode='tensor')
+    if tensors is None:
+        out = model(**kwargs)
+    else:
+        out = functional_call(model, tensors, args=(), kwargs=kwargs, strict=False)
+    if isinstance(out, (tuple, list)):
+        out = out[-1]
+    return out
+
+
+def per_sample_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]], inputs: Tensor,
+                      data_samples: Sequence, labels: Tensor) -> Tensor:
+    """Cross-entropy of every image [B] (the search objective's per-sample terms)."""
+    logits = classification_logits(model, tensors, inputs, data_samples)
+    return F.cross_entropy(logits.float(), labels.to(logits.device), reduction='none')
+
+
+def validation_gradient(model: nn.Module, val_batch: Dict,
+                        params: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], float]:
+    """v = grad_w L_val at the model's current weights, and L_val; buffers untouched.
+
+    ``val_batch`` is a collated batch of the held-out loader (not augmented).
+    """
+    data = model.data_preprocessor(val_batch, False)
+    labels = labels_of(data['data_samples'])
+    logits = functional_call(model, clone_buffers(model), args=(),
+                             kwargs=dict(inputs=data['inputs'],
+                                         data_samples=data['data_samples'], mode='tensor'),
+                             strict=False)
+    if isinstance(logits, (tuple, list)):
+        logits = logits[-1]
+    loss = F.cross_entropy(logits.float(), labels.to(logits.device))
+    names = list(params)
+    grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+    v = {n: (torch.zeros_like(params[n]) if g is None else g.detach())
+         for n, g in zip(names, grads)}
+    return v, float(loss.detach())
+
+
+def global_norm(tensors: Dict[str, Tensor]) -> Tensor:
+    return torch.sqrt(sum((t.float() ** 2).sum() for t in tensors.values()))
+
+
+def perturbed_weights(base: Dict[str, Tensor], direction: Dict[str, Tensor],
+                      scale: float) -> Dict[str, Tensor]:
+    """``base + scale * direction`` for every tensor in ``direction``."""
+    return {n: base[n] + scale * direction[n].to(base[n].dtype) for n in direction}
+
+
+def magnitude_grads(loss: Tensor, magnitudes: Tensor, retain_graph: bool) -> Tensor:
+    (g,) = torch.autograd.grad(loss, [magnitudes], retain_graph=retain_graph,
+                               allow_unused=True)
+    return torch.zeros_like(magnitudes) if g is None else g

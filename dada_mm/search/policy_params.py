@@ -1,0 +1,75 @@
+"""The learnable augmentation policy: selection logits, apply probabilities, magnitudes.
+
+Parameterisation follows the DADA spec (§1.3): ``alpha`` are raw logits (selection
+probabilities are ``softmax(alpha)``), ``probs`` are *raw* probabilities (not passed through
+a sigmoid; clamped when sampling and at export) and ``magnitudes`` are raw levels clamped to
+[0, 1] wherever they are used. Keeping the official parameterisation keeps Adam's
+dynamics and the exported numbers comparable with the published policies.
+"""
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import nn
+
+from ..search_space import NUM_SUB_POLICIES, OPS_PER_SUB_POLICY
+
+__all__ = ['PolicyParameters']
+
+TopKEntry = Tuple[int, Tuple[float, ...], Tuple[float, ...]]
+
+
+class PolicyParameters(nn.Module):
+    """Holds ``alpha`` [N], ``probs`` [N, 2] and ``magnitudes`` [N, 2] as ``nn.Parameter``.
+
+    Args:
+        num_sub_policies: N, 105 for the real search space; smaller for toy problems.
+        alpha_init: initial selection logit (uniform, 1e-3 as in the official code).
+        prob_init: initial apply probability of every op.
+        magnitude_init: initial level of every op (0.5 = identity for most ops).
+    """
+
+    def __init__(self, num_sub_policies: int = NUM_SUB_POLICIES, alpha_init: float = 1e-3,
+                 prob_init: float = 0.5, magnitude_init: float = 0.5) -> None:
+        super().__init__()
+        n, k = int(num_sub_policies), OPS_PER_SUB_POLICY
+        self.num_sub_policies = n
+        self.alpha = nn.Parameter(torch.full((n,), float(alpha_init)))
+        self.probs = nn.Parameter(torch.full((n, k), float(prob_init)))
+        self.magnitudes = nn.Parameter(torch.full((n, k), float(magnitude_init)))
+
+    def clamped_probs(self, eps: float = 1e-6) -> torch.Tensor:
+        """Apply probabilities clamped to [eps, 1-eps] (finite logits/log-probs when sampling)."""
+        return self.probs.clamp(eps, 1.0 - eps)
+
+    def clamped_magnitudes(self) -> torch.Tensor:
+        """Levels clamped to [0, 1], the range every op's level mapping expects."""
+        return self.magnitudes.clamp(0.0, 1.0)
+
+    def selection_probs(self) -> torch.Tensor:
+        """softmax(alpha): probability of drawing each sub-policy."""
+        return torch.softmax(self.alpha, dim=-1)
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy (nats) of the sub-policy selection distribution; a collapse monitor."""
+        logp = torch.log_softmax(self.alpha, dim=-1)
+        return -(logp.exp() * logp).sum()
+
+    @torch.no_grad()
+    def top_k(self, k: int) -> List[TopKEntry]:
+        """The k sub-policies with the largest alpha, as exported (spec §0 step 2).
+
+        Returns a list of ``(sub_policy_index, probs_row, magnitudes_row)`` with both rows as
+        tuples of floats clamped to [0, 1], sorted by alpha descending; ties are broken by
+        the lower index so that export is deterministic.
+        """
+        alpha = self.alpha.detach().cpu().tolist()
+        order = sorted(range(len(alpha)), key=lambda i: (-alpha[i], i))[:max(int(k), 0)]
+        probs = self.probs.detach().clamp(0.0, 1.0).cpu()
+        mags = self.magnitudes.detach().clamp(0.0, 1.0).cpu()
+        return [(i, tuple(float(x) for x in probs[i]), tuple(float(x) for x in mags[i]))
+                for i in order]
+
+    def extra_repr(self) -> str:
+        return f'num_sub_policies={self.num_sub_policies}'

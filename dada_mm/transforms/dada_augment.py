@@ -1,0 +1,203 @@
+"""`DADAAugment`: apply a learned DADA policy in any OpenMMLab data pipeline.
+
+Per image it picks one sub-policy uniformly at random and applies each of its ops with
+the op's probability at the op's magnitude (level), in stored order: the retraining
+semantics of the paper (Fast AutoAugment's ``Augmentation``). Randomness is drawn from
+``numpy.random`` like mmcv's own transforms, so MMEngine's seeding (``randomness=dict(
+seed=...)``, per-worker seeds) makes a run repeat exactly.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine.registry import TRANSFORMS
+
+from ..policy import PolicyError, resolve_policy
+from ..search_space import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, get_op,
+                            inverse_output_to_input_matrix, level_to_value, scale_level)
+from . import image_ops
+
+__all__ = ['DADAAugment']
+
+#: result keys moved with the image by geometric ops (detection / segmentation pipelines)
+ANNOTATION_KEYS = ('gt_bboxes', 'gt_masks', 'gt_seg_map')
+_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
+_CHANNEL_ORDERS = ('bgr', 'rgb')
+
+
+def _as_fill(value: Any, field: str) -> Union[int, Tuple[int, ...]]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if not 0 <= int(value) <= 255:
+            raise ValueError(f'{field} must be in [0, 255], got {value!r}')
+        return int(value)
+    if isinstance(value, (list, tuple)) and len(value) == 3 and all(
+            isinstance(v, (int, np.integer)) and 0 <= int(v) <= 255 for v in value):
+        return tuple(int(v) for v in value)
+    raise ValueError(f'{field} must be an int or an (R, G, B) tuple of ints in '
+                     f'[0, 255], got {value!r}')
+
+
+@TRANSFORMS.register_module()
+class DADAAugment(BaseTransform):
+    """Apply a DADA policy (preset, policy file or inline list) to ``results['img']``.
+
+    Args:
+        policy: a preset name (``'dada-imagenet'``, ``'dada-cifar10'``, ...), a path to a
+            policy file, or an inline list of sub-policies, e.g.
+            ``[[dict(op='ShearX', prob=0.5, magnitude=0.7), dict(op='Color', prob=0.3,
+            magnitude=0.2)]]``.
+        top_k: use only the first ``top_k`` sub-policies (files are ranked by the search).
+        magnitude_scale: scales every op's strength about its identity level; 1 keeps the
+            paper's magnitudes, 0 makes every levelled op the identity.
+        fill: fill value of the geometric ops, int or (R, G, B); the paper used black.
+        cutout_fill: fill colour of Cutout in (R, G, B); the paper used (125, 123, 114).
+        interpolation: of the geometric ops: 'nearest' (paper), 'bilinear' or 'bicubic'.
+        channel_order: channel order of the images; OpenMMLab loads 'bgr'.
+    """
+
+    def __init__(self,
+                 policy: Union[str, Sequence, Dict] = 'dada-imagenet',
+                 top_k: Optional[int] = None,
+                 magnitude_scale: float = 1.0,
+                 fill: Union[int, Sequence[int]] = 0,
+                 cutout_fill: Sequence[int] = CUTOUT_FILL_RGB,
+                 interpolation: str = 'nearest',
+                 channel_order: str = 'bgr') -> None:
+        doc = resolve_policy(policy)
+        sub_policies = doc['sub_policies']
+        if top_k is not None:
+            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+                raise PolicyError(f'top_k must be a positive int, got {top_k!r}')
+            sub_policies = sub_policies[:top_k]
+        if isinstance(magnitude_scale, bool) or not isinstance(
+                magnitude_scale, (int, float)) or not np.isfinite(magnitude_scale) \
+                or magnitude_scale < 0:
+            raise ValueError(f'magnitude_scale must be a finite number >= 0, '
+                             f'got {magnitude_scale!r}')
+        if interpolation not in _INTERPOLATIONS:
+            raise ValueError(f'interpolation must be one of {list(_INTERPOLATIONS)}, '
+                             f'got {interpolation!r}')
+        if channel_order not in _CHANNEL_ORDERS:
+            raise ValueError(f'channel_order must be one of {list(_CHANNEL_ORDERS)}, '
+                             f'got {channel_order!r}')
+        self.policy_meta = doc['meta']
+        self.sub_policies = sub_policies
+        self.top_k = top_k
+        self.magnitude_scale = float(magnitude_scale)
+        self.fill = _as_fill(fill, 'fill')
+        self.cutout_fill = _as_fill(tuple(cutout_fill), 'cutout_fill')
+        self.interpolation = interpolation
+        self.channel_order = channel_order
+        # (op name, prob, scaled level) per sub-policy, resolved once
+        self._resolved: List[List[Tuple[str, float, float]]] = [
+            [(op['op'], op['prob'],
+              scale_level(get_op(op['op']), op['magnitude'], self.magnitude_scale))
+             for op in sub] for sub in sub_policies]
+
+    # -- helpers ---------------------------------------------------------------------
+    def _in_image_order(self, rgb):
+        if isinstance(rgb, tuple) and self.channel_order == 'bgr':
+            return rgb[::-1]
+        return rgb
+
+    @staticmethod
+    def _check_image(img: Any) -> np.ndarray:
+        if not isinstance(img, np.ndarray):
+            raise TypeError(f"DADAAugment: results['img'] must be a numpy array, got "
+                            f'{type(img).__name__}')
+        if img.dtype != np.uint8:
+            raise TypeError(f"DADAAugment: results['img'] must be uint8 (0..255), got "
+                            f'{img.dtype}; convert float images before this transform')
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"DADAAugment: results['img'] must be HxW, HxWx1, HxWx3 or "
+                             f'HxWx4, got shape {img.shape}')
+        if img.shape[0] < 1 or img.shape[1] < 1:
+            raise ValueError(f"DADAAugment: results['img'] is empty: shape {img.shape}")
+        return img
+
+    def _draw(self) -> Tuple[int, List[Tuple[bool, float, Tuple[float, float]]]]:
+        """All random numbers of one call, in a fixed order whatever gets applied."""
+        index = int(np.random.randint(len(self._resolved)))
+        draws = []
+        for _ in self._resolved[index]:
+            apply_u = float(np.random.rand())
+            sign = 1.0 if np.random.rand() < 0.5 else -1.0
+            center = (float(np.random.rand()), float(np.random.rand()))
+            draws.append((apply_u, sign, center))
+        return index, draws
+
+    def _apply_to_image(self, img: np.ndarray, name: str, level: float, sign: float,
+                        center: Tuple[float, float]) -> np.ndarray:
+        alpha = None
+        if img.ndim == 3 and img.shape[2] == 4:  # keep alpha out of colour ops
+            img, alpha = img[..., :3], img[..., 3:]
+        out = image_ops.apply_op(
+            img, name, level, sign=sign, center=center,
+            fill=self._fill_for(img), cutout_fill=self._cutout_fill_for(img),
+            interpolation=self.interpolation, channel_order=self.channel_order)
+        if alpha is not None:
+            if name in GEOMETRIC_OPS:
+                alpha = image_ops.apply_op(alpha, name, level, sign=sign, fill=255,
+                                           interpolation=self.interpolation)
+                alpha = alpha.reshape(out.shape[:2] + (1,))
+            out = np.concatenate([out, alpha], axis=2)
+        return out
+
+    def _fill_for(self, img):
+        fill = self._in_image_order(self.fill)
+        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
+            return fill[0]
+        return fill
+
+    def _cutout_fill_for(self, img):
+        fill = self._in_image_order(self.cutout_fill)
+        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
+            return fill[0]
+        return fill
+
+    def geometric_matrix(self, name: str, level: float, sign: float, height: int,
+                         width: int) -> np.ndarray:
+        """Forward (input -> output) 3x3 matrix of a geometric op, for annotations."""
+        value = level_to_value(name, level, sign)
+        return np.linalg.inv(inverse_output_to_input_matrix(name, value, height, width))
+
+    # -- transform -------------------------------------------------------------------
+    def transform(self, results: Dict) -> Dict:
+        img = self._check_image(results['img'])
+        index, draws = self._draw()
+        applied = []
+        for (name, prob, level), (apply_u, sign, center) in zip(self._resolved[index],
+                                                              draws):
+            if apply_u >= prob:
+                continue
+            height, width = img.shape[:2]
+            img = self._apply_to_image(img, name, level, sign, center)
+            if name in GEOMETRIC_OPS:
+                self._warp_annotations(results, name, level, sign, height, width)
+            applied.append(name)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['dada_sub_policy'] = index
+        results['dada_applied_ops'] = applied
+        return results
+
+    def _warp_annotations(self, results: Dict, name: str, level: float, sign: float,
+                          height: int, width: int) -> None:
+        """Record the homography and move boxes/masks/seg maps with the image."""
+        matrix = self.geometric_matrix(name, level, sign, height, width)
+        previous = results.get('homography_matrix')
+        results['homography_matrix'] = (matrix if previous is None else
+                                        matrix @ previous).astype(np.float32)
+        if any(results.get(key) is not None for key in ANNOTATION_KEYS):
+            from .annotations import warp_annotations
+            warp_annotations(results, matrix, (height, width),
+                             interpolation=self.interpolation)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_sub_policies={len(self.sub_policies)}, '
+                f'top_k={self.top_k}, magnitude_scale={self.magnitude_scale}, '
+                f'fill={self.fill}, cutout_fill={self.cutout_fill}, '
+                f'interpolation={self.interpolation!r}, '
+                f'channel_order={self.channel_order!r})')

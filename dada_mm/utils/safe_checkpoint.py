@@ -1,0 +1,38 @@
+"""Let torch>=2.6 (``weights_only=True``) load MMEngine checkpoints without disabling it.
+
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch>=2.6 then refuses the
+``HistoryBuffer`` objects and numpy scalars/arrays that MMEngine stores in
+``meta['message_hub']``. We allow-list exactly those types, once, at ``import dada_mm``.
+Everything else stays refused: a checkpoint carrying any other pickled class still fails.
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import torch
+
+__all__ = ['checkpoint_safe_globals', 'register_checkpoint_safe_globals']
+
+
+def checkpoint_safe_globals() -> List[object]:
+    """The types found in the project's MMEngine checkpoints besides tensors/containers."""
+    from mmengine.logging import HistoryBuffer
+
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
+        np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
+    return [HistoryBuffer, scalar, _reconstruct, np.ndarray, np.dtype, *dtype_classes]
+
+
+def register_checkpoint_safe_globals() -> None:
+    """Idempotently add :func:`checkpoint_safe_globals` to torch's allow-list."""
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4 has no weights_only allow-list and loads as before
+        return
+    current = set(map(id, torch.serialization.get_safe_globals()))
+    add([g for g in checkpoint_safe_globals() if id(g) not in current])
