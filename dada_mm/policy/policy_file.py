@@ -24,7 +24,7 @@ from ..search_space import OP_NAMES, get_op
 
 __all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',
            'load_policy_file', 'save_policy_file', 'parse_policy_json',
-           'MAX_POLICY_FILE_BYTES']
+           'validate_policy_document', 'MAX_POLICY_FILE_BYTES']
 
 POLICY_FILE_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -128,6 +128,11 @@ def parse_policy_json(text: str, source: str = 'policy') -> Dict[str, Any]:
         raise PolicyError(f'{source}: {e}') from None
     except json.JSONDecodeError as e:
         raise PolicyError(f'{source}: not valid JSON ({e})') from None
+    return validate_policy_document(doc, source)
+
+
+def validate_policy_document(doc: Any, source: str = 'policy') -> Dict[str, Any]:
+    """Check a parsed policy document (top-level keys, version, meta, sub-policies)."""
     if not isinstance(doc, dict):
         raise PolicyError(f'{source}: the top level must be a JSON object with keys '
                           f'"version", "sub_policies", "meta"; got {type(doc).__name__}')
@@ -149,7 +154,7 @@ def parse_policy_json(text: str, source: str = 'policy') -> Dict[str, Any]:
         raise PolicyError(f'{source}.meta must be an object, got {type(meta).__name__}')
     return {'version': version,
             'sub_policies': validate_sub_policies(doc['sub_policies'], source),
-            'meta': meta}
+            'meta': dict(meta)}
 
 
 def load_policy_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from .policy_file import PolicyError, load_policy_file, validate_sub_policies
+from .policy_file import (POLICY_FILE_VERSION, PolicyError, load_policy_file,
+                          validate_policy_document, validate_sub_policies)
 from .presets import list_presets, load_preset
 
 __all__ = ['resolve_policy']
@@ -27,9 +28,9 @@ def resolve_policy(policy: Any) -> Dict[str, Any]:
     if isinstance(policy, dict):
         if 'sub_policies' not in policy:
             raise PolicyError('an inline policy dict needs a "sub_policies" key')
-        return {'version': policy.get('version', 1),
-                'sub_policies': validate_sub_policies(policy['sub_policies'], 'policy'),
-                'meta': dict(policy.get('meta', {}))}
+        # same checks as a file (version, keys, meta); "version" may be left out inline
+        return validate_policy_document({'version': POLICY_FILE_VERSION, **policy},
+                                        'policy')
     if isinstance(policy, (list, tuple)):
         return {'version': 1, 'sub_policies': validate_sub_policies(policy, 'policy'),
                 'meta': {'source': 'inline'}}

@@ -176,49 +176,57 @@ def _fill_tensor(fill, x: torch.Tensor) -> torch.Tensor:
     return f.view(1, -1, 1, 1)
 
 
-def _pil_source_indices(mats: torch.Tensor, height: int, width: int):
+def _pil_source_indices(mats: torch.Tensor, height: int, width: int, scale_path: bool):
     """Integer input (x, y) that PIL's ``ImagingTransformAffine`` (NEAREST) reads.
 
     PIL does not evaluate ``floor(A @ c)`` in floating point: a matrix with no shear /
-    rotation terms (``a1 == a3 == 0``) goes through ``ImagingScaleAffine``
-    (``floor(a2 + a0 / 2 + a0 * j)`` in double), any other through 16.16 fixed point
-    (``FIX(v) = floor(v * 65536 + .5)``, index ``(FIX(origin) + j*FIX(a0) + i*FIX(a1))
-    >> 16``). Reproduced here with int64 arithmetic, so it is also bit-identical across
-    devices. Returns two int64 [N, H, W] tensors.
+    rotation terms (``a1 == a3 == 0``, here: the translations, ``scale_path=True``) goes
+    through ``ImagingScaleAffine`` (``floor(a2 + a0 / 2 + a0 * j)`` in double), any other
+    through 16.16 fixed point (``FIX(v) = floor(v * 65536 + .5)``, index
+    ``(FIX(origin) + j*FIX(a0) + i*FIX(a1)) >> 16``). Reproduced with int64 arithmetic,
+    so it is also bit-identical across devices. Returns int64 (x, y), broadcastable to
+    [N, H, W] (separable [N, 1, W] / [N, H, 1] on the scale path).
     """
     dev = mats.device
     n = mats.shape[0]
     m = mats.to(torch.float64).reshape(n, 9)
     a0, a1, a2, a3, a4, a5 = (m[:, i].view(n, 1, 1) for i in range(6))
-    jj = torch.arange(width, device=dev).view(1, 1, width)
-    ii = torch.arange(height, device=dev).view(1, height, 1)
+    if scale_path:
+        jj = torch.arange(width, dtype=torch.float64, device=dev).view(1, 1, width)
+        ii = torch.arange(height, dtype=torch.float64, device=dev).view(1, height, 1)
+        return (torch.floor((a2 + a0 * 0.5) + a0 * jj).long(),
+                torch.floor((a5 + a4 * 0.5) + a4 * ii).long())
+    # PIL's C ints are 32 bit; int32 is exact here (and faster) while |coords| < 2**15,
+    # guaranteed for |a0|, |a1|, |a3|, |a4| <= 2, |a2|, |a5| < 4000 and H + W < 4000;
+    # int64 otherwise.
+    lin = m[:, [0, 1, 3, 4]].abs().amax() if n else m.new_zeros(())
+    off = m[:, [2, 5]].abs().amax() if n else m.new_zeros(())
+    small = bool(((lin <= 2.0) & (off < 4000.0)).item()) and height + width < 4000
+    it = torch.int32 if small else torch.int64
+    jj = torch.arange(width, device=dev, dtype=it).view(1, 1, width)
+    ii = torch.arange(height, device=dev, dtype=it).view(1, height, 1)
 
     def fix(v):
-        return torch.floor(v * 65536.0 + 0.5).long()
+        return torch.floor(v * 65536.0 + 0.5).to(it)
 
     x_org = fix(a2 + a1 * 0.5 + a0 * 0.5)
     y_org = fix(a5 + a4 * 0.5 + a3 * 0.5)
-    xi = (x_org + jj * fix(a0) + ii * fix(a1)) >> 16
-    yi = (y_org + jj * fix(a3) + ii * fix(a4)) >> 16
-    # ImagingScaleAffine path (separable: x depends on j only, y on i only)
-    xs = torch.floor((a2 + a0 * 0.5) + a0 * jj.to(torch.float64)).long()
-    ys = torch.floor((a5 + a4 * 0.5) + a4 * ii.to(torch.float64)).long()
-    scale = ((a1 == 0) & (a3 == 0))
-    xi = torch.where(scale, xs.expand(n, height, width), xi)
-    yi = torch.where(scale, ys.expand(n, height, width), yi)
+    xi = ((x_org + ii * fix(a1)) + jj * fix(a0)) >> 16
+    yi = ((y_org + ii * fix(a4)) + jj * fix(a3)) >> 16
     return xi, yi
 
 
 def _warp_nearest(x: torch.Tensor, mats64: torch.Tensor, fill_t: torch.Tensor,
-                  pil_fixed_point: bool = True):
+                  pil_fixed_point: bool = True, scale_path: bool = False):
     n, c, h, w = x.shape
     if pil_fixed_point:
-        ix, iy = _pil_source_indices(mats64, h, w)
+        ix, iy = _pil_source_indices(mats64, h, w, scale_path)
     else:
         xin, yin = _source_coords(mats64, h, w)
         ix, iy = torch.floor(xin).long(), torch.floor(yin).long()
-    valid = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-    flat_idx = (iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)).view(n, 1, h * w)
+    ixc, iyc = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
+    valid = (ixc == ix) & (iyc == iy)
+    flat_idx = (iyc * w + ixc).expand(n, h, w).reshape(n, 1, h * w).long()
     out = torch.gather(x.reshape(n, c, h * w), 2, flat_idx.expand(n, c, h * w))
     return torch.where(valid.unsqueeze(1), out.view(n, c, h, w), fill_t)
 
@@ -389,7 +397,8 @@ def _op_forward(x: torch.Tensor, k: int, lvl: torch.Tensor, sign: torch.Tensor,
             xd = x.detach()
             if k in GEOMETRIC_OP_INDICES:
                 mats = affine_matrices(k, _values(k, lvl64, sign.detach()), h, w)
-                value = _warp_nearest(xd, mats, fill_t, pil_fixed_point)
+                value = _warp_nearest(xd, mats, fill_t, pil_fixed_point,
+                                      scale_path=k in (2, 3))
             elif k == 5:
                 value = _lut_apply(xd.round().long(), _autocontrast_lut(xd)).to(x.dtype)
             elif k == 6:

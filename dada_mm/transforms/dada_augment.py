@@ -87,7 +87,7 @@ class DADAAugment(BaseTransform):
         self.top_k = top_k
         self.magnitude_scale = float(magnitude_scale)
         self.fill = _as_fill(fill, 'fill')
-        self.cutout_fill = _as_fill(tuple(cutout_fill), 'cutout_fill')
+        self.cutout_fill = _as_fill(cutout_fill, 'cutout_fill')
         self.interpolation = interpolation
         self.channel_order = channel_order
         # (op name, prob, scaled level) per sub-policy, resolved once
@@ -146,16 +146,14 @@ class DADAAugment(BaseTransform):
         return out
 
     def _fill_for(self, img):
-        fill = self._in_image_order(self.fill)
-        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
-            return fill[0]
-        return fill
+        if isinstance(self.fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
+            return self.fill[0]  # gray: the R value, whatever the channel order
+        return self._in_image_order(self.fill)
 
     def _cutout_fill_for(self, img):
-        fill = self._in_image_order(self.cutout_fill)
-        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
-            return fill[0]
-        return fill
+        if isinstance(self.cutout_fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
+            return self.cutout_fill[0]  # gray: R, as image_ops.apply_op's default
+        return self._in_image_order(self.cutout_fill)
 
     def geometric_matrix(self, name: str, level: float, sign: float, height: int,
                          width: int) -> np.ndarray:

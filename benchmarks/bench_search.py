@@ -1,0 +1,134 @@
+"""Cost of one DADA search iteration relative to a plain training iteration.
+
+Both are measured in the same run, on the same model, batch and device: the plain
+iteration is the runner's own ``train_step``; the search iteration is the hook's
+``before_train_iter`` (sampling + batched augmentation on the device) + the same
+``train_step`` + the hook's ``after_train_iter`` (held-out gradient, finite differences,
+estimator, policy step). Medians over repeats after warm-up; ratios, not absolute times.
+
+Also reports the throughput of the batched ops alone. Runs unchanged on a GPU
+(``--device cuda``). Last line: ``second_order_ratio=.. first_order_ratio=..``.
+"""
+import argparse
+import copy
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+import dada_mm  # noqa: E402,F401
+from dada_mm.datasets.synthetic import make_classification_set  # noqa: E402
+
+
+def build_runner(args, work_dir, data_root, order):
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(args.config)
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = data_root
+        cfg[key].num_workers = 0
+        cfg[key].persistent_workers = False
+    cfg.train_dataloader.batch_size = args.batch_size
+    for hook in cfg.custom_hooks:
+        if hook['type'] == 'DADASearchHook':
+            hook['val_dataloader']['dataset']['data_root'] = data_root
+            hook['val_dataloader']['batch_size'] = args.batch_size
+            hook['val_dataloader']['num_workers'] = 0
+            hook['order'] = order
+    if args.crop:
+        for t in cfg.train_dataloader.dataset.pipeline:
+            if t['type'] == 'RandomResizedCrop':
+                t['scale'] = args.crop
+    cfg.device = args.device
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.model.to(args.device)
+    runner.call_hook('before_run')
+    runner.call_hook('before_train')
+    hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
+    return runner, hook
+
+
+def sync(device):
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--crop', type=int, default=0)
+    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_root = osp.join(tmp, 'shapes')
+        make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
+        ratios = {}
+        plain_ref = None
+        for order in ('second', 'first'):
+            runner, hook = build_runner(args, osp.join(tmp, f'wd_{order}'), data_root,
+                                        order)
+            batch = next(iter(runner.train_dataloader))
+
+            def plain():
+                runner.model.train_step(copy.copy(batch),
+                                        optim_wrapper=runner.optim_wrapper)
+
+            def search():
+                b = copy.copy(batch)
+                hook.before_train_iter(runner, 0, b)
+                out = runner.model.train_step(b, optim_wrapper=runner.optim_wrapper)
+                hook.after_train_iter(runner, 0, b, out)
+
+            t_plain = timed(plain, args.device, args.repeats, args.warmup)
+            t_search = timed(search, args.device, args.repeats, args.warmup)
+            plain_ref = plain_ref or t_plain
+            ratios[order] = t_search / t_plain
+            print(f'{order:>6} order: plain {t_plain * 1e3:8.1f} ms  search '
+                  f'{t_search * 1e3:8.1f} ms  ratio {ratios[order]:.2f}')
+        # batched ops alone
+        from dada_mm.search.batched_ops import apply_sub_policies
+        images = torch.stack(list(batch['inputs'])).to(args.device).float()
+        b = images.shape[0]
+        g = torch.Generator(device=args.device).manual_seed(0)
+        op_idx = torch.randint(0, 15, (b, 2), generator=g, device=args.device)
+        ones = torch.ones(b, 2, device=args.device)
+        levels = torch.rand(b, 2, generator=g, device=args.device)
+        centers = torch.rand(b, 2, 2, generator=g, device=args.device)
+        t_ops = timed(lambda: apply_sub_policies(images, op_idx, ones, levels, ones,
+                                                 centers), args.device, args.repeats,
+                      args.warmup)
+        print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
+              f'{args.device} ({t_ops / plain_ref:.2f}x of a plain iteration)')
+    print(f"second_order_ratio={ratios['second']:.2f} "
+          f"first_order_ratio={ratios['first']:.2f}")
+
+
+if __name__ == '__main__':
+    main()

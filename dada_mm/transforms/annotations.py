@@ -1,0 +1,197 @@
+"""Move detection / segmentation annotations with a geometric DADA op.
+
+:func:`warp_annotations` is what :class:`~dada_mm.transforms.DADAAugment` calls after a
+geometric op (ShearX/Y, TranslateX/Y, Rotate) moved ``results['img']``. ``matrix`` is the
+op's 3x3 *input -> output* map in PIL's continuous pixel frame (pixel ``(row i, col j)``
+covers ``[j, j+1) x [i, i+1)``), which is also mmdet's box frame (a box ``(x1, y1, x2,
+y2)`` around pixels ``j0..j1`` is ``(j0, ., j1 + 1, .)``). The image size does not change.
+
+What moves, and how
+-------------------
+* ``gt_bboxes``: any mmdet ``BaseBoxes`` (``HorizontalBoxes``) is moved with its own
+  ``project_(matrix)`` (the axis-aligned box around the four projected corners) and then
+  ``clip_(img_shape)``. A plain ``(N, 4)`` numpy array (mmdet's ``LoadAnnotations(...,
+  box_type=None)``) gets the same arithmetic in numpy and stays a numpy array.
+* ``gt_masks``: ``BitmapMasks`` are warped with :func:`image_ops.warp_affine` and the
+  inverse (output -> input) matrix, with the same sampling as the image
+  (``interpolation``; with the default ``'nearest'`` exactly the pixels that moved in the
+  image move in the masks) and fill 0. ``PolygonMasks`` have their points mapped by
+  ``matrix`` (continuous frame) and each coordinate clipped to the image, which is what
+  mmdet's ``PolygonMasks.shear`` / ``rotate`` / ``translate`` do.
+* ``gt_seg_map``: warped nearest (labels are never interpolated) with ``seg_fill``
+  (255, mmdet's ``seg_ignore_label``) where it reads outside the image.
+
+Boxes that end up empty or outside the image
+--------------------------------------------
+Handled exactly as mmdet 3.x's own geometric transforms handle them:
+``mmdet/datasets/transforms/geometric.py``, ``GeomTransform._transform_bboxes``
+(inherited unchanged by ``ShearX``, ``ShearY``, ``Rotate``, ``TranslateX`` and
+``TranslateY``) is ``project_`` + ``clip_`` and *nothing is filtered*: a box pushed out
+of the image becomes a degenerate box on the border (zero width or height), and
+``gt_bboxes``, ``gt_bboxes_labels``, ``gt_ignore_flags`` and ``gt_masks`` keep their
+length and order, so they stay aligned by construction. mmdet leaves the removal of such
+boxes to a later ``FilterAnnotations`` in the pipeline: its own configs that apply
+geometric augmentation follow it with ``dict(type='FilterAnnotations',
+min_gt_bbox_wh=(1e-2, 1e-2))`` (``configs/_base_/datasets/semi_coco_detection.py``). The
+``configs/*_dada_coco.py`` configs of this project do the same after ``DADAAugment``.
+That filter matters: with assigners that use ``min_pos_iou=0`` and low-quality matching
+(RetinaNet's ``MaxIoUAssigner``), a zero-area ground-truth box has IoU 0 with every
+anchor and would be matched to all of them.
+
+The image itself is sampled at integer positions: a nearest-neighbour translation moves
+the image by ``round(v * size)`` pixels while boxes and polygons move by the exact
+``v * size`` (the continuous-frame geometry that ``homography_matrix`` records); the two
+differ by less than half a pixel.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+from . import image_ops
+
+__all__ = ['warp_annotations', 'project_boxes', 'project_points']
+
+
+def project_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Map ``(..., 2)`` points ``(x, y)`` by a 3x3 matrix (with the projective divide)."""
+    pts = np.asarray(points, dtype=np.float64)
+    m = np.asarray(matrix, dtype=np.float64)
+    hom = pts @ m[:, :2].T + m[:, 2]
+    return hom[..., :2] / hom[..., 2:3]
+
+
+def project_boxes(boxes: np.ndarray, matrix: np.ndarray,
+                  img_shape: Tuple[int, int]) -> np.ndarray:
+    """``(N, 4)`` ``(x1, y1, x2, y2)`` boxes -> boxes around their projected corners,
+    clipped to ``img_shape = (h, w)``; numpy twin of ``HorizontalBoxes.project_`` +
+    ``clip_``. Keeps the input dtype (float32 if it was not floating)."""
+    boxes = np.asarray(boxes)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f'gt_bboxes must have shape (N, 4), got {boxes.shape}')
+    dtype = boxes.dtype if np.issubdtype(boxes.dtype, np.floating) else np.float32
+    x1, y1, x2, y2 = (boxes[:, k].astype(np.float64) for k in range(4))
+    corners = np.stack([np.stack([x1, y1], -1), np.stack([x2, y1], -1),
+                        np.stack([x1, y2], -1), np.stack([x2, y2], -1)], axis=1)
+    moved = project_points(corners, matrix)  # (N, 4, 2)
+    out = np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
+    h, w = img_shape
+    out[:, 0::2] = out[:, 0::2].clip(0, w)
+    out[:, 1::2] = out[:, 1::2].clip(0, h)
+    return out.astype(dtype)
+
+
+def _warp_bboxes(boxes: Any, matrix: np.ndarray, img_shape: Tuple[int, int]) -> Any:
+    try:
+        from mmdet.structures.bbox import BaseBoxes
+    except ImportError:  # mmdet not installed: only numpy boxes can occur
+        BaseBoxes = ()
+    if BaseBoxes and isinstance(boxes, BaseBoxes):
+        # exactly mmdet GeomTransform._transform_bboxes
+        boxes.project_(np.asarray(matrix, dtype=np.float32))
+        boxes.clip_(img_shape)
+        return boxes
+    if isinstance(boxes, np.ndarray):
+        return project_boxes(boxes, matrix, img_shape)
+    raise TypeError(f"DADAAugment: results['gt_bboxes'] must be mmdet BaseBoxes or an "
+                    f'(N, 4) numpy array, got {type(boxes).__name__}')
+
+
+def _warp_bitmap(masks: Any, out_to_in: np.ndarray, img_shape: Tuple[int, int],
+                 interpolation: str, fill: int) -> Any:
+    h, w = img_shape
+    data = np.asarray(masks.masks)
+    if data.ndim != 3 or data.shape[1:] != (h, w):
+        raise ValueError(f'gt_masks have shape {data.shape[1:]} but the image is '
+                         f'{(h, w)}; masks must match the image before DADAAugment')
+    n = data.shape[0]
+    if n == 0:
+        out = np.zeros((0, h, w), dtype=data.dtype)
+    elif interpolation == 'nearest' and data.dtype == np.uint8:
+        # Warp the masks as the channels of 4-channel images. OpenCV's nearest
+        # warpAffine samples 1-, 3- and 4-channel uint8 images identically but
+        # 2-channel ones differently at exact sampling ties (e.g. ShearX v=0.12 on
+        # 96x128), so chunks of 4 (zero-padded) keep every mask pixel-for-pixel with
+        # the (1- or 3-channel) image.
+        padded = -(-n // 4) * 4
+        stacked = np.zeros((h, w, padded), dtype=np.uint8)
+        stacked[:, :, :n] = data.transpose(1, 2, 0)
+        chunks = [image_ops.warp_affine(stacked[:, :, c:c + 4], out_to_in, fill=fill,
+                                        interpolation='nearest')
+                  for c in range(0, padded, 4)]
+        out = np.concatenate(chunks, axis=2)[:, :, :n]
+        out = np.ascontiguousarray(out.transpose(2, 0, 1))
+    else:
+        out = np.stack([image_ops.warp_affine(m, out_to_in, fill=fill,
+                                              interpolation=interpolation)
+                        for m in data])
+    return type(masks)(out, h, w)
+
+
+def _warp_polygons(masks: Any, matrix: np.ndarray, img_shape: Tuple[int, int]) -> Any:
+    h, w = img_shape
+    moved = []
+    for polys in masks.masks:
+        obj = []
+        for p in polys:
+            p = np.asarray(p)
+            dtype = p.dtype if np.issubdtype(p.dtype, np.floating) else np.float64
+            pts = project_points(p.reshape(-1, 2), matrix)
+            pts[:, 0] = pts[:, 0].clip(0, w)
+            pts[:, 1] = pts[:, 1].clip(0, h)
+            obj.append(pts.reshape(-1).astype(dtype))
+        moved.append(obj)
+    return type(masks)(moved, h, w)
+
+
+def _warp_masks(masks: Any, matrix: np.ndarray, out_to_in: np.ndarray,
+                img_shape: Tuple[int, int], interpolation: str, fill: int) -> Any:
+    from mmdet.structures.mask import BitmapMasks, PolygonMasks
+    if isinstance(masks, BitmapMasks):
+        return _warp_bitmap(masks, out_to_in, img_shape, interpolation, fill)
+    if isinstance(masks, PolygonMasks):
+        return _warp_polygons(masks, matrix, img_shape)
+    raise TypeError(f"DADAAugment: results['gt_masks'] must be mmdet BitmapMasks or "
+                    f'PolygonMasks, got {type(masks).__name__}')
+
+
+def warp_annotations(results: Dict, matrix: np.ndarray, img_shape: Tuple[int, int],
+                     interpolation: str = 'nearest', seg_fill: int = 255,
+                     mask_fill: int = 0) -> Dict:
+    """Move ``gt_bboxes``, ``gt_masks`` and ``gt_seg_map`` of ``results`` in place.
+
+    Args:
+        results: an mmdet / mmseg results dict; absent or ``None`` keys are skipped.
+        matrix: 3x3 input -> output map in PIL's continuous pixel frame (the one of
+            :meth:`DADAAugment.geometric_matrix`).
+        img_shape: ``(height, width)`` of the image (unchanged by the op).
+        interpolation: the image's interpolation, used for ``BitmapMasks`` (with the
+            default ``'nearest'`` masks move pixel for pixel with the image). Seg maps
+            are always warped nearest.
+        seg_fill: value of seg-map pixels that come from outside the image (mmdet's
+            ignore index 255).
+        mask_fill: value of bitmap-mask pixels that come from outside the image.
+
+    Nothing is filtered (see the module docstring): instance keys keep their length.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != (3, 3):
+        raise ValueError(f'matrix must be 3x3, got shape {matrix.shape}')
+    h, w = int(img_shape[0]), int(img_shape[1])
+    out_to_in = None
+    if results.get('gt_bboxes') is not None:
+        results['gt_bboxes'] = _warp_bboxes(results['gt_bboxes'], matrix, (h, w))
+    if results.get('gt_masks') is not None or results.get('gt_seg_map') is not None:
+        out_to_in = np.linalg.inv(matrix)
+    if results.get('gt_masks') is not None:
+        results['gt_masks'] = _warp_masks(results['gt_masks'], matrix, out_to_in,
+                                          (h, w), interpolation, mask_fill)
+    if results.get('gt_seg_map') is not None:
+        seg = np.asarray(results['gt_seg_map'])
+        if seg.shape[:2] != (h, w):
+            raise ValueError(f'gt_seg_map has shape {seg.shape[:2]} but the image is '
+                             f'{(h, w)}')
+        results['gt_seg_map'] = image_ops.warp_affine(seg, out_to_in, fill=seg_fill,
+                                                      interpolation='nearest')
+    return results

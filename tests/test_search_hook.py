@@ -1,0 +1,176 @@
+"""The search hook end to end through tools/train.py, on generated data."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+TINY_SEARCH = '''
+_base_ = [{base!r}]
+data_root = {root!r}
+crop = 28
+model = dict(
+    backbone=dict(depth=18, num_stages=2, out_indices=(1, ), base_channels=8,
+                  strides=(1, 2), dilations=(1, 1)),
+    head=dict(num_classes=3, in_channels=16))
+data_preprocessor = dict(num_classes=3)
+det_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(crop, crop), backend='pillow'),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=det_pipeline))
+val_dataloader = dict(batch_size=6, num_workers=0,
+                      dataset=dict(data_root=data_root, pipeline=det_pipeline))
+test_dataloader = val_dataloader
+# explicit end: a run cut short by --cfg-options train_cfg.max_epochs=1 keeps the schedule
+param_scheduler = dict(type='CosineAnnealingLR', T_max=3, by_epoch=True, begin=0, end=3,
+                       eta_min=1e-3)
+train_cfg = dict(max_epochs=2, val_interval=2)
+custom_hooks = [
+    dict(type='DADASearchHook',
+         val_dataloader=dict(batch_size=4, num_workers=0,
+                             dataset=dict(type='CustomDataset', data_root=data_root,
+                                          data_prefix='train',
+                                          ann_file='meta/search_val.txt',
+                                          with_label=True, pipeline=det_pipeline)),
+         search_epochs={search_epochs}, order={order!r}, estimator={estimator!r},
+         top_k=10),
+]
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
+                     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+'''
+
+
+def write_config(tmp_path, repo_root, shapes_root, name='tiny.py', search_epochs=None,
+                 order='second', estimator='relax', epochs=2):
+    text = TINY_SEARCH.format(
+        base=osp.join(repo_root, 'configs', 'demo', 'demo_search_shapes.py'),
+        root=shapes_root, search_epochs=search_epochs, order=order,
+        estimator=estimator)
+    text = text.replace('max_epochs=2,', f'max_epochs={epochs},')
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_train(argv):
+    from tools.train import main
+    return main(argv)
+
+
+def search_hook(runner):
+    return [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
+
+
+def test_short_search_moves_policy_and_writes_loadable_file(tmp_path, repo_root,
+                                                           shapes_root):
+    cfg = write_config(tmp_path, repo_root, shapes_root)
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    hook = search_hook(runner)
+    policy = hook.policy
+    # the policy parameters moved away from their initial values
+    assert not torch.allclose(policy.alpha, torch.full_like(policy.alpha, 1e-3))
+    assert not torch.allclose(policy.probs, torch.full_like(policy.probs, 0.5))
+    assert not torch.allclose(policy.magnitudes, torch.full_like(policy.magnitudes, 0.5))
+    assert float(policy.entropy()) < np.log(105)
+    assert hook.updates == 2 * 3  # 12 images / batch 4 = 3 iterations per epoch
+    assert hook.skipped_updates == 0
+    # p and m stay in [0, 1] (projected)
+    assert float(policy.probs.min()) >= 0 and float(policy.probs.max()) <= 1
+    path = osp.join(str(tmp_path / 'wd'), 'dada_policy.json')
+    doc = json.load(open(path))
+    assert doc['version'] == 1 and len(doc['sub_policies']) == 10
+    # ranked by alpha, exactly the exported top-10
+    top = policy.top_k(10)
+    for (index, probs, mags), sub in zip(top, doc['sub_policies']):
+        from dada_mm.search_space import SUB_POLICIES
+        assert [op['op'] for op in sub] == list(SUB_POLICIES[index])
+        assert [op['prob'] for op in sub] == pytest.approx(list(probs), abs=0)
+        assert [op['magnitude'] for op in sub] == pytest.approx(list(mags), abs=0)
+    # the file is usable by the transform
+    from dada_mm import DADAAugment
+    t = DADAAugment(policy=path)
+    out = t({'img': np.full((20, 24, 3), 100, np.uint8)})
+    assert out['img'].shape == (20, 24, 3)
+    # history for plots: one record per search epoch
+    hist = json.load(open(osp.join(str(tmp_path / 'wd'), 'dada_search_history.json')))
+    assert [e['epoch'] for e in hist['epochs']] == [1, 2]
+    # the checkpoint carries the whole search state
+    ckpt = torch.load(osp.join(str(tmp_path / 'wd'), 'epoch_2.pth'))
+    assert torch.equal(ckpt['dada_search']['policy']['alpha'], policy.alpha.detach())
+
+
+def train_in_subprocess(repo_root, argv):
+    """A fresh interpreter per run, as users run them (no state shared between runs)."""
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'train.py'),
+                           *argv], cwd=repo_root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def _final_state(work_dir, epoch):
+    ckpt = torch.load(osp.join(str(work_dir), f'epoch_{epoch}.pth'))
+    return ckpt['dada_search']
+
+
+def test_same_seed_same_policy_and_resume_continues_exactly(tmp_path, repo_root,
+                                                            shapes_root):
+    cfg = write_config(tmp_path, repo_root, shapes_root, epochs=3)
+    train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'a')])
+    train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'b')])
+    a, b = _final_state(tmp_path / 'a', 3), _final_state(tmp_path / 'b', 3)
+    for key in a['policy']:
+        assert torch.equal(a['policy'][key], b['policy'][key]), key
+    pa = json.load(open(tmp_path / 'a' / 'dada_policy.json'))['sub_policies']
+    pb = json.load(open(tmp_path / 'b' / 'dada_policy.json'))['sub_policies']
+    assert pa == pb
+    # interrupted after epoch 1, resumed from its checkpoint
+    train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'c'),
+                                    '--cfg-options', 'train_cfg.max_epochs=1'])
+    cut = _final_state(tmp_path / 'c', 1)
+    assert not torch.equal(cut['policy']['alpha'], a['policy']['alpha'])
+    train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'c'), '--resume',
+                                    str(tmp_path / 'c' / 'epoch_1.pth')])
+    r = _final_state(tmp_path / 'c', 3)
+    for key in a['policy']:
+        assert torch.equal(a['policy'][key], r['policy'][key]), key
+    for key in a['control_variate']:
+        assert torch.equal(a['control_variate'][key], r['control_variate'][key]), key
+    assert r['val_stream'] == a['val_stream'] and r['updates'] == a['updates']
+    pc = json.load(open(tmp_path / 'c' / 'dada_policy.json'))['sub_policies']
+    assert pc == pa
+
+
+def test_frozen_phase_after_search_epochs(tmp_path, repo_root, shapes_root):
+    cfg = write_config(tmp_path, repo_root, shapes_root, search_epochs=1)
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    hook = search_hook(runner)
+    assert hook.updates == 3  # only the first epoch updates the policy
+    assert hook.frozen_policy is not None and len(hook.frozen_policy) == 10
+    doc = json.load(open(tmp_path / 'wd' / 'dada_policy.json'))
+    assert doc['meta']['frozen'] is True
+    assert doc['sub_policies'] == hook.frozen_policy
+    hist = json.load(open(tmp_path / 'wd' / 'dada_search_history.json'))
+    assert len(hist['epochs']) == 1
+
+
+@pytest.mark.parametrize('estimator', ['reinforce', 'gumbel_st'])
+def test_other_estimators_run(tmp_path, repo_root, shapes_root, estimator):
+    cfg = write_config(tmp_path, repo_root, shapes_root, estimator=estimator, epochs=1)
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    hook = search_hook(runner)
+    assert hook.updates == 3
+    assert not torch.allclose(hook.policy.alpha,
+                              torch.full_like(hook.policy.alpha, 1e-3))
+
+
+def test_hook_refuses_missing_val_split():
+    from dada_mm.search import DADASearchHook
+    with pytest.raises(ValueError, match='val_dataloader'):
+        DADASearchHook()
+    with pytest.raises(ValueError, match='order'):
+        DADASearchHook(val_dataloader=dict(), order='third')
