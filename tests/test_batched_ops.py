@@ -104,8 +104,10 @@ def pil_op(img, name, level, sign=1.0, center=(0.5, 0.5), fill=0):
         return ImageEnhance.Brightness(img).enhance(v)
     if name == 'Sharpness':
         return ImageEnhance.Sharpness(img).enhance(v)
-    if name == 'Cutout':  # Fast-AA CutoutAbs with side v * width
+    if name == 'Cutout':  # Fast-AA Cutout: identity for v <= 0, else CutoutAbs(v * width)
         side = v * w
+        if side <= 0:
+            return img
         x0 = int(max(0, center[0] * w - side / 2.0))
         y0 = int(max(0, center[1] * h - side / 2.0))
         x1, y1 = min(w, x0 + side), min(h, y0 + side)
@@ -201,10 +203,6 @@ def test_single_op_matches_image_ops(name):
     got = got.permute(0, 2, 3, 1).numpy().round().astype(np.int64)
     fracs = []
     for i in range(len(levels)):
-        if name == 'Cutout' and levels[i] <= 0:
-            # side 0: PIL's inclusive rectangle still paints one pixel (we do, see the PIL
-            # test); image_ops deliberately paints nothing. Known, documented difference.
-            continue
         ref = np.asarray(image_ops.apply_op(
             bgr[i], name, f32(levels[i]), sign=f32(signs[i]),
             center=(f32(centers[i, 0]), f32(centers[i, 1]))), dtype=np.int64)
@@ -228,8 +226,8 @@ def test_cutout_boxes_match_image_ops():
     centers[:4] = [[0.0, 0.0], [0.999, 0.999], [0.0, 0.999], [0.5, 0.5]]
     boxes = cutout_boxes(H, W, torch.from_numpy(levels), torch.from_numpy(centers))
     for lv, c, box in zip(levels, centers, boxes.tolist()):
-        if lv <= 0:  # PIL paints one pixel, image_ops none (see above)
-            assert box[2] - box[0] == 1 and box[3] - box[1] == 1
+        if lv <= 0:  # level 0 is the identity (Fast-AA's Cutout returns the image)
+            assert box[2] - box[0] == 0 and box[3] - box[1] == 0
             continue
         side = level_to_value('Cutout', f32(lv)) * W
         ref = image_ops.cutout_box(H, W, side, (f32(c[0]), f32(c[1])))

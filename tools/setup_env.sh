@@ -35,7 +35,8 @@ PIP=("$PY" -m pip --disable-pip-version-check --no-color)
 STEP="base-tools"
 STEP="torch"
 "${PIP[@]}" install -q -r "$ROOT/requirements/torch.txt"
-# after torch: mmcv's setup.py imports pkg_resources, gone from setuptools>=70
+# mmcv's setup.py is built with the setuptools it was written for (<70, with
+# pkg_resources); requirements.txt then moves to the range torch and mmengine accept.
 "${PIP[@]}" install -q 'setuptools<70' wheel
 
 STEP="mmcv-check"

@@ -11,8 +11,10 @@ crop = 56
 
 model = dict(
     type='ImageClassifier',
+    # stem_channels = base_channels, as mmdet's ResNet: the backbone transfers unchanged to
+    # the demo detector (configs/demo/demo_retinanet_shapes.py)
     backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, ),
-                  base_channels=16, style='pytorch'),
+                  base_channels=16, stem_channels=16, style='pytorch'),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=128,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))

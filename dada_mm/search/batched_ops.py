@@ -32,12 +32,11 @@ pixel: every op output is rounded / truncated as the uint8 PIL op would be.
 * Cutout (Fast-AA ``CutoutAbs``): side = v*W, x0 = int(max(0, cx*W - side/2)),
   x1 = min(W, x0 + side) (y likewise, with the same side), painted as PIL's
   ``ImageDraw.rectangle`` does, i.e. inclusive corners truncated to int: columns
-  ``x0 .. int(x1)`` clipped to the image (so level 0 still paints one pixel, as in
-  PIL). Fill (125, 123, 114) in RGB, reordered by ``channel_order``; for C = 1 its
+  ``x0 .. int(x1)`` clipped to the image; a side <= 0 (level 0) paints nothing, as
+  Fast-AA's ``Cutout`` returns the image unchanged before drawing. Fill (125, 123, 114) in RGB, reordered by ``channel_order``; for C = 1 its
   first value (125), as ``image_ops`` does (PIL rejects an RGB colour on an L image).
-  ``dada_mm.transforms.image_ops.cutout_box`` paints nothing when the side is 0; we
-  follow PIL (one pixel). That and the warps (image_ops uses cv2's 1/1024-pixel fixed
-  point: ~0.4 % of a rotation's pixels differ) are the known differences from image_ops.
+  The warps are the one known difference from ``dada_mm.transforms.image_ops`` (it uses
+  cv2's 1/1024-pixel fixed point: ~0.4 % of a rotation's pixels differ).
 
 Magnitude gradients (``magnitude_grad``)
 ----------------------------------------
@@ -368,6 +367,10 @@ def cutout_boxes(height: int, width: int, levels: torch.Tensor,
     y1 = torch.clamp(y0 + side, max=float(height))
     x1 = torch.clamp(torch.floor(x1) + 1, max=float(width))
     y1 = torch.clamp(torch.floor(y1) + 1, max=float(height))
+    # Fast-AA's Cutout returns the image unchanged for a side <= 0 (level 0)
+    empty = side <= 0
+    x1 = torch.where(empty, x0, x1)
+    y1 = torch.where(empty, y0, y1)
     return torch.stack([x0, y0, x1, y1], dim=1).long()
 
 

@@ -120,12 +120,11 @@ class DADAAugment(BaseTransform):
     def _draw(self) -> Tuple[int, List[Tuple[bool, float, Tuple[float, float]]]]:
         """All random numbers of one call, in a fixed order whatever gets applied."""
         index = int(np.random.randint(len(self._resolved)))
-        draws = []
-        for _ in self._resolved[index]:
-            apply_u = float(np.random.rand())
-            sign = 1.0 if np.random.rand() < 0.5 else -1.0
-            center = (float(np.random.rand()), float(np.random.rand()))
-            draws.append((apply_u, sign, center))
+        # One rand(4 n) call gives the same numbers as 4 n successive rand() calls
+        # (apply, sign, centre x, centre y per op), at a fraction of the call overhead.
+        u = np.random.rand(4 * len(self._resolved[index])).tolist()
+        draws = [(u[k], 1.0 if u[k + 1] < 0.5 else -1.0, (u[k + 2], u[k + 3]))
+                 for k in range(0, len(u), 4)]
         return index, draws
 
     def _apply_to_image(self, img: np.ndarray, name: str, level: float, sign: float,

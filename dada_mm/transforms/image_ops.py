@@ -36,6 +36,7 @@ Exactness with respect to PIL (checked by ``tests/test_image_ops.py``):
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -65,6 +66,9 @@ _CV_WARP_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
 # PIL's RGB -> L weights (ITU-R 601-2 in 16-bit fixed point, summing to 65536):
 # L = (R * 19595 + G * 38470 + B * 7471 + 0x8000) >> 16.
 _L_WEIGHTS_RGB = (19595, 38470, 7471)
+
+_IDENTITY_LUT = np.arange(256, dtype=np.uint8)
+_IDENTITY_LUT.flags.writeable = False
 
 # PIL ImageFilter.SMOOTH.
 _SMOOTH_KERNEL = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=np.float32) / 13.0
@@ -141,17 +145,40 @@ def _histogram(plane: np.ndarray) -> np.ndarray:
     return np.bincount(plane.ravel(), minlength=256).astype(np.int64)
 
 
+def _channel_histograms(img: np.ndarray) -> list:
+    """Exact 256-bin int64 histogram of each channel (contiguous ``_as_cv`` image)."""
+    if img.ndim == 2:
+        return [_histogram(img)]
+    if img.shape[0] * img.shape[1] >= (1 << 24):
+        return [_histogram(p) for p in _planes(img)]
+    # cv2 reads one channel of the interleaved image directly: no planar copy
+    return [cv2.calcHist([img], [c], None, [256], [0, 256]).ravel().astype(np.int64)
+            for c in range(img.shape[2])]
+
+
+def _apply_channel_luts(img: np.ndarray, luts: Sequence[np.ndarray],
+                        planar: bool = False) -> np.ndarray:
+    """Apply ``luts[c]`` (256 uint8 each) to channel ``c`` of a contiguous cv image."""
+    first = luts[0]
+    if all(np.array_equal(first, lut) for lut in luts[1:]):
+        if np.array_equal(first, _IDENTITY_LUT):
+            return img.copy()
+        return cv2.LUT(img, first)
+    if planar:
+        # cv2's multi-channel LUT is a scalar per-channel loop; split + per-plane LUTs +
+        # merge is faster, and planes whose table is the identity are not looked up.
+        return cv2.merge([p if np.array_equal(lut, _IDENTITY_LUT) else cv2.LUT(p, lut)
+                          for p, lut in zip(cv2.split(img), luts)])
+    # one (256, 1, C) table: cv2 applies table c to channel c in a single pass
+    return cv2.LUT(img, np.ascontiguousarray(np.stack(luts, axis=-1)).reshape(256, 1, -1))
+
+
 def _per_channel_lut(img: np.ndarray, lut_fn: Callable[[np.ndarray], np.ndarray]
                      ) -> np.ndarray:
     """Histogram each channel, build its LUT with ``lut_fn(hist)`` and apply it."""
-    planes = _planes(img)
-    luts = [np.asarray(lut_fn(_histogram(p)), dtype=np.uint8) for p in planes]
-    if len(planes) == 1:
-        return _restore(cv2.LUT(planes[0], luts[0]), img)
-    if all(np.array_equal(luts[0], lut) for lut in luts[1:]):
-        return _apply_lut(img, luts[0])
-    out = cv2.merge([cv2.LUT(p, lut) for p, lut in zip(planes, luts)])
-    return _restore(out, img)
+    src = _as_cv(img)
+    luts = [np.asarray(lut_fn(h), dtype=np.uint8) for h in _channel_histograms(src)]
+    return _restore(_apply_channel_luts(src, luts), img)
 
 
 def _blend_lut(degenerate: float, factor: float) -> np.ndarray:
@@ -205,7 +232,8 @@ def pil_luma(img: np.ndarray, channel_order: str = 'bgr') -> np.ndarray:
 def _as_affine(out_to_in) -> np.ndarray:
     m = np.asarray(out_to_in, dtype=np.float64)
     if m.shape == (3, 3):
-        if not np.allclose(m[2], (0.0, 0.0, 1.0)):
+        r0, r1, r2 = m[2].tolist()  # (np.allclose costs tens of us per call)
+        if not (abs(r0) <= 1e-8 and abs(r1) <= 1e-8 and abs(r2 - 1.0) <= 1e-5 + 1e-8):
             raise ValueError('out_to_in must be affine (last row 0, 0, 1)')
         return m[:2].copy()
     if m.shape == (2, 3):
@@ -241,6 +269,108 @@ def _cv_warp(src: np.ndarray, m_cv: np.ndarray, size: Tuple[int, int], flags: in
              border) -> np.ndarray:
     return cv2.warpAffine(src, m_cv, size, flags=flags | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+# The packed warp below moves 4-byte pixels (B, G, R, 255) as float32 values. Pixels whose
+# bytes spell a NaN must keep their bits through cv2's copy; that holds for plain loads
+# and stores (x86, ARM), and _packed_warp_is_exact() checks it once on all byte patterns.
+# Otherwise (or for a border colour that is not a finite float) the alpha byte is set to
+# 63 first, which makes every value a normal finite float (exponent 126 or 127).
+_PACK_MARKER = 63
+_PACK_MASK = (255.0, 255.0, 255.0, float(_PACK_MARKER))
+_PACKED_EXACT: Optional[bool] = None
+# _shear_rows copies one block per distinct row shift (about |shear| * height blocks);
+# below this many bytes per block the per-block Python cost exceeds cv2.warpAffine's.
+_MIN_RUN_BYTES = 12288
+
+
+def _packed_warp_is_exact() -> bool:
+    """Whether the float32 packed warp with alpha 255 reproduces the 3-channel warp."""
+    global _PACKED_EXACT
+    if _PACKED_EXACT is None:
+        vals = np.arange(256 * 256, dtype=np.uint32)
+        img = np.empty((256, 256, 3), np.uint8)  # every (G, R) pair, B varies
+        img[..., 0] = (vals * 7 % 256).reshape(256, 256)
+        img[..., 1] = (vals % 256).reshape(256, 256)
+        img[..., 2] = (vals // 256).reshape(256, 256)
+        m = np.array([[0.9, 0.3, 5.2], [-0.25, 1.05, 3.7]])
+        ref = _cv_warp(img, m, (256, 256), cv2.INTER_NEAREST, (0.0, 0.0, 0.0))
+        _PACKED_EXACT = True  # let the trial run take the alpha-255 path
+        out = _warp_packed_bgr(img, m, (256, 256), (0.0, 0.0, 0.0))
+        _PACKED_EXACT = bool(out is not None and np.array_equal(out, ref))
+    return _PACKED_EXACT
+
+
+def _warp_packed_bgr(img: np.ndarray, m_cv: np.ndarray, size: Tuple[int, int],
+                     fill_vals: Tuple[float, ...]) -> Optional[np.ndarray]:
+    """Nearest warp of an HxWx3 uint8 image as one float32 channel (None if unsuitable).
+
+    cv2's nearest remap is several times slower on 3-channel uint8 images than on one
+    4-byte channel (the multi-channel inner loop), so the pixels are packed into 4 bytes
+    (BGR + alpha), warped as float32 (a pure copy of bits: the same source pixels as the
+    3-channel warp) and unpacked.
+    """
+    fill_u8 = []
+    for v in fill_vals:
+        if not (0.0 <= v <= 255.0 and float(v).is_integer()):
+            return None  # let cv2 saturate / round odd fill values itself
+        fill_u8.append(int(v))
+    src = np.ascontiguousarray(img)
+    h, w = src.shape[:2]
+    packed = cv2.cvtColor(src, cv2.COLOR_BGR2BGRA)  # alpha 255
+    alpha = 255
+    if any(fill_u8):
+        border = float(np.array(fill_u8 + [alpha], np.uint8).view(np.float32)[0])
+    else:
+        border = 0.0
+    if not (math.isfinite(border) and (_PACKED_EXACT or _packed_warp_is_exact())):
+        cv2.bitwise_and(packed, _PACK_MASK, dst=packed)
+        alpha = _PACK_MARKER
+        border = float(np.array(fill_u8 + [alpha], np.uint8).view(np.float32)[0])
+    out = cv2.warpAffine(packed.view(np.float32).reshape(h, w), m_cv, size,
+                         flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    ow, oh = size
+    return cv2.cvtColor(out.view(np.uint8).reshape(oh, ow, 4), cv2.COLOR_BGRA2BGR)
+
+
+def _shear_rows(img: np.ndarray, b: float, c: float, fill_vals: Tuple[float, ...],
+                out_shape: Tuple[int, int]) -> np.ndarray:
+    """Nearest warp by ``x_in = x + b * y + c``: every row is an integer shift.
+
+    Output row ``i`` reads input row ``i``, columns ``j + s_i`` with
+    ``s_i = floor(.5 + b (i + .5) + c)`` (PIL's frame), computed in float64; rows with the
+    same shift are copied as one block.
+    """
+    h, w = img.shape[:2]
+    oh, ow = out_shape
+    out = np.empty((oh, ow) + img.shape[2:], dtype=img.dtype)
+    fill = np.asarray(fill_vals if img.ndim == 3 else fill_vals[0])
+    if img.dtype.kind in 'ui':  # as cv2 does: round and saturate
+        info = np.iinfo(img.dtype)
+        fill = np.clip(np.rint(fill), info.min, info.max)
+    fill = fill.astype(img.dtype)
+    if not fill.any():
+        fill = 0
+    rows = min(h, oh)
+    shifts = np.floor(0.5 + b * (np.arange(rows) + 0.5) + c).astype(np.int64)
+    starts = np.flatnonzero(np.diff(shifts)) + 1
+    bounds = [0] + starts.tolist() + [rows]
+    for k in range(len(bounds) - 1):
+        i0, i1 = bounds[k], bounds[k + 1]
+        s = int(shifts[i0])
+        j0, j1 = min(max(0, -s), ow), max(min(ow, w - s), 0)
+        if j0 < j1:
+            out[i0:i1, j0:j1] = img[i0:i1, j0 + s:j1 + s]
+            if j0 > 0:
+                out[i0:i1, :j0] = fill
+            if j1 < ow:
+                out[i0:i1, j1:] = fill
+        else:
+            out[i0:i1] = fill
+    if rows < oh:
+        out[rows:] = fill
+    return out
 
 
 def warp_affine(img: np.ndarray, out_to_in, *, fill: Fill = 0,
@@ -287,7 +417,18 @@ def warp_affine(img: np.ndarray, out_to_in, *, fill: Fill = 0,
     flags = _INTERPOLATIONS[interpolation]
     size = (ow, oh)
 
+    # Shear along x (rows move as wholes): exact integer row shifts, see _shear_rows.
+    # Worth it when the blocks are large (few runs for many pixels), e.g. at COCO sizes.
+    if nearest and a[1, 0] == 0.0 and a[0, 0] == 1.0 and a[1, 1] == 1.0 \
+            and a[1, 2] == 0.0 and ow * channels * img.dtype.itemsize >= _MIN_RUN_BYTES \
+            * (abs(a[0, 1]) + 1.0 / max(min(h, oh), 1)):
+        return _shear_rows(img, a[0, 1], a[0, 2], fill_vals, (oh, ow))
+
     dtype = img.dtype
+    if nearest and dtype == np.uint8 and channels == 3:
+        packed = _warp_packed_bgr(img, m_cv, size, fill_vals)
+        if packed is not None:
+            return packed
     if dtype.type in _CV_WARP_DTYPES and channels <= 4:
         src = _as_cv(img)
         out = _cv_warp(src, m_cv, size, flags, fill_vals)
@@ -356,19 +497,41 @@ def rotate(img: np.ndarray, degrees: float, *, fill: Fill = 0,
 # --------------------------------------------------------------------------------------
 def _autocontrast_lut(hist: np.ndarray) -> np.ndarray:
     nz = np.flatnonzero(hist)
-    if nz.size == 0 or nz[-1] <= nz[0]:
-        return np.arange(256, dtype=np.uint8)
-    lo, hi = int(nz[0]), int(nz[-1])
+    if nz.size == 0:
+        return _IDENTITY_LUT
+    return _autocontrast_lut_lohi(int(nz[0]), int(nz[-1]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _autocontrast_lut_lohi(lo: int, hi: int) -> np.ndarray:
+    """AutoContrast table for a channel spanning [lo, hi] (cached: callers never modify
+    the returned array)."""
+    if hi <= lo:
+        return _IDENTITY_LUT
     scale = 255.0 / (hi - lo)
     offset = -lo * scale
     v = np.arange(256, dtype=np.float64) * scale + offset  # same float64 ops as PIL
-    return np.clip(np.trunc(v), 0, 255).astype(np.uint8)
+    lut = np.clip(np.trunc(v), 0, 255).astype(np.uint8)
+    lut.flags.writeable = False
+    return lut
 
 
 def auto_contrast(img: np.ndarray) -> np.ndarray:
     """PIL ``ImageOps.autocontrast(img)`` (cutoff 0): stretch each channel to [0, 255]."""
     img = _check_u8(img)
-    return _per_channel_lut(img, _autocontrast_lut)
+    src = _as_cv(img)
+    if src.ndim == 2:
+        lo, hi, _, _ = cv2.minMaxLoc(src)
+        los, his = [int(lo)], [int(hi)]
+    else:
+        # Only the extremes matter: column-wise min / max over rows (fast numpy
+        # reductions on the HxWC view), then over the W pixels of the result.
+        h, w, c = src.shape
+        flat = src.reshape(h, w * c)
+        los = flat.min(axis=0).reshape(w, c).min(axis=0).tolist()
+        his = flat.max(axis=0).reshape(w, c).max(axis=0).tolist()
+    luts = [_autocontrast_lut_lohi(lo, hi) for lo, hi in zip(los, his)]
+    return _restore(_apply_channel_luts(src, luts, planar=True), img)
 
 
 def _equalize_lut(hist: np.ndarray) -> np.ndarray:

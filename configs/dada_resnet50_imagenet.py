@@ -1,0 +1,60 @@
+# ResNet-50 ImageNet pretraining during which the DADA policy is learned.
+#
+# Epochs [0, search_epochs): the DADASearchHook learns alpha/p/m on a held-out 2% of
+# ImageNet train (never the val split) while the network trains on the other 98%.
+# From search_epochs on, the top-25 policy is frozen and training continues with it.
+# Outputs in the work_dir: dada_policy.json (the policy), dada_search_history.json,
+# epoch_*.pth (classifier; `tools/export_backbone.py` turns it into detection weights).
+#
+# A user with ImageNet in mmpretrain's layout (data/imagenet/{train,val,meta}) changes
+# only `data_root`.
+_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+
+custom_imports = dict(imports=['dada_mm'], allow_failed_imports=False)
+
+data_root = 'data/imagenet'
+search_epochs = 20
+held_out_fraction = 0.02
+split_seed = 0
+
+# the paper's ImageNet search pipeline; the policy itself is applied by the hook, on the
+# training device, after these transforms
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
+         interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True, type='HeldOutSplit', part='train', held_out=held_out_fraction,
+        seed=split_seed,
+        dataset=dict(type='ImageNet', data_root=data_root, split='train',
+                     pipeline=train_pipeline)))
+held_out_dataloader = dict(
+    batch_size=32, num_workers=4,
+    dataset=dict(
+        type='HeldOutSplit', part='held_out', held_out=held_out_fraction, seed=split_seed,
+        dataset=dict(type='ImageNet', data_root=data_root, split='train',
+                     pipeline=test_pipeline)))
+val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+custom_hooks = [
+    dict(type='DADASearchHook', val_dataloader=held_out_dataloader,
+         search_epochs=search_epochs, estimator='relax', order='second',
+         temperature=0.5, magnitude_grad='straight_through', top_k=25,
+         policy_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999),
+                               weight_decay=0.0)),
+]
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,107 @@
+"""The ImageNet configs run on a tiny fake ImageNet in mmpretrain's layout, changing
+only `data_root` (plus sizes/epochs to fit a CPU test)."""
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture(scope='module')
+def fake_imagenet(tmp_path_factory):
+    """data/imagenet layout: train/<wnid>/*.JPEG, val/*.JPEG, meta/{train,val}.txt."""
+    from dada_mm.datasets.synthetic import classification_image
+    root = str(tmp_path_factory.mktemp('imagenet'))
+    rng = np.random.default_rng(0)
+    wnids = ['n01440764', 'n01443537', 'n01484850', 'n01491361']
+    os.makedirs(osp.join(root, 'meta'))
+    os.makedirs(osp.join(root, 'val'))
+    train, val = [], []
+    for label, wnid in enumerate(wnids):
+        os.makedirs(osp.join(root, 'train', wnid))
+        for i in range(6):
+            rel = f'{wnid}/{wnid}_{i}.JPEG'
+            cv2.imwrite(osp.join(root, 'train', rel), classification_image(rng, label, 48))
+            train.append(f'{rel} {label}')
+        for i in range(2):
+            rel = f'ILSVRC2012_val_{label * 2 + i:08d}.JPEG'
+            cv2.imwrite(osp.join(root, 'val', rel), classification_image(rng, label, 48))
+            val.append(f'{rel} {label}')
+    open(osp.join(root, 'meta', 'train.txt'), 'w').write('\n'.join(train) + '\n')
+    open(osp.join(root, 'meta', 'val.txt'), 'w').write('\n'.join(val) + '\n')
+    return root
+
+
+def shrink(text, data_root):
+    """Only data_root (as a user would), then sizes/epochs so a CPU test is quick."""
+    text = re.sub(r"^data_root = .*$", f'data_root = {data_root!r}', text, flags=re.M)
+    text = text.replace('scale=224', 'scale=40').replace('scale=256', 'scale=44')
+    text = text.replace('crop_size=224', 'crop_size=40')
+    text += '''
+train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+val_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+test_dataloader = val_dataloader
+for _h in globals().get('custom_hooks', []):
+    if _h['type'] == 'DADASearchHook':
+        _h['val_dataloader'].update(batch_size=4, num_workers=0)
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
+                     checkpoint=dict(type='CheckpointHook', interval=1))
+'''
+    return text
+
+
+def run(repo_root, cfg, work_dir, *extra):
+    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'train.py'), cfg,
+                           '--work-dir', work_dir, *extra], cwd=repo_root,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, fake_imagenet):
+    text = open(osp.join(repo_root, 'configs', 'dada_resnet50_imagenet.py')).read()
+    text = shrink(text, fake_imagenet)
+    text = text.replace('search_epochs = 20', 'search_epochs = 1')
+    text = text.replace('held_out_fraction = 0.02', 'held_out_fraction = 0.25')
+    text += 'train_cfg = dict(max_epochs=2, val_interval=2)\n'
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(text)
+    wd = str(tmp_path / 'wd')
+    run(repo_root, str(cfg), wd)
+    doc = json.load(open(osp.join(wd, 'dada_policy.json')))
+    assert len(doc['sub_policies']) == 25 and doc['meta']['frozen'] is True
+    ckpt = torch.load(osp.join(wd, 'epoch_2.pth'))
+    assert ckpt['dada_search']['frozen_policy'] == doc['sub_policies']
+    # 18 training images (6 held out) -> 5 iterations per epoch; only epoch 1 searches
+    assert ckpt['dada_search']['updates'] == 5
+    assert any(k.startswith('backbone.layer4') for k in ckpt['state_dict'])
+
+
+def test_reduced_search_then_retrain_with_its_policy(tmp_path, repo_root, fake_imagenet):
+    text = open(osp.join(repo_root, 'configs', 'dada_search_reduced_imagenet.py')).read()
+    text = shrink(text, fake_imagenet)
+    text = text.replace('num_classes = 120', 'num_classes = 3')
+    text = text.replace('topk=(1, 5)', 'topk=(1, )')  # 3 classes have no top-5
+    text = text.replace('num_images = 6000', 'num_images = 18')
+    text = text.replace('epochs = 20', 'epochs = 1')
+    cfg = tmp_path / 'search.py'
+    cfg.write_text(text)
+    wd = str(tmp_path / 'search')
+    run(repo_root, str(cfg), wd)
+    policy = osp.join(wd, 'dada_policy.json')
+    assert len(json.load(open(policy))['sub_policies']) == 25
+    # the retraining config takes that file
+    text = open(osp.join(repo_root, 'configs', 'dada_retrain_resnet50_imagenet.py')).read()
+    text = shrink(text, fake_imagenet)
+    text = text.replace("policy = 'dada-imagenet'", f'policy = {policy!r}')
+    text += 'train_cfg = dict(max_epochs=1, val_interval=1)\n'
+    cfg = tmp_path / 'retrain.py'
+    cfg.write_text(text)
+    proc = run(repo_root, str(cfg), str(tmp_path / 'retrain'))
+    assert 'accuracy/top1' in proc.stdout + proc.stderr
