@@ -49,6 +49,11 @@ def clone_buffers(model: nn.Module) -> Dict[str, Tensor]:
     return {n: b.detach().clone() for n, b in model.named_buffers()}
 
 
+def _at_least_float32(t: Tensor) -> Tensor:
+    """Losses of half-precision (AMP) logits are taken in float32; float64 stays."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def labels_of(data_samples: Sequence) -> Tensor:
     """Hard labels [B] of mmpretrain ``DataSample``s."""
     labels = []
@@ -83,8 +88,8 @@ def classification_logits(model: nn.Module, tensors: Optional[Dict[str, Tensor]]
 def per_sample_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]], inputs: Tensor,
                       data_samples: Sequence, labels: Tensor) -> Tensor:
     """Cross-entropy of every image [B] (the search objective's per-sample terms)."""
-    logits = classification_logits(model, tensors, inputs, data_samples)
-    return F.cross_entropy(logits.float(), labels.to(logits.device), reduction='none')
+    logits = _at_least_float32(classification_logits(model, tensors, inputs, data_samples))
+    return F.cross_entropy(logits, labels.to(logits.device), reduction='none')
 
 
 def validation_gradient(model: nn.Module, val_batch: Dict,
@@ -101,7 +106,7 @@ def validation_gradient(model: nn.Module, val_batch: Dict,
                              strict=False)
     if isinstance(logits, (tuple, list)):
         logits = logits[-1]
-    loss = F.cross_entropy(logits.float(), labels.to(logits.device))
+    loss = F.cross_entropy(_at_least_float32(logits), labels.to(logits.device))
     names = list(params)
     grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
     v = {n: (torch.zeros_like(params[n]) if g is None else g.detach())
@@ -123,3 +128,25 @@ def magnitude_grads(loss: Tensor, magnitudes: Tensor, retain_graph: bool) -> Ten
     (g,) = torch.autograd.grad(loss, [magnitudes], retain_graph=retain_graph,
                                allow_unused=True)
     return torch.zeros_like(magnitudes) if g is None else g
+
+
+def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
+                            direction: Dict[str, Tensor], radius: float, inputs: Tensor,
+                            data_samples: Sequence, labels: Tensor, magnitudes: Tensor,
+                            central: bool = True) -> Tuple[Tensor, Tensor]:
+    """Finite-difference ``h_i ~ grad_w f_i(weights) . direction`` and ``d mean(h) / dm``.
+
+    ``inputs`` are the augmented images, carrying the graph to ``magnitudes``. Central
+    differences at ``weights +/- radius * direction`` (error O(radius^2)), or one-sided
+    ones against ``weights`` itself. BatchNorm runs in train mode on fresh buffer copies.
+    """
+    points = [perturbed_weights(weights, direction, radius)]
+    points.append(perturbed_weights(weights, direction, -radius) if central else weights)
+    losses, grads = [], []
+    for i, w in enumerate(points):
+        f = per_sample_losses(model, {**w, **clone_buffers(model)}, inputs, data_samples,
+                              labels)
+        grads.append(magnitude_grads(f.mean(), magnitudes, retain_graph=i == 0))
+        losses.append(f.detach())
+    step = 2 * radius if central else radius
+    return (losses[0] - losses[1]) / step, (grads[0] - grads[1]) / step

@@ -30,9 +30,8 @@ from mmengine.registry import HOOKS, OPTIMIZERS
 from ..policy import save_policy_file
 from ..search_space import OP_INDEX, OP_NAMES, SUB_POLICIES, SUB_POLICY_OP_INDICES
 from .batched_ops import apply_sub_policies
-from .bilevel import (clone_buffers, global_norm, labels_of, magnitude_grads,
-                      per_sample_losses, perturbed_weights, trainable_parameters,
-                      unwrap_model, validation_gradient)
+from .bilevel import (directional_derivatives, global_norm, labels_of,
+                      trainable_parameters, unwrap_model, validation_gradient)
 from .control_variate import RelaxControlVariate
 from .distributions import sample_policy
 from .estimators import build_estimator
@@ -293,25 +292,11 @@ class DADASearchHook(Hook):
         levels = self.policy.clamped_magnitudes()[sample.k]
         x = self._augment(s['images'], s['op_idx'], s['apply'], levels, s['signs'],
                           s['centers'])
-        buffers = clone_buffers(model)
-        weights = s['weights']
-        points = [(+1.0, perturbed_weights(weights, v, radius))]
-        if self.order == 'second':
-            points.append((-1.0, perturbed_weights(weights, v, -radius)))
-        else:
-            points.append((0.0, weights))
-        losses, mag_grads = [], []
-        for i, (_, w) in enumerate(points):
-            f = per_sample_losses(model, {**w, **dict(buffers)}, x, s['data_samples'],
-                                  labels)
-            mag_grads.append(magnitude_grads(f.mean(), self.policy.magnitudes,
-                                             retain_graph=i + 1 < len(points)))
-            losses.append(f.detach())
-            buffers = clone_buffers(model)
-        step = 2 * radius if self.order == 'second' else radius
-        h = (losses[0] - losses[1]) / step            # ~ grad_w f_i . v
+        h, dh_dm = directional_derivatives(
+            model, s['weights'], v, radius, x, s['data_samples'], labels,
+            self.policy.magnitudes, central=self.order == 'second')
         reward = -xi * h                              # d L_val(w_{t+1}) contribution
-        grad_m = -xi * (mag_grads[0] - mag_grads[1]) / step
+        grad_m = -xi * dh_dm
 
         # 3. gradients of alpha, p (estimator) and of the control variate
         for p in list(self.policy.parameters()) + list(self.control_variate.parameters()):

@@ -33,6 +33,9 @@ Exactness with respect to PIL (checked by ``tests/test_image_ops.py``):
   boundary may read the neighbour of the pixel PIL reads. Exact ties are common only for
   Rotate on odd sizes (half-integer centre), e.g. ~1% of pixels at 57x43, 0.1% at
   224x224. Pure translations are exact integer shifts (crop + ``cv2.copyMakeBorder``).
+  Nearest ShearX on wide images is done as integer row shifts computed in float64
+  (:func:`_shear_rows`); uint8 3-channel nearest warps run packed as one float32 channel
+  (:func:`_warp_packed_bgr`, the same pixels as the 3-channel warp, several times faster).
 """
 from __future__ import annotations
 
