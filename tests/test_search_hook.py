@@ -174,3 +174,47 @@ def test_hook_refuses_missing_val_split():
         DADASearchHook()
     with pytest.raises(ValueError, match='order'):
         DADASearchHook(val_dataloader=dict(), order='third')
+
+
+def test_first_order_reuses_the_training_step(tmp_path, repo_root, shapes_root):
+    cfg = write_config(tmp_path, repo_root, shapes_root, order='first', epochs=1)
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    hook = search_hook(runner)
+    assert hook.updates == 3 and hook.skipped_updates == 0
+    assert not torch.allclose(hook.policy.magnitudes,
+                              torch.full_like(hook.policy.magnitudes, 0.5))
+    assert hook.policy.magnitudes.grad is None  # nothing left behind for the next step
+    head_hooks = unwrap(runner).head._forward_hooks
+    assert len(head_hooks) == 0
+
+
+def unwrap(runner):
+    from dada_mm.search.bilevel import unwrap_model
+    return unwrap_model(runner.model)
+
+
+def test_first_order_refuses_amp_and_label_smoothing(tmp_path, repo_root, shapes_root):
+    from types import SimpleNamespace
+    from dada_mm.search import DADASearchHook
+
+    class AmpOptimWrapper:  # mmengine refuses real AMP on the CPU; the check is by type
+        _accumulative_counts = 1
+
+    class OptimWrapper:
+        _accumulative_counts = 4
+
+    from mmengine.registry import MODELS
+    head = MODELS.build(dict(type='mmpretrain.LinearClsHead', num_classes=3,
+                             in_channels=4))
+    model = SimpleNamespace(head=head)
+    with pytest.raises(ValueError, match='mixed-precision'):
+        DADASearchHook._check_first_order(SimpleNamespace(optim_wrapper=AmpOptimWrapper()),
+                                          model)
+    with pytest.raises(ValueError, match='accumulation'):
+        DADASearchHook._check_first_order(SimpleNamespace(optim_wrapper=OptimWrapper()),
+                                          model)
+    cfg = write_config(tmp_path, repo_root, shapes_root, order='first', epochs=1)
+    with pytest.raises(ValueError, match='plain CrossEntropyLoss'):
+        run_train([cfg, '--work-dir', str(tmp_path / 'b'), '--cfg-options',
+                   'model.head.loss.label_smooth_val=0.1',
+                   'model.head.loss.type=LabelSmoothLoss'])

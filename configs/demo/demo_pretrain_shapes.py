@@ -13,7 +13,7 @@ dada_policy = 'work_dirs/demo/search/dada_policy.json'
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale={{_base_.crop}}, crop_ratio_range=(0.35, 1.0),
+    dict(type='RandomResizedCrop', scale={{_base_.crop}}, crop_ratio_range=(0.5, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     # index 3: the learned policy, after crop and flip as in the paper
@@ -21,13 +21,13 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=32, num_workers=2, persistent_workers=True,
+    batch_size=16, num_workers=2, persistent_workers=True,
     dataset=dict(ann_file='meta/train.txt', pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, persistent_workers=True)
 test_dataloader = val_dataloader
 
 max_epochs = 16
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
                      clip_grad=None)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,

@@ -5,7 +5,7 @@ _base_ = ['./demo_pretrain_shapes.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale={{_base_.crop}}, crop_ratio_range=(0.35, 1.0),
+    dict(type='RandomResizedCrop', scale={{_base_.crop}}, crop_ratio_range=(0.5, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),

@@ -133,20 +133,31 @@ def magnitude_grads(loss: Tensor, magnitudes: Tensor, retain_graph: bool) -> Ten
 def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
                             direction: Dict[str, Tensor], radius: float, inputs: Tensor,
                             data_samples: Sequence, labels: Tensor, magnitudes: Tensor,
-                            central: bool = True) -> Tuple[Tensor, Tensor]:
+                            central: bool = True,
+                            base: Optional[Tuple[Tensor, Tensor]] = None
+                            ) -> Tuple[Tensor, Tensor]:
     """Finite-difference ``h_i ~ grad_w f_i(weights) . direction`` and ``d mean(h) / dm``.
 
     ``inputs`` are the augmented images, carrying the graph to ``magnitudes``. Central
     differences at ``weights +/- radius * direction`` (error O(radius^2)), or one-sided
-    ones against ``weights`` itself. BatchNorm runs in train mode on fresh buffer copies.
+    ones against ``weights`` itself, whose per-image losses and magnitude gradient may be
+    passed as ``base`` when the training step already computed them. BatchNorm runs in
+    train mode on fresh buffer copies.
     """
     points = [perturbed_weights(weights, direction, radius)]
-    points.append(perturbed_weights(weights, direction, -radius) if central else weights)
+    if central:
+        points.append(perturbed_weights(weights, direction, -radius))
+    elif base is None:
+        points.append(weights)
     losses, grads = [], []
     for i, w in enumerate(points):
         f = per_sample_losses(model, {**w, **clone_buffers(model)}, inputs, data_samples,
                               labels)
-        grads.append(magnitude_grads(f.mean(), magnitudes, retain_graph=i == 0))
+        grads.append(magnitude_grads(f.mean(), magnitudes,
+                                     retain_graph=i + 1 < len(points)))
         losses.append(f.detach())
+    if base is not None and not central:
+        losses.append(base[0].to(losses[0].dtype))
+        grads.append(base[1].to(grads[0].dtype))
     step = 2 * radius if central else radius
     return (losses[0] - losses[1]) / step, (grads[0] - grads[1]) / step

@@ -54,8 +54,9 @@ class DADASearchHook(Hook):
         search_epochs: epochs during which the policy is learned (None: all of them); after
             it the top-k policy is frozen and used to augment the rest of training.
         estimator: 'relax' (paper), 'reinforce' (reference) or 'gumbel_st' (ablation).
-        order: 'second' (central finite difference around w_t, the paper) or 'first'
-            (one-sided difference, one pass fewer).
+        order: 'second' (central finite difference around w_t: two extra passes) or
+            'first' (one-sided difference whose base point w_t is the training step
+            itself, one extra pass; needs a plain cross-entropy head, no AMP).
         temperature: relaxation temperature tau (0.5 in every published run).
         magnitude_grad: 'straight_through' (paper, op-agnostic) or 'exact' (true gradient
             for warps and blends, straight-through for the rest).
@@ -137,6 +138,7 @@ class DADASearchHook(Hook):
         self._built = False
         self._pending_state: Optional[Dict] = None
         self._step_input: Optional[Dict] = None
+        self._base_capture = None
         self.frozen_policy: Optional[List[List[Dict[str, float]]]] = None
         self.history: List[Dict[str, Any]] = []
         self.updates = 0
@@ -150,6 +152,8 @@ class DADASearchHook(Hook):
         if getattr(model.data_preprocessor, 'batch_augments', None) is not None:
             raise ValueError('DADASearchHook: the data preprocessor has batch_augments '
                              '(Mixup/CutMix); the search needs hard labels, remove them')
+        if self.order == 'first':
+            self._check_first_order(runner, model)
         self.device = next(model.parameters()).device
         self.policy = PolicyParameters(
             alpha_init=self.init_cfg.get('alpha', 1e-3),
@@ -179,6 +183,30 @@ class DADASearchHook(Hook):
         if self._pending_state is not None:
             self._load_state(self._pending_state)
             self._pending_state = None
+
+    @staticmethod
+    def _check_first_order(runner, model) -> None:
+        """First order reuses the training step's loss and input gradient as the base
+        point of its difference, so that loss must be the plain per-image cross-entropy
+        the other points use, in full precision, without gradient accumulation."""
+        loss = getattr(getattr(model, 'head', None), 'loss_module', None)
+        plain = (type(loss).__name__ == 'CrossEntropyLoss'
+                 and not getattr(loss, 'use_sigmoid', False)
+                 and not getattr(loss, 'use_soft', False)
+                 and getattr(loss, 'loss_weight', 1.0) == 1.0
+                 and getattr(loss, 'class_weight', None) is None)
+        if not plain:
+            raise ValueError("DADASearchHook(order='first') needs a classifier whose "
+                             'head loss is a plain CrossEntropyLoss (loss_weight=1, no '
+                             f"class weights or label smoothing), got {loss!r}; use "
+                             "order='second'")
+        wrapper = runner.optim_wrapper
+        if type(wrapper).__name__ == 'AmpOptimWrapper':
+            raise ValueError("DADASearchHook(order='first') cannot reuse a mixed-"
+                             "precision training step; use order='second' with --amp")
+        if getattr(wrapper, '_accumulative_counts', 1) != 1:
+            raise ValueError("DADASearchHook(order='first') does not support gradient "
+                             "accumulation; use order='second'")
 
     def before_run(self, runner) -> None:
         self._build(runner)
@@ -251,11 +279,15 @@ class DADASearchHook(Hook):
                 op_idx, apply, levels = self._draw_frozen(batch)
             signs, centers = self._random_signs_centers(batch)
             augmented = self._augment(images, op_idx, apply, levels, signs, centers)
-        self._put_back(data_batch, augmented)
         update = (sample is not None
                   and (runner.iter + 1) % self.update_interval == 0)
+        model = unwrap_model(runner.model)
+        if update and self.order == 'first':
+            self._capture_base_point(model, data_batch, images, op_idx, apply, sample,
+                                     signs, centers)
+        else:
+            self._put_back(data_batch, augmented)
         if update:
-            model = unwrap_model(runner.model)
             self._step_input = dict(
                 images=images, sample=sample, op_idx=op_idx, apply=apply, signs=signs,
                 centers=centers, data_samples=data_batch['data_samples'],
@@ -264,6 +296,35 @@ class DADASearchHook(Hook):
                 lr=self._lr(runner))
         else:
             self._step_input = None
+
+    def _capture_base_point(self, model, data_batch, images, op_idx, apply, sample, signs,
+                            centers) -> None:
+        """First order: the training step itself evaluates the base point w_t. Its input
+        carries the magnitude path (so its backward leaves d loss/dm in m.grad) and its
+        head's logits are recorded (the per-image losses)."""
+        self.policy.magnitudes.grad = None
+        levels = self.policy.clamped_magnitudes()[sample.k]
+        x = self._augment(images, op_idx, apply, levels, signs, centers)
+        data_batch['inputs'] = x
+        captured = {}
+
+        def keep_logits(module, args, output):
+            captured['logits'] = output.detach()
+
+        self._base_capture = (captured, model.head.register_forward_hook(keep_logits))
+
+    def _base_point(self, labels):
+        captured, handle = self._base_capture
+        handle.remove()
+        self._base_capture = None
+        if 'logits' not in captured or self.policy.magnitudes.grad is None:
+            raise RuntimeError("DADASearchHook(order='first'): the training step did not "
+                               'run the head forward/backward on the augmented batch')
+        f0 = torch.nn.functional.cross_entropy(captured['logits'], labels,
+                                               reduction='none')
+        g0 = self.policy.magnitudes.grad.detach().clone()
+        self.policy.magnitudes.grad = None
+        return f0, g0
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -278,6 +339,8 @@ class DADASearchHook(Hook):
     def _policy_step(self, runner, s: Dict) -> Dict[str, float]:
         model = unwrap_model(runner.model)
         params = trainable_parameters(model)
+        labels = labels_of(s['data_samples']).to(self.device)
+        base = self._base_point(labels) if self.order == 'first' else None
         # 1. v = grad of the held-out loss at the updated weights w_{t+1}
         v, val_loss = validation_gradient(model, self.val_stream.next(), params)
         v_norm = float(global_norm(v))
@@ -288,13 +351,12 @@ class DADASearchHook(Hook):
 
         # 2. per-image losses at w_t +/- R v on the same augmented images
         sample = s['sample']
-        labels = labels_of(s['data_samples']).to(self.device)
         levels = self.policy.clamped_magnitudes()[sample.k]
         x = self._augment(s['images'], s['op_idx'], s['apply'], levels, s['signs'],
                           s['centers'])
         h, dh_dm = directional_derivatives(
             model, s['weights'], v, radius, x, s['data_samples'], labels,
-            self.policy.magnitudes, central=self.order == 'second')
+            self.policy.magnitudes, central=self.order == 'second', base=base)
         reward = -xi * h                              # d L_val(w_{t+1}) contribution
         grad_m = -xi * dh_dm
 
