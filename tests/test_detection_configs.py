@@ -68,6 +68,10 @@ def shrink(cfg, root):
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
     cfg.randomness = dict(seed=0)
+    # the visualizer is a process-wide singleton per name: a fresh name per run makes it
+    # write this run's scalars.json (not the first run's) when tests share a process
+    cfg.visualizer.name = f'visualizer_{osp.basename(osp.dirname(root.rstrip("/")))}_' \
+        f'{id(cfg)}'
     return cfg
 
 

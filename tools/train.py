@@ -80,9 +80,39 @@ def merge_args(cfg, args):
     return cfg
 
 
+def setup_cpu_distributed(cfg):
+    """``--launcher pytorch`` without a GPU (e.g. gloo on CPU).
+
+    mmengine 0.10.7 calls ``torch.cuda.set_device(LOCAL_RANK)`` while initialising the
+    process group and wraps the model with ``device_ids=[LOCAL_RANK]``; both fail on a CPU
+    machine. Initialise the group here (gloo; nccl needs GPUs), so the runner finds it
+    ready, and wrap the model with ``device_ids=None``.
+    """
+    import datetime
+
+    import torch
+    import torch.distributed as torch_dist
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return cfg
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'gloo')
+    if backend == 'nccl':
+        backend = 'gloo'
+    if 'timeout' in dist_cfg:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend=backend, **dist_cfg)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel',
+                                                         broadcast_buffers=False))
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return cfg
+
+
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = setup_cpu_distributed(merge_args(Config.fromfile(args.config), args))
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
     return runner

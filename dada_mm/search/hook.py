@@ -344,8 +344,11 @@ class DADASearchHook(Hook):
         # 1. v = grad of the held-out loss at the updated weights w_{t+1}
         v, val_loss = validation_gradient(model, self.val_stream.next(), params)
         v_norm = float(global_norm(v))
-        if not math.isfinite(v_norm) or v_norm == 0.0:
-            return self._skip(runner, f'validation gradient norm is {v_norm}')
+        # every rank must take the same branch: a rank returning here alone would leave
+        # the others waiting in the collectives below
+        if not self._all_ranks(math.isfinite(v_norm) and v_norm != 0.0):
+            return self._skip(runner, f'validation gradient norm is {v_norm} (on this '
+                                      'or another rank)')
         radius = self.fd_epsilon / v_norm
         xi = s['lr'] if self.hypergrad_scale == 'lr' else float(self.hypergrad_scale)
 
@@ -368,12 +371,8 @@ class DADASearchHook(Hook):
         self.policy.magnitudes.grad = grad_m.detach().clone()
 
         grads = [p.grad for p in self._all_policy_params() if p.grad is not None]
-        finite = all(bool(torch.isfinite(g).all()) for g in grads)
+        finite = self._all_ranks(all(bool(torch.isfinite(g).all()) for g in grads))
         _, world_size = get_dist_info()
-        if world_size > 1:
-            flag = torch.tensor([0.0 if finite else 1.0], device=self.device)
-            all_reduce(flag, op='sum')
-            finite = float(flag) == 0.0
         if not finite:
             return self._skip(runner, 'non-finite policy gradient')
         if world_size > 1:
@@ -388,9 +387,17 @@ class DADASearchHook(Hook):
         self.updates += 1
         stats = {k: float(vv) for k, vv in estimate.stats.items()
                  if isinstance(vv, (int, float)) and math.isfinite(vv)}
-        stats.update(val_loss=val_loss, entropy=float(self.policy.entropy()),
+        stats.update(val_loss=val_loss, entropy=float(self.policy.entropy().detach()),
                      h_mean=float(h.mean()), grad_m_norm=float(grad_m.norm()))
         return stats
+
+    def _all_ranks(self, ok: bool) -> bool:
+        """True when ``ok`` holds on every rank (one all-reduce when distributed)."""
+        if get_dist_info()[1] == 1:
+            return ok
+        flag = torch.tensor([0.0 if ok else 1.0], device=self.device)
+        all_reduce(flag, op='sum')
+        return float(flag) == 0.0
 
     def _all_policy_params(self):
         return list(self.policy.parameters()) + list(self.control_variate.parameters())
@@ -493,7 +500,7 @@ class DADASearchHook(Hook):
             lines.append(f'  #{rank} [{float(sel[index]):.4f}] {a}(p={probs[0]:.2f}, '
                          f'm={mags[0]:.2f}) + {b}(p={probs[1]:.2f}, m={mags[1]:.2f})')
         runner.logger.info(f'DADASearchHook: epoch {runner.epoch + 1} entropy '
-                           f'{float(self.policy.entropy()):.4f}, top sub-policies:\n'
+                           f'{float(self.policy.entropy().detach()):.4f}, top sub-policies:\n'
                            + '\n'.join(lines))
 
     def after_train_epoch(self, runner) -> None:
