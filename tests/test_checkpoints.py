@@ -298,6 +298,20 @@ def test_safe_loading_not_disabled():
 # --------------------------------------------------------------------------------------
 # (e) exactly the project's allow-list
 # --------------------------------------------------------------------------------------
+def test_history_buffers_round_trip_empty_or_not(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    for updates in (0, 1, 3):
+        buf = HistoryBuffer()
+        for i in range(updates):
+            buf.update(float(i))
+        path = tmp_path / f'h{updates}.pth'
+        torch.save({'h': buf}, path)
+        loaded = torch.load(path)['h']  # weights_only=True (the default)
+        assert loaded.data[0].tolist() == buf.data[0].tolist()
+        if updates:
+            assert loaded.mean() == buf.mean() and loaded.current() == buf.current()
+
+
 def test_project_allow_list_is_exact():
     from mmengine.logging import HistoryBuffer
     try:
@@ -306,7 +320,7 @@ def test_project_allow_list_is_exact():
         from numpy.core.multiarray import _reconstruct, scalar
     dtypes = [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
               np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
-    expected = [HistoryBuffer, scalar, _reconstruct, np.ndarray, np.dtype,
+    expected = [HistoryBuffer, scalar, _reconstruct, np.ndarray, np.dtype, bytes,
                 *[type(np.dtype(t)) for t in dtypes]]
     project = checkpoint_safe_globals()
     assert len(project) == len(expected) == len(set(map(id, project)))
@@ -331,7 +345,8 @@ def test_project_allow_list_is_exact():
     mmengine_types = [n for n in names if n.startswith('mmengine')]
     assert mmengine_types == ['mmengine.logging.history_buffer.HistoryBuffer']
     numpy_types = sorted(n for n in names if n.startswith('numpy'))
-    assert len(numpy_types) == len(project) - 1
+    assert len(numpy_types) == len(project) - 2  # all but HistoryBuffer and bytes
+    assert 'builtins.bytes' in names
 
 
 def test_import_adds_exactly_the_project_list():

@@ -18,7 +18,7 @@ import sys
 import pytest
 import torch
 
-from test_search_hook import run_train, search_hook, write_config
+from test_search_hook import run_train, write_config
 
 HELPERS_MODULE = 'dada_fault_hooks'
 
@@ -170,6 +170,11 @@ def _dist_train(repo_root, tmp_path, cfg, work_dir, nproc=2, timeout=300):
          '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.backend=gloo'],
         cwd=repo_root, env=_env(tmp_path, PORT=str(_free_port()), PYTHON=sys.executable),
         capture_output=True, text=True, timeout=timeout)
+
+
+def search_hook(runner):
+    from dada_mm.search import DADASearchHook
+    return [h for h in runner.hooks if isinstance(h, DADASearchHook)][0]
 
 
 def _stray_temp_files(work_dir):

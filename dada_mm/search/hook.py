@@ -346,7 +346,7 @@ class DADASearchHook(Hook):
         v_norm = float(global_norm(v))
         # every rank must take the same branch: a rank returning here alone would leave
         # the others waiting in the collectives below
-        if not self._all_ranks(math.isfinite(v_norm) and v_norm != 0.0):
+        if not (math.isfinite(v_norm) and v_norm != 0.0):
             return self._skip(runner, f'validation gradient norm is {v_norm} (on this '
                                       'or another rank)')
         radius = self.fd_epsilon / v_norm

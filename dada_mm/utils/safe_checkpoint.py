@@ -34,7 +34,9 @@ def checkpoint_safe_globals() -> List[object]:
     dtype_classes = [type(np.dtype(t)) for t in (
         np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
         np.uint8, np.uint16, np.uint32, np.uint64, np.bool_)]
-    return [HistoryBuffer, scalar, _reconstruct, np.ndarray, np.dtype, *dtype_classes]
+    # ``bytes``: the constructor numpy's pickles of empty arrays call (an empty buffer)
+    return [HistoryBuffer, scalar, _reconstruct, np.ndarray, np.dtype, bytes,
+            *dtype_classes]
 
 
 def _history_buffer_getstate(self) -> dict:
