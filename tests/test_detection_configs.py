@@ -8,6 +8,7 @@ epoch (3 iterations), then COCO evaluation on the val set. Score thresholds are 
 so that the barely-trained detectors still output boxes to evaluate.
 """
 import glob
+import uuid
 import json
 import math
 import os.path as osp
@@ -70,8 +71,7 @@ def shrink(cfg, root):
     cfg.randomness = dict(seed=0)
     # the visualizer is a process-wide singleton per name: a fresh name per run makes it
     # write this run's scalars.json (not the first run's) when tests share a process
-    cfg.visualizer.name = f'visualizer_{osp.basename(osp.dirname(root.rstrip("/")))}_' \
-        f'{id(cfg)}'
+    cfg.visualizer.name = f'visualizer_{uuid.uuid4().hex}'
     return cfg
 
 

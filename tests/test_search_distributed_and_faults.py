@@ -11,6 +11,7 @@ import json
 import math
 import os
 import os.path as osp
+import signal
 import socket
 import subprocess
 import sys
@@ -164,12 +165,22 @@ def _train_subprocess(repo_root, tmp_path, argv, timeout=240):
                           timeout=timeout)
 
 
-def _dist_train(repo_root, tmp_path, cfg, work_dir, nproc=2, timeout=300):
-    return subprocess.run(
+def _dist_train(repo_root, tmp_path, cfg, work_dir, nproc=2, timeout=300, extra=()):
+    """tools/dist_train.sh in its own process group; a hang (e.g. ranks waiting in
+    mismatched collectives) fails the test and takes the whole group down."""
+    proc = subprocess.Popen(
         ['bash', osp.join(repo_root, 'tools', 'dist_train.sh'), cfg, str(nproc),
-         '--work-dir', str(work_dir), '--cfg-options', 'env_cfg.dist_cfg.backend=gloo'],
+         '--work-dir', str(work_dir), *extra, '--cfg-options',
+         'env_cfg.dist_cfg.backend=gloo'],
         cwd=repo_root, env=_env(tmp_path, PORT=str(_free_port()), PYTHON=sys.executable),
-        capture_output=True, text=True, timeout=timeout)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f'the {nproc}-process run did not finish in {timeout} s (hung?)')
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def search_hook(runner):
@@ -202,7 +213,7 @@ def _assert_ranks_identical(a, b):
 
 # ---------------------------------------------------------------------------- distributed
 def test_two_process_search_keeps_ranks_identical(tmp_path, repo_root, shapes_root):
-    """2 processes (torchrun through tools/dist_train.sh, gloo on CPU).
+    """2 processes (torchrun through tools/dist_train.sh, gloo on CPU), then resumed.
 
     The policy (alpha, p, m), the control variate and the policy optimiser's moments are
     bit-identical on both ranks (same initial values, all-reduced mean gradients), while
@@ -238,10 +249,24 @@ def test_two_process_search_keeps_ranks_identical(tmp_path, repo_root, shapes_ro
     assert not torch.equal(policy['probs'], torch.full_like(policy['probs'], 0.5))
     assert not torch.equal(policy['magnitudes'],
                            torch.full_like(policy['magnitudes'], 0.5))
-    # the rank-0 checkpoint and file hold that same policy
+    # the rank-0 checkpoint and file hold that same policy, and every rank's generator
     ckpt = torch.load(work_dir / 'epoch_2.pth')
     for key in policy:
         assert torch.equal(ckpt['dada_search']['policy'][key], policy[key]), key
+    gens = ckpt['dada_search']['rank_generators']
+    assert torch.equal(gens[0], r0['generator']) and torch.equal(gens[1], r1['generator'])
+
+    # resumed on 2 processes from epoch 1: each rank gets its own generator back, so the
+    # run ends exactly as the uninterrupted one, on both ranks
+    resumed = tmp_path / 'resumed'
+    proc = _dist_train(repo_root, tmp_path, cfg, resumed,
+                       extra=['--resume', str(work_dir / 'epoch_1.pth')])
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    for rank, ref in enumerate((r0, r1)):
+        got = torch.load(resumed / f'policy_rank{rank}.pt')
+        _assert_ranks_identical(ref, got)
+        assert torch.equal(ref['generator'], got['generator']), rank
+        assert got['updates'] == ref['updates'] and got['val_consumed'] == ref['val_consumed']
 
 
 def test_two_process_search_one_rank_non_finite_skips_on_all_ranks(tmp_path, repo_root,
@@ -253,7 +278,7 @@ def test_two_process_search_one_rank_non_finite_skips_on_all_ranks(tmp_path, rep
                   search_hook_type='PoisonedDADASearchHook',
                   search_hook_args="poison_at=2, poison='nan_val', poison_rank=1,")
     work_dir = tmp_path / 'wd'
-    proc = _dist_train(repo_root, tmp_path, cfg, work_dir, timeout=240)
+    proc = _dist_train(repo_root, tmp_path, cfg, work_dir, timeout=180)
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
     r0 = torch.load(work_dir / 'policy_rank0.pt')
     r1 = torch.load(work_dir / 'policy_rank1.pt')

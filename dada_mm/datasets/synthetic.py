@@ -32,13 +32,13 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         theta = rng.uniform(0, math.pi)
         freq = rng.uniform(0.02, 0.25)
         phase = rng.uniform(0, 2 * math.pi)
-        amp = rng.uniform(5, 35, size=3)
+        amp = rng.uniform(4, 24, size=3)
         wave = np.sin(freq * (xx * math.cos(theta) + yy * math.sin(theta)) + phase)
         img += wave[..., None] * amp
     gx, gy = rng.uniform(-0.6, 0.6, size=2)
     img += ((xx - w / 2) * gx + (yy - h / 2) * gy)[..., None] * rng.uniform(
         0.2, 1.0, size=3) * 64 / max(h, w)
-    img += rng.normal(0, rng.uniform(3, 12), size=img.shape)
+    img += rng.normal(0, rng.uniform(2, 8), size=img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -109,12 +109,12 @@ def _occluders(rng, img, count):
 
 def classification_image(rng, label: int, size: int) -> np.ndarray:
     img = _texture(rng, size, size)
-    r = rng.uniform(0.18, 0.38) * size
+    r = rng.uniform(0.24, 0.42) * size
     cx = rng.uniform(r * 0.8, size - r * 0.8)
     cy = rng.uniform(r * 0.8, size - r * 0.8)
     _draw_shape(img, SHAPE_CLASSES[label], cx, cy, r, rng.uniform(0, 2 * math.pi),
                 _colour(rng))
-    _occluders(rng, img, int(rng.integers(0, 3)))
+    _occluders(rng, img, int(rng.integers(0, 2)))
     return img
 
 

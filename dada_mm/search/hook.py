@@ -23,7 +23,7 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import all_reduce, get_dist_info
+from mmengine.dist import all_gather, all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, OPTIMIZERS
 
@@ -139,6 +139,7 @@ class DADASearchHook(Hook):
         self._pending_state: Optional[Dict] = None
         self._step_input: Optional[Dict] = None
         self._base_capture = None
+        self._rank_generators: Optional[List[torch.Tensor]] = None
         self.frozen_policy: Optional[List[List[Dict[str, float]]]] = None
         self.history: List[Dict[str, Any]] = []
         self.updates = 0
@@ -328,6 +329,7 @@ class DADASearchHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
+        self._gather_generators()
         step_input, self._step_input = self._step_input, None
         if step_input is None:
             return
@@ -346,7 +348,7 @@ class DADASearchHook(Hook):
         v_norm = float(global_norm(v))
         # every rank must take the same branch: a rank returning here alone would leave
         # the others waiting in the collectives below
-        if not (math.isfinite(v_norm) and v_norm != 0.0):
+        if not self._all_ranks(math.isfinite(v_norm) and v_norm != 0.0):
             return self._skip(runner, f'validation gradient norm is {v_norm} (on this '
                                       'or another rank)')
         radius = self.fd_epsilon / v_norm
@@ -525,6 +527,7 @@ class DADASearchHook(Hook):
             control_variate=self.control_variate.state_dict(),
             optimizer=self.optimizer.state_dict(),
             generator=self.generator.get_state(),
+            rank_generators=self._rank_generators,
             val_stream=self.val_stream.state_dict(),
             estimator=self.estimator.state_dict(),
             frozen_policy=self.frozen_policy,
@@ -536,7 +539,7 @@ class DADASearchHook(Hook):
         self.policy.load_state_dict(state['policy'])
         self.control_variate.load_state_dict(state['control_variate'])
         self.optimizer.load_state_dict(state['optimizer'])
-        self.generator.set_state(state['generator'].cpu())
+        self._load_generator(state)
         self.val_stream.load_state_dict(state['val_stream'])
         self.estimator.load_state_dict(state['estimator'])
         self.frozen_policy = state['frozen_policy']
@@ -545,6 +548,25 @@ class DADASearchHook(Hook):
         self.history = list(state['history'])
         self.updates = int(state['updates'])
         self.skipped_updates = int(state['skipped_updates'])
+
+    def _gather_generators(self) -> None:
+        """Keep every rank's generator state at hand for checkpoints, which only rank 0
+        writes (``save_checkpoint`` is master-only, so no collective can run there)."""
+        if get_dist_info()[1] > 1:
+            self._rank_generators = [
+                g.cpu() for g in all_gather(self.generator.get_state().to(self.device))]
+
+    def _load_generator(self, state: Dict[str, Any]) -> None:
+        rank, world_size = get_dist_info()
+        states = state.get('rank_generators')
+        if states is not None and len(states) == world_size:
+            self.generator.set_state(states[rank].cpu())
+            return
+        self.generator.set_state(state['generator'].cpu())  # rank 0's stream
+        if rank > 0:  # other world size: keep the ranks' draws distinct
+            seed = int(torch.randint(2 ** 31, (1, ), generator=self.generator,
+                                     device=self.device))
+            self.generator.manual_seed(seed * 1000003 + rank)
 
     def before_save_checkpoint(self, runner, checkpoint: Dict) -> None:
         self._build(runner)
