@@ -335,3 +335,18 @@ def test_estimators_work_under_no_grad_and_float64():
             out = build_estimator(name)(f, s, params, cv)
             assert out.grad_alpha.shape == (N,) and out.grad_probs.shape == (N, 2)
             assert torch.isfinite(out.per_sample_probs).all()
+
+
+def test_reinforce_baseline_ignores_non_finite_rewards():
+    from dada_mm.search.estimators import ReinforceEstimator
+    from dada_mm.search.distributions import sample_policy
+    from dada_mm.search.policy_params import PolicyParameters
+    params = PolicyParameters(num_sub_policies=4)
+    g = torch.Generator().manual_seed(0)
+    est = ReinforceEstimator(baseline_momentum=0.9)
+    est(torch.ones(8), sample_policy(params, 8, g), params)
+    assert est.baseline == pytest.approx(1.0)
+    est(torch.full((8,), float('nan')), sample_policy(params, 8, g), params)
+    assert est.baseline == pytest.approx(1.0)
+    est(torch.full((8,), 3.0), sample_policy(params, 8, g), params)
+    assert est.baseline == pytest.approx(0.9 * 1.0 + 0.1 * 3.0)

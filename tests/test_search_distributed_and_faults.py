@@ -7,7 +7,6 @@ one process, 2 per rank on two). Helper hooks live in a module written to ``tmp_
 subprocesses (``tools/train.py``, ``tools/dist_train.sh``) see them too.
 """
 import glob
-import json
 import math
 import os
 import os.path as osp

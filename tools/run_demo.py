@@ -61,7 +61,7 @@ CONFIGS = dict(
 #: keep the config's own schedule (``full`` is what the configs are written for).
 SCALES: Dict[str, Dict[str, Any]] = dict(
     full=dict(
-        data=dict(classes=6, train_per_class=60, test_per_class=20, cls_size=64,
+        data=dict(classes=6, train_per_class=120, test_per_class=20, cls_size=64,
                   coco_train=120, coco_val=30, seed=0),
         search_epochs=None, pretrain_epochs=None, det_epochs=None),
     ci=dict(

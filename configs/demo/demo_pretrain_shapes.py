@@ -27,7 +27,7 @@ val_dataloader = dict(num_workers=1, persistent_workers=True)
 test_dataloader = val_dataloader
 
 max_epochs = 16
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4),
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
                      clip_grad=None)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,

@@ -197,7 +197,9 @@ class ReinforceEstimator(PolicyGradientEstimator):
             base = self.baseline
         ga, gp = torch.autograd.grad(((f.to(logp.dtype) - base) * logp).sum(),
                                      [alpha, probs_raw])
-        if self.baseline_momentum is not None:
+        if self.baseline_momentum is not None and bool(torch.isfinite(f).all()):
+            # a non-finite reward (that step is skipped by the caller) must not poison the
+            # baseline of every later step
             m, fm = float(self.baseline_momentum), f.mean().item()
             self.baseline = fm if self.baseline is None else m * self.baseline + (1 - m) * fm
         return _finish(ga, gp, f, dict(baseline=base))
