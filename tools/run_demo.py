@@ -62,7 +62,7 @@ CONFIGS = dict(
 SCALES: Dict[str, Dict[str, Any]] = dict(
     full=dict(
         data=dict(classes=6, train_per_class=120, test_per_class=20, cls_size=64,
-                  coco_train=120, coco_val=30, seed=0),
+                  coco_train=240, coco_val=30, seed=0),
         search_epochs=None, pretrain_epochs=None, det_epochs=None),
     ci=dict(
         data=dict(classes=6, train_per_class=8, test_per_class=4, cls_size=64,

@@ -26,7 +26,7 @@ train_dataloader = dict(
 val_dataloader = dict(num_workers=1, persistent_workers=True)
 test_dataloader = val_dataloader
 
-max_epochs = 16
+max_epochs = 24
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4),
                      clip_grad=None)
 param_scheduler = [

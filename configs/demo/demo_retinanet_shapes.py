@@ -93,7 +93,7 @@ val_evaluator = dict(type='CocoMetric',
                      metric='bbox', format_only=False)
 test_evaluator = val_evaluator
 
-max_epochs = 10
+max_epochs = 16
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
                      clip_grad=dict(max_norm=10.0))
