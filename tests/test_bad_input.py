@@ -1,0 +1,43 @@
+"""Bad input that docs/bad_input.md lists and no other test file covers."""
+import numpy as np
+import pytest
+import torch
+
+from dada_mm import DADAAugment
+from dada_mm.policy import PolicyError
+
+
+def test_zero_area_and_outside_boxes_stay_aligned():
+    from mmdet.structures.bbox import HorizontalBoxes
+    boxes = HorizontalBoxes(torch.tensor([[10., 10., 10., 20.],     # zero width
+                                          [5., 7., 25., 7.],        # zero height
+                                          [-30., -30., -10., -10.],  # outside the image
+                                          [8., 8., 30., 30.]]))
+    labels = np.array([0, 1, 2, 3])
+    flags = np.array([False, True, False, True])
+    t = DADAAugment(policy=[[dict(op='ShearX', prob=1.0, magnitude=0.9)]])
+    np.random.seed(0)
+    out = t(dict(img=np.zeros((40, 50, 3), np.uint8), gt_bboxes=boxes,
+                 gt_bboxes_labels=labels, gt_ignore_flags=flags))
+    b = out['gt_bboxes'].tensor
+    assert b.shape == (4, 4) and torch.isfinite(b).all()
+    assert (b[:, 0] >= 0).all() and (b[:, 2] <= 50).all()
+    assert (b[:, 1] >= 0).all() and (b[:, 3] <= 40).all()
+    assert out['gt_bboxes_labels'].tolist() == [0, 1, 2, 3]
+    assert out['gt_ignore_flags'].tolist() == [False, True, False, True]
+    # the zero-width box spans rows 10..20: a shear of |v| = 0.9 * 0.6 - 0.3 = 0.24 turns it
+    # into a segment whose bounding box is |v| * 10 = 2.4 px wide (either sign)
+    assert float(b[0, 2] - b[0, 0]) == pytest.approx(2.4, abs=1e-4)
+    assert float(b[1, 3] - b[1, 1]) == pytest.approx(0.0)  # zero height stays zero height
+
+
+def test_policy_path_that_does_not_exist_in_a_config(tmp_path):
+    from mmengine.registry import TRANSFORMS
+    missing = str(tmp_path / 'nope' / 'policy.json')
+    with pytest.raises(PolicyError, match='does not exist'):
+        TRANSFORMS.build(dict(type='DADAAugment', policy=missing))
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(PolicyError, match='dada-imagenet'):
+        DADAAugment(policy='dada-imagenet-v2')
