@@ -41,3 +41,30 @@ def test_policy_path_that_does_not_exist_in_a_config(tmp_path):
 def test_unknown_preset_lists_presets():
     with pytest.raises(PolicyError, match='dada-imagenet'):
         DADAAugment(policy='dada-imagenet-v2')
+
+
+def test_search_refuses_mixed_image_sizes_and_batch_augments():
+    from types import SimpleNamespace
+    from dada_mm.search import DADASearchHook
+    hook = DADASearchHook(val_dataloader=dict())
+    hook.device = torch.device('cpu')
+    with pytest.raises(ValueError, match='same shape'):
+        hook._stack_inputs([torch.zeros(3, 8, 8, dtype=torch.uint8),
+                            torch.zeros(3, 8, 9, dtype=torch.uint8)])
+    with pytest.raises(ValueError, match='C in'):
+        hook._stack_inputs(torch.zeros(2, 4, 8, 8, dtype=torch.uint8))
+    model = torch.nn.Linear(2, 2)
+    model.data_preprocessor = SimpleNamespace(batch_augments=object())
+    with pytest.raises(ValueError, match='batch_augments'):
+        hook._build(SimpleNamespace(model=model))
+
+
+@pytest.mark.parametrize('kwargs,field', [
+    (dict(order='third'), 'order'), (dict(magnitude_grad='finite'), 'magnitude_grad'),
+    (dict(hypergrad_scale='eta'), 'hypergrad_scale'), (dict(search_epochs=-1),
+                                                        'search_epochs'),
+    (dict(channel_order='gbr'), 'channel_order')])
+def test_search_hook_bad_options_name_the_field(kwargs, field):
+    from dada_mm.search import DADASearchHook
+    with pytest.raises(ValueError, match=field):
+        DADASearchHook(val_dataloader=dict(), **kwargs)
