@@ -98,15 +98,10 @@ def validation_gradient(model: nn.Module, val_batch: Dict,
 
     ``val_batch`` is a collated batch of the held-out loader (not augmented).
     """
-    data = model.data_preprocessor(val_batch, False)
-    labels = labels_of(data['data_samples'])
-    logits = functional_call(model, clone_buffers(model), args=(),
-                             kwargs=dict(inputs=data['inputs'],
-                                         data_samples=data['data_samples'], mode='tensor'),
-                             strict=False)
-    if isinstance(logits, (tuple, list)):
-        logits = logits[-1]
-    loss = F.cross_entropy(_at_least_float32(logits), labels.to(logits.device))
+    logits = _at_least_float32(classification_logits(
+        model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
+    labels = labels_of(val_batch['data_samples']).to(logits.device)
+    loss = F.cross_entropy(logits, labels)
     names = list(params)
     grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
     v = {n: (torch.zeros_like(params[n]) if g is None else g.detach())

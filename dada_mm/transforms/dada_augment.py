@@ -134,7 +134,8 @@ class DADAAugment(BaseTransform):
             img, alpha = img[..., :3], img[..., 3:]
         out = image_ops.apply_op(
             img, name, level, sign=sign, center=center,
-            fill=self._fill_for(img), cutout_fill=self._cutout_fill_for(img),
+            fill=self._fill_in_image_order(self.fill, img),
+            cutout_fill=self._fill_in_image_order(self.cutout_fill, img),
             interpolation=self.interpolation, channel_order=self.channel_order)
         if alpha is not None:
             if name in GEOMETRIC_OPS:
@@ -144,15 +145,12 @@ class DADAAugment(BaseTransform):
             out = np.concatenate([out, alpha], axis=2)
         return out
 
-    def _fill_for(self, img):
-        if isinstance(self.fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
-            return self.fill[0]  # gray: the R value, whatever the channel order
-        return self._in_image_order(self.fill)
-
-    def _cutout_fill_for(self, img):
-        if isinstance(self.cutout_fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
-            return self.cutout_fill[0]  # gray: R, as image_ops.apply_op's default
-        return self._in_image_order(self.cutout_fill)
+    def _fill_in_image_order(self, fill, img):
+        """An (R, G, B) or int fill as ``img`` needs it: reordered for BGR images, and the
+        R value for gray ones whatever the channel order (as image_ops.apply_op does)."""
+        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
+            return fill[0]
+        return self._in_image_order(fill)
 
     def geometric_matrix(self, name: str, level: float, sign: float, height: int,
                          width: int) -> np.ndarray:
