@@ -4,7 +4,11 @@ Both are measured in the same run, on the same model, batch and device: the plai
 iteration is the runner's own ``train_step``; the search iteration is the hook's
 ``before_train_iter`` (sampling + batched augmentation on the device) + the same
 ``train_step`` + the hook's ``after_train_iter`` (held-out gradient, finite differences,
-estimator, policy step). Medians over repeats after warm-up; ratios, not absolute times.
+estimator, policy step). Neither includes data loading: the plain step gets a loaded batch
+and the hook reuses one loaded held-out batch (``fixed_val_batch``; in training, loader
+workers prefetch it). Plain and search iterations alternate in rounds, so a load spike hits
+a pair rather than a block of one kind; the ratio is the median over rounds of the paired
+ratios, after warm-up. Ratios, not absolute times.
 
 Also reports the throughput of the batched ops alone. Runs unchanged on a GPU
 (``--device cuda``). Last line: ``second_order_ratio=.. first_order_ratio=..``.
@@ -42,6 +46,9 @@ def build_runner(args, work_dir, data_root, order):
             hook['val_dataloader']['batch_size'] = args.batch_size
             hook['val_dataloader']['num_workers'] = 0
             hook['order'] = order
+            # the plain iteration is timed on a batch already loaded; so is the search
+            # iteration (in training, data-loader workers load the held-out batches)
+            hook['fixed_val_batch'] = True
     if args.crop:
         for t in cfg.train_dataloader.dataset.pipeline:
             if t['type'] == 'RandomResizedCrop':
@@ -68,12 +75,16 @@ def timed(fn, device, repeats, warmup):
         fn()
     times = []
     for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
+        times.append(time_once(fn, device))
     return statistics.median(times)
+
+
+def time_once(fn, device) -> float:
+    sync(device)
+    t = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t
 
 
 def main():
@@ -81,37 +92,55 @@ def main():
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--crop', type=int, default=0)
-    parser.add_argument('--repeats', type=int, default=7)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=15,
+                        help='rounds; each round times a plain and a search iteration of '
+                        'both orders back to back, and the ratio is the median over rounds')
+    parser.add_argument('--warmup', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch intra-op threads (0: leave as is)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    orders = ('second', 'first')
     with tempfile.TemporaryDirectory() as tmp:
         data_root = osp.join(tmp, 'shapes')
         make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
-        ratios = {}
-        plain_ref = None
-        for order in ('second', 'first'):
+        steps = {}
+        for order in orders:
             runner, hook = build_runner(args, osp.join(tmp, f'wd_{order}'), data_root,
                                         order)
             batch = next(iter(runner.train_dataloader))
 
-            def plain():
+            def plain(runner=runner, batch=batch):
                 runner.model.train_step(copy.copy(batch),
                                         optim_wrapper=runner.optim_wrapper)
 
-            def search():
+            def search(runner=runner, hook=hook, batch=batch):
                 b = copy.copy(batch)
                 hook.before_train_iter(runner, 0, b)
                 out = runner.model.train_step(b, optim_wrapper=runner.optim_wrapper)
                 hook.after_train_iter(runner, 0, b, out)
 
-            t_plain = timed(plain, args.device, args.repeats, args.warmup)
-            t_search = timed(search, args.device, args.repeats, args.warmup)
-            plain_ref = plain_ref or t_plain
-            ratios[order] = t_search / t_plain
-            print(f'{order:>6} order: plain {t_plain * 1e3:8.1f} ms  search '
-                  f'{t_search * 1e3:8.1f} ms  ratio {ratios[order]:.2f}')
+            steps[order] = (plain, search)
+        for _ in range(args.warmup):
+            for plain, search in steps.values():
+                plain()
+                search()
+        # interleaved rounds: a load spike hits a pair, not a whole block of one kind
+        times = {o: ([], []) for o in orders}
+        for _ in range(args.repeats):
+            for order, (plain, search) in steps.items():
+                times[order][0].append(time_once(plain, args.device))
+                times[order][1].append(time_once(search, args.device))
+        ratios = {}
+        for order, (t_plain, t_search) in times.items():
+            ratios[order] = statistics.median(s / p for p, s in zip(t_plain, t_search))
+            print(f'{order:>6} order: plain {statistics.median(t_plain) * 1e3:8.1f} ms  '
+                  f'search {statistics.median(t_search) * 1e3:8.1f} ms  '
+                  f'ratio (median of {args.repeats} paired rounds) {ratios[order]:.2f}')
+        plain_ref = statistics.median(times['second'][0])
         # batched ops alone
         from dada_mm.search.batched_ops import apply_sub_policies
         images = torch.stack(list(batch['inputs'])).to(args.device).float()

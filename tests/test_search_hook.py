@@ -188,6 +188,42 @@ def test_first_order_reuses_the_training_step(tmp_path, repo_root, shapes_root):
     assert len(head_hooks) == 0
 
 
+def test_first_order_base_point_equals_a_separate_pass(tmp_path, repo_root, shapes_root):
+    """The per-image losses and image gradient that the training step leaves behind are
+    the ones a separate pass at w_t computes (so reusing them is exact)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from dada_mm.search.bilevel import clone_buffers, input_gradient_and_losses, labels_of
+    cfg = Config.fromfile(write_config(tmp_path, repo_root, shapes_root, order='first',
+                                       epochs=1))
+    cfg.work_dir = str(tmp_path / 'wd')
+    runner = Runner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.call_hook('before_run')
+    runner.call_hook('before_train')
+    hook = search_hook(runner)
+    model = unwrap(runner)
+    batch = next(iter(runner.train_dataloader))
+    hook.before_train_iter(runner, 0, batch)
+    step = hook._step_input
+    buffers = clone_buffers(model)
+    runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+    labels = labels_of(step['data_samples'])
+    f0, g0 = hook._base_point(labels)
+    f_ref, g_ref = input_gradient_and_losses(model, {**step['weights'], **buffers},
+                                             step['augmented'], step['data_samples'],
+                                             labels)
+    assert g0.abs().max() > 0
+    torch.testing.assert_close(f0, f_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g0, g_ref, rtol=1e-4, atol=1e-4 * float(g_ref.abs().max()))
+    # and the training step did move the weights the reference pass was taken at
+    moved = any(not torch.equal(p, step['weights'][n])
+                for n, p in model.named_parameters() if n in step['weights'])
+    assert moved
+
+
 def unwrap(runner):
     from dada_mm.search.bilevel import unwrap_model
     return unwrap_model(runner.model)

@@ -30,7 +30,8 @@ from torch.func import functional_call
 
 __all__ = ['unwrap_model', 'trainable_parameters', 'clone_buffers', 'classification_logits',
            'labels_of', 'per_sample_losses', 'validation_gradient', 'perturbed_weights',
-           'global_norm', 'magnitude_grads']
+           'global_norm', 'magnitude_grads', 'input_gradient_and_losses',
+           'directional_derivatives']
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -119,10 +120,25 @@ def perturbed_weights(base: Dict[str, Tensor], direction: Dict[str, Tensor],
     return {n: base[n] + scale * direction[n].to(base[n].dtype) for n in direction}
 
 
-def magnitude_grads(loss: Tensor, magnitudes: Tensor, retain_graph: bool) -> Tensor:
-    (g,) = torch.autograd.grad(loss, [magnitudes], retain_graph=retain_graph,
+def magnitude_grads(inputs: Tensor, magnitudes: Tensor, input_grad: Tensor) -> Tensor:
+    """Carry ``input_grad`` (d objective / d inputs) back through the augmentation graph
+    from ``inputs`` to ``magnitudes``; zeros where the graph does not reach them."""
+    if not inputs.requires_grad:
+        return torch.zeros_like(magnitudes)
+    (g,) = torch.autograd.grad(inputs, [magnitudes], grad_outputs=input_grad,
                                allow_unused=True)
     return torch.zeros_like(magnitudes) if g is None else g
+
+
+def input_gradient_and_losses(model: nn.Module, tensors: Dict[str, Tensor], inputs: Tensor,
+                              data_samples: Sequence, labels: Tensor
+                              ) -> Tuple[Tensor, Tensor]:
+    """Per-image losses at ``tensors`` and d mean(loss) / d inputs (an input-only backward:
+    the weights in ``tensors`` carry no graph)."""
+    x = inputs.detach().requires_grad_(True)
+    f = per_sample_losses(model, tensors, x, data_samples, labels)
+    (gx,) = torch.autograd.grad(f.mean(), [x])
+    return f.detach(), gx
 
 
 def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
@@ -135,9 +151,11 @@ def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
 
     ``inputs`` are the augmented images, carrying the graph to ``magnitudes``. Central
     differences at ``weights +/- radius * direction`` (error O(radius^2)), or one-sided
-    ones against ``weights`` itself, whose per-image losses and magnitude gradient may be
-    passed as ``base`` when the training step already computed them. BatchNorm runs in
-    train mode on fresh buffer copies.
+    ones against ``weights`` itself, whose per-image losses and d mean(loss) / d inputs
+    may be passed as ``base`` when the training step already computed them. Each network
+    pass differentiates only w.r.t. a detached copy of the images; the difference of those
+    image gradients goes back through the augmentation once. BatchNorm runs in train mode
+    on fresh buffer copies.
     """
     points = [perturbed_weights(weights, direction, radius)]
     if central:
@@ -145,14 +163,15 @@ def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
     elif base is None:
         points.append(weights)
     losses, grads = [], []
-    for i, w in enumerate(points):
-        f = per_sample_losses(model, {**w, **clone_buffers(model)}, inputs, data_samples,
-                              labels)
-        grads.append(magnitude_grads(f.mean(), magnitudes,
-                                     retain_graph=i + 1 < len(points)))
-        losses.append(f.detach())
+    for w in points:
+        f, gx = input_gradient_and_losses(model, {**w, **clone_buffers(model)}, inputs,
+                                          data_samples, labels)
+        losses.append(f)
+        grads.append(gx)
     if base is not None and not central:
         losses.append(base[0].to(losses[0].dtype))
         grads.append(base[1].to(grads[0].dtype))
     step = 2 * radius if central else radius
-    return (losses[0] - losses[1]) / step, (grads[0] - grads[1]) / step
+    dh_dx = (grads[0] - grads[1]) / step
+    return (losses[0] - losses[1]) / step, magnitude_grads(inputs, magnitudes,
+                                                           dh_dx.to(inputs.dtype))

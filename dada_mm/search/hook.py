@@ -274,40 +274,43 @@ class DADASearchHook(Hook):
                                        tau=self.temperature, requires_grad=False)
                 op_idx = self._op_table[sample.k]
                 apply = sample.b
-                levels = self.policy.clamped_magnitudes()[sample.k]
             else:
                 sample = None
                 op_idx, apply, levels = self._draw_frozen(batch)
             signs, centers = self._random_signs_centers(batch)
-            augmented = self._augment(images, op_idx, apply, levels, signs, centers)
         update = (sample is not None
                   and (runner.iter + 1) % self.update_interval == 0)
+        if sample is not None:
+            # on update iterations the batch keeps its graph to m: the policy step reuses
+            # it instead of augmenting again
+            with torch.set_grad_enabled(update):
+                levels = self.policy.clamped_magnitudes()[sample.k]
+                augmented = self._augment(images, op_idx, apply, levels, signs, centers)
+        else:
+            with torch.no_grad():
+                augmented = self._augment(images, op_idx, apply, levels, signs, centers)
         model = unwrap_model(runner.model)
         if update and self.order == 'first':
-            self._capture_base_point(model, data_batch, images, op_idx, apply, sample,
-                                     signs, centers)
+            self._capture_base_point(model, data_batch, augmented)
         else:
             self._put_back(data_batch, augmented)
         if update:
             self._step_input = dict(
-                images=images, sample=sample, op_idx=op_idx, apply=apply, signs=signs,
-                centers=centers, data_samples=data_batch['data_samples'],
+                augmented=augmented, sample=sample, data_samples=data_batch['data_samples'],
                 weights={n: p.detach().clone()
                          for n, p in trainable_parameters(model).items()},
                 lr=self._lr(runner))
         else:
             self._step_input = None
 
-    def _capture_base_point(self, model, data_batch, images, op_idx, apply, sample, signs,
-                            centers) -> None:
+    def _capture_base_point(self, model, data_batch, augmented) -> None:
         """First order: the training step itself evaluates the base point w_t. Its input
-        carries the magnitude path (so its backward leaves d loss/dm in m.grad) and its
-        head's logits are recorded (the per-image losses)."""
-        self.policy.magnitudes.grad = None
-        levels = self.policy.clamped_magnitudes()[sample.k]
-        x = self._augment(images, op_idx, apply, levels, signs, centers)
+        is a detached copy of the augmented batch that requires grad (so its backward
+        leaves d loss / d images in ``.grad``), and its head's logits are recorded (the
+        per-image losses)."""
+        x = augmented.detach().requires_grad_(True)
         data_batch['inputs'] = x
-        captured = {}
+        captured = {'inputs': x}
 
         def keep_logits(module, args, output):
             captured['logits'] = output.detach()
@@ -318,14 +321,13 @@ class DADASearchHook(Hook):
         captured, handle = self._base_capture
         handle.remove()
         self._base_capture = None
-        if 'logits' not in captured or self.policy.magnitudes.grad is None:
+        grad = captured['inputs'].grad
+        if 'logits' not in captured or grad is None:
             raise RuntimeError("DADASearchHook(order='first'): the training step did not "
                                'run the head forward/backward on the augmented batch')
         f0 = torch.nn.functional.cross_entropy(captured['logits'], labels,
                                                reduction='none')
-        g0 = self.policy.magnitudes.grad.detach().clone()
-        self.policy.magnitudes.grad = None
-        return f0, g0
+        return f0, grad.detach()
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
@@ -356,11 +358,8 @@ class DADASearchHook(Hook):
 
         # 2. per-image losses at w_t +/- R v on the same augmented images
         sample = s['sample']
-        levels = self.policy.clamped_magnitudes()[sample.k]
-        x = self._augment(s['images'], s['op_idx'], s['apply'], levels, s['signs'],
-                          s['centers'])
         h, dh_dm = directional_derivatives(
-            model, s['weights'], v, radius, x, s['data_samples'], labels,
+            model, s['weights'], v, radius, s['augmented'], s['data_samples'], labels,
             self.policy.magnitudes, central=self.order == 'second', base=base)
         reward = -xi * h                              # d L_val(w_{t+1}) contribution
         grad_m = -xi * dh_dm
