@@ -29,6 +29,29 @@ import dada_mm  # noqa: E402,F401
 from dada_mm.datasets.synthetic import make_classification_set  # noqa: E402
 
 
+def set_crop(cfg, crop: int) -> None:
+    """Training crop and held-out resize/centre crop of the demo config at ``crop`` px, so
+    the held-out pass is as large as the training pass (as in the paper's search)."""
+    pipelines = [cfg.train_dataloader.dataset.pipeline]
+    pipelines += [h['val_dataloader']['dataset']['pipeline'] for h in cfg.custom_hooks
+                  if h['type'] == 'DADASearchHook']
+    found = set()
+    for pipeline in pipelines:
+        for t in pipeline:
+            if t['type'] == 'RandomResizedCrop':
+                t['scale'] = crop
+            elif t['type'] == 'ResizeEdge':
+                t['scale'] = crop * 8 // 7
+            elif t['type'] == 'CenterCrop':
+                t['crop_size'] = crop
+            else:
+                continue
+            found.add(t['type'])
+    if not {'RandomResizedCrop', 'CenterCrop'} <= found:
+        raise ValueError(f'--crop: expected RandomResizedCrop (training) and CenterCrop '
+                         f'(held-out) in the pipelines of {cfg.filename}, found {found}')
+
+
 def build_runner(args, work_dir, data_root, order):
     from mmengine.config import Config
     from mmengine.runner import Runner
@@ -50,9 +73,11 @@ def build_runner(args, work_dir, data_root, order):
             # iteration (in training, data-loader workers load the held-out batches)
             hook['fixed_val_batch'] = True
     if args.crop:
-        for t in cfg.train_dataloader.dataset.pipeline:
-            if t['type'] == 'RandomResizedCrop':
-                t['scale'] = args.crop
+        set_crop(cfg, args.crop)
+    if args.backbone != 'config':
+        depth = int(args.backbone[len('resnet'):])
+        cfg.model.backbone.update(depth=depth, base_channels=64, stem_channels=64)
+        cfg.model.head.in_channels = 512 if depth < 50 else 2048
     cfg.device = args.device
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
@@ -87,11 +112,18 @@ def time_once(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--crop', type=int, default=0)
+    parser.add_argument('--crop', type=int, default=224,
+                        help='training crop and held-out crop in px (0: as in the config; '
+                        'the paper searches at 224)')
+    parser.add_argument('--backbone', default='config',
+                        choices=['config', 'resnet18', 'resnet50'],
+                        help="'config': the demo's narrow ResNet-18 (16 base channels); "
+                        'resnet18/resnet50: standard widths (the paper searches with a '
+                        'ResNet-50)')
     parser.add_argument('--repeats', type=int, default=15,
                         help='rounds; each round times a plain and a search iteration of '
                         'both orders back to back, and the ratio is the median over rounds')
@@ -99,11 +131,14 @@ def main():
     parser.add_argument('--threads', type=int, default=0,
                         help='torch intra-op threads (0: leave as is)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     orders = ('second', 'first')
+    print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size}, crop '
+          f'{args.crop or "as in the config"} (training and held-out), device '
+          f'{args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}')
     with tempfile.TemporaryDirectory() as tmp:
         data_root = osp.join(tmp, 'shapes')
         make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)

@@ -1,0 +1,56 @@
+"""The augmentation and search benchmarks run and end with finite ``key=value`` ratios
+(tiny sizes: a smoke run, not a measurement)."""
+import importlib.util
+import math
+import os.path as osp
+
+import cv2
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def keep_thread_settings():
+    """The benchmarks pin torch / OpenCV to one thread; later tests get theirs back."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(REPO, 'benchmarks', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def last_line_pairs(capsys):
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    return dict(pair.split('=', 1) for pair in lines[-1].split())
+
+
+def test_bench_search_prints_both_ratios(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '1',
+                               '--warmup', '0', '--device', 'cpu'])
+    pairs = last_line_pairs(capsys)
+    assert set(pairs) == {'second_order_ratio', 'first_order_ratio'}
+    for value in pairs.values():
+        # a search iteration contains a plain one plus extra passes
+        assert math.isfinite(float(value)) and float(value) > 1.0
+
+
+def test_bench_augment_prints_ratios(capsys):
+    load('bench_augment').main(['--quick', '--sizes', '32x48', '--op-size', '32x48'])
+    pairs = last_line_pairs(capsys)
+    assert pairs['slowest_op'] in {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate',
+                                   'AutoContrast', 'Invert', 'Equalize', 'Solarize',
+                                   'Posterize', 'Contrast', 'Color', 'Brightness',
+                                   'Sharpness', 'Cutout'}
+    for key in ('vs_mmpretrain_32x48', 'vs_torchvision_32x48', 'vs_pil_32x48',
+                'slowest_op_vs_pil'):
+        assert math.isfinite(float(pairs[key])) and float(pairs[key]) > 0
