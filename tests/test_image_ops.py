@@ -472,3 +472,12 @@ def test_apply_op_rejects_unknown():
         io.apply_op(np.zeros((4, 4, 3), np.uint8), 'Blur', 0.5)
     with pytest.raises(TypeError):
         io.invert(np.zeros((4, 4, 3), np.float32))
+
+
+def test_cutout_fill_rounds_half_to_even_and_saturates():
+    img = np.zeros((8, 8, 3), np.uint8)
+    out = io.cutout(img, 4, (0.5, 0.5), fill=(127.5, 128.5, 300.0))
+    assert out[4, 4].tolist() == [128, 128, 255]
+    assert out[0, 0].tolist() == [0, 0, 0]
+    gray = io.cutout(np.full((8, 8), 9, np.uint8), 4, (0.5, 0.5), fill=-3.0)
+    assert gray[4, 4] == 0 and gray[0, 0] == 9 and img.sum() == 0  # input untouched

@@ -8,6 +8,7 @@ seed=...)``, per-worker seeds) makes a run repeat exactly.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -37,6 +38,15 @@ def _as_fill(value: Any, field: str) -> Union[int, Tuple[int, ...]]:
         return tuple(int(v) for v in value)
     raise ValueError(f'{field} must be an int or an (R, G, B) tuple of ints in '
                      f'[0, 255], got {value!r}')
+
+
+@functools.lru_cache(maxsize=2048)
+def _forward_matrix(name: str, value: float, height: int, width: int) -> np.ndarray:
+    """Cached (read-only) inverse of the op's output -> input matrix: a policy has few
+    (op, value) pairs and a dataset few image sizes, and the inverse costs ~20 us a call."""
+    m = np.linalg.inv(inverse_output_to_input_matrix(name, value, height, width))
+    m.flags.writeable = False
+    return m
 
 
 @TRANSFORMS.register_module()
@@ -155,8 +165,7 @@ class DADAAugment(BaseTransform):
     def geometric_matrix(self, name: str, level: float, sign: float, height: int,
                          width: int) -> np.ndarray:
         """Forward (input -> output) 3x3 matrix of a geometric op, for annotations."""
-        value = level_to_value(name, level, sign)
-        return np.linalg.inv(inverse_output_to_input_matrix(name, value, height, width))
+        return _forward_matrix(name, level_to_value(name, level, sign), height, width)
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:

@@ -525,8 +525,16 @@ def _geometric(img: np.ndarray, name: str, value: float, fill: Fill,
                interpolation: str) -> np.ndarray:
     img = np.asarray(img)
     h, w = img.shape[:2]
-    m = inverse_output_to_input_matrix(name, float(value), h, w)
+    m = _inverse_matrix(name, float(value), h, w)
     return warp_affine(img, m, fill=fill, interpolation=interpolation)
+
+
+@functools.lru_cache(maxsize=2048)
+def _inverse_matrix(name: str, value: float, height: int, width: int) -> np.ndarray:
+    """Cached (read-only) ``inverse_output_to_input_matrix``: repeated per image."""
+    m = inverse_output_to_input_matrix(name, value, height, width)
+    m.flags.writeable = False
+    return m
 
 
 def shear_x(img: np.ndarray, v: float, *, fill: Fill = 0,
@@ -755,7 +763,8 @@ def cutout(img: np.ndarray, side: float, center: Tuple[float, float], *,
     x0, y0, x1, y1 = cutout_box(h, w, side, center)
     if x1 > x0 and y1 > y0:
         vals = _fill_values(fill, _num_channels(img))
-        colour = tuple(int(v) for v in np.clip(np.rint(vals), 0, 255))
+        # round half to even and saturate, as np.rint + clip (in Python: ~10x faster)
+        colour = tuple(min(255, max(0, round(v))) for v in vals)
         # filled rectangle, inclusive corners, drawn in place on the (contiguous) copy
         cv2.rectangle(_as_cv(out), (x0, y0), (x1 - 1, y1 - 1), colour, thickness=-1)
     return out
