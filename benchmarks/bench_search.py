@@ -66,7 +66,7 @@ def build_runner(args, work_dir, data_root, order):
     for hook in cfg.custom_hooks:
         if hook['type'] == 'DADASearchHook':
             hook['val_dataloader']['dataset']['data_root'] = data_root
-            hook['val_dataloader']['batch_size'] = args.batch_size
+            hook['val_dataloader']['batch_size'] = args.val_batch_size or args.batch_size
             hook['val_dataloader']['num_workers'] = 0
             hook['order'] = order
             # the plain iteration is timed on a batch already loaded; so is the search
@@ -116,6 +116,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--val-batch-size', type=int, default=0,
+                        help='held-out batch size (0: the training batch size)')
     parser.add_argument('--crop', type=int, default=224,
                         help='training crop and held-out crop in px (0: as in the config; '
                         'the paper searches at 224)')
@@ -136,7 +138,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     orders = ('second', 'first')
-    print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size}, crop '
+    print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size} '
+          f'(held-out {args.val_batch_size or args.batch_size}), crop '
           f'{args.crop or "as in the config"} (training and held-out), device '
           f'{args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}')
     with tempfile.TemporaryDirectory() as tmp:
