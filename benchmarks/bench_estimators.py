@@ -25,7 +25,10 @@ augmented with it, and the per-image reward -xi * h with h from
     --real-cv-passes times), then frozen and measured on --real-batches new draw batches;
   * relax_untrained_cv: the same control variate before training;
   * reinforce, reinforce+ema_baseline (momentum 0.9, warmed up on the control-variate
-    batches, then updated after every measured batch), gumbel_st.
+    batches, then updated after every measured batch), gumbel_st;
+  * reinforce+image_baseline: an oracle bound, not something the hook can do (it sees one
+    draw per image): REINFORCE with each image's mean reward over the other draw batches
+    as its baseline, i.e. what an image-dependent baseline could remove.
 There is no exact gradient, so it reports per-sample variance, variance of the batch
 estimate (across draw batches), and paired tests on the same draws with the draw batch as
 the independent unit: z_j = mean(g_j - ref_j) / SE for each of the 315 gradient entries,
@@ -345,11 +348,12 @@ def run_real(args) -> Dict[str, str]:
                   ('gumbel_st', GumbelStraightThroughEstimator(), None))
     per: Dict[str, List[torch.Tensor]] = {name: [] for name, _, _ in estimators}
     secs = {name: 0.0 for name, _, _ in estimators}
-    rewards = []
+    rewards, samples = [], []
     t0 = time.time()
     for _ in range(args.real_batches):
         reward, sample = step.draw(gen)
         rewards.append(reward)
+        samples.append(sample)
         for name, est, cv_arg in estimators:
             t = time.time()
             per[name].append(flat_per_sample(est(reward, sample, policy, cv_arg)))
@@ -357,6 +361,18 @@ def run_real(args) -> Dict[str, str]:
     t_measure = time.time() - t0
 
     rewards_all = torch.stack(rewards)                          # [M, B]
+    # What an image-dependent baseline could remove (an oracle the hook does not have: it
+    # sees one draw per image): REINFORCE with, for image i in draw batch m, the mean reward
+    # of image i over the *other* draw batches. The draws are independent, so this baseline
+    # is independent of draw m and the estimator stays unbiased.
+    if len(rewards) > 1:
+        name, t = 'reinforce+image_baseline', time.time()
+        loo = (rewards_all.sum(0, keepdim=True) - rewards_all) / (len(rewards) - 1)
+        oracle = ReinforceEstimator()
+        per[name] = [flat_per_sample(oracle(r - b, smp, policy, None))
+                     for r, b, smp in zip(rewards, loo, samples)]
+        secs[name] = time.time() - t
+    del samples
     rows, units = {}, {}
     for name, chunks in per.items():
         allp = torch.cat(chunks).double()                       # [M * B, 315]
@@ -420,7 +436,9 @@ def run_real(args) -> Dict[str, str]:
             'real_gumbel_st_dev_z2': f"{rows['gumbel_st']['z2']:.2f}",
             'real_gumbel_st_dev_se': f"{rows['gumbel_st']['max_abs']:.2f}",
             'real_gumbel_st_bias_rel': f'{st_rel:.3f}',
-            'real_grad_z2': f"{grad['z2']:.2f}"}
+            'real_grad_z2': f"{grad['z2']:.2f}",
+            'real_image_baseline_vs_reinforce_variance':
+                f"{rows.get('reinforce+image_baseline', {}).get('vs_reinforce', math.nan):.4f}"}
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -41,7 +41,8 @@ def test_real_step_part_prints_finite_keys(capsys):
                 'real_relax_vs_reinforce_baseline_variance',
                 'real_relax_untrained_vs_reinforce_variance',
                 'real_reinforce_baseline_vs_reinforce_variance',
-                'real_relax_batch_variance', 'real_reinforce_batch_variance'):
+                'real_relax_batch_variance', 'real_reinforce_batch_variance',
+                'real_image_baseline_vs_reinforce_variance'):
         value = float(keys[key])
         assert math.isfinite(value) and value > 0, (key, value)
     for key in ('real_relax_vs_reinforce_dev_se', 'real_gumbel_st_dev_se',
