@@ -69,6 +69,7 @@ def build_runner(args, work_dir, data_root, order):
             hook['val_dataloader']['batch_size'] = args.val_batch_size or args.batch_size
             hook['val_dataloader']['num_workers'] = 0
             hook['order'] = order
+            hook['reward_baseline'] = args.reward_baseline
             # the plain iteration is timed on a batch already loaded; so is the search
             # iteration (in training, data-loader workers load the held-out batches)
             hook['fixed_val_batch'] = True
@@ -116,6 +117,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--reward-baseline', default=None, choices=[None, 'clean'],
+                        type=lambda x: None if x == 'none' else x,
+                        help="the hook's reward_baseline ('none' or 'clean')")
     parser.add_argument('--val-batch-size', type=int, default=0,
                         help='held-out batch size (0: the training batch size)')
     parser.add_argument('--crop', type=int, default=224,
@@ -139,7 +143,8 @@ def main(argv=None):
     torch.manual_seed(0)
     orders = ('second', 'first')
     print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size} '
-          f'(held-out {args.val_batch_size or args.batch_size}), crop '
+          f'(held-out {args.val_batch_size or args.batch_size}), reward_baseline '
+          f'{args.reward_baseline}, crop '
           f'{args.crop or "as in the config"} (training and held-out), device '
           f'{args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}')
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from dada_mm.search.batched_ops import apply_sub_policies
-from dada_mm.search.bilevel import (directional_derivatives, labels_of,
-                                    per_sample_losses, trainable_parameters,
+from dada_mm.search.bilevel import (directional_derivatives, finite_difference_losses,
+                                    labels_of, per_sample_losses, trainable_parameters,
                                     validation_gradient)
 
 
@@ -99,3 +99,25 @@ def test_directional_derivatives_match_exact(tiny_classifier, central):
     torch.testing.assert_close(dh_dm, exact_dm, rtol=tol,
                                atol=tol * float(exact_dm.abs().max()))
     assert float(exact_dm.abs().max()) > 0  # the magnitudes really receive a signal
+
+
+@pytest.mark.parametrize('central', [True, False])
+def test_forward_only_differences_equal_the_full_ones(tiny_classifier, central):
+    """finite_difference_losses (no gradient) takes the same difference as
+    directional_derivatives, and leaves the model's buffers alone."""
+    model, images, samples = tiny_classifier
+    weights = {n: p.detach().clone() for n, p in trainable_parameters(model).items()}
+    g = torch.Generator().manual_seed(5)
+    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in weights.items()}
+    labels = labels_of(samples)
+    magnitudes = torch.zeros(4, 2, requires_grad=True)
+    before = {n: b.clone() for n, b in model.named_buffers()}
+    h_full, _ = directional_derivatives(model, weights, v, 1e-3, images, samples, labels,
+                                        magnitudes, central=central)
+    h_fwd = finite_difference_losses(model, weights, v, 1e-3, images, samples, labels,
+                                     central=central)
+    assert not h_fwd.requires_grad
+    torch.testing.assert_close(h_fwd, h_full, rtol=1e-5, atol=1e-6)
+    assert float(h_fwd.abs().max()) > 0
+    for n, b in model.named_buffers():
+        assert torch.equal(b, before[n]), n

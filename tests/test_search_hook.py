@@ -188,21 +188,86 @@ def test_first_order_reuses_the_training_step(tmp_path, repo_root, shapes_root):
     assert len(head_hooks) == 0
 
 
-def test_first_order_base_point_equals_a_separate_pass(tmp_path, repo_root, shapes_root):
-    """The per-image losses and image gradient that the training step leaves behind are
-    the ones a separate pass at w_t computes (so reusing them is exact)."""
+def runner_before_training(config_path, tmp_path):
+    """A runner built from ``config_path`` with hooks set up, for driving one iteration
+    by hand (before_train_iter, train_step, after_train_iter)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
-
-    from dada_mm.search.bilevel import clone_buffers, input_gradient_and_losses, labels_of
-    cfg = Config.fromfile(write_config(tmp_path, repo_root, shapes_root, order='first',
-                                       epochs=1))
+    cfg = Config.fromfile(config_path)
     cfg.work_dir = str(tmp_path / 'wd')
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     runner.call_hook('before_run')
     runner.call_hook('before_train')
+    return runner
+
+
+@pytest.mark.parametrize('order', ['second', 'first'])
+def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo_root,
+                                                                   shapes_root, order,
+                                                                   monkeypatch):
+    """reward_baseline='clean': the estimator gets -xi * (h - h_clean), with h_clean the
+    finite difference of the un-augmented images at the same weights and direction."""
+    import dada_mm.search.hook as hook_module
+    from dada_mm.search.bilevel import finite_difference_losses, labels_of
+    path = write_config(tmp_path, repo_root, shapes_root, order=order, epochs=1)
+    text = open(path).read().replace("top_k=10),", "top_k=10, reward_baseline='clean'),")
+    open(path, 'w').write(text)
+    runner = runner_before_training(path, tmp_path)
+    hook = search_hook(runner)
+    seen = {}
+
+    def recording(name, fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            seen[name] = (args, kwargs, out)
+            return out
+        return wrapped
+
+    monkeypatch.setattr(hook_module, 'directional_derivatives',
+                        recording('h', hook_module.directional_derivatives))
+    monkeypatch.setattr(hook_module, 'finite_difference_losses',
+                        recording('clean', hook_module.finite_difference_losses))
+    hook.estimator = recording('estimator', hook.estimator)
+    batch = next(iter(runner.train_dataloader))
+    clean_images = torch.stack(list(batch['inputs'])).float()
+    hook.before_train_iter(runner, 0, batch)
+    step = hook._step_input
+    xi = step['lr']
+    out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+    hook.after_train_iter(runner, 0, batch, out)
+    assert hook.updates == 1
+    h = seen['h'][2][0]
+    clean_args, clean_kwargs, h_clean = seen['clean']
+    # the baseline saw the un-augmented images, not the augmented batch
+    torch.testing.assert_close(clean_args[4], clean_images)
+    assert not torch.equal(clean_args[4], step['augmented'].detach())
+    assert clean_kwargs['central'] == (order == 'second')
+    # and it is the same finite difference, computed independently here
+    model = unwrap(runner)
+    labels = labels_of(step['data_samples'])
+    ref = finite_difference_losses(model, step['weights'], clean_args[2], clean_args[3],
+                                   clean_images, step['data_samples'], labels,
+                                   central=order == 'second')
+    torch.testing.assert_close(h_clean, ref)
+    reward = seen['estimator'][0][0]
+    torch.testing.assert_close(reward, -xi * (h - h_clean))
+    assert float((h - h_clean).abs().max()) > 0
+
+
+def test_reward_baseline_bad_value_names_the_option():
+    from dada_mm.search.hook import DADASearchHook
+    with pytest.raises(ValueError, match=r"reward_baseline must be one of \[None, 'clean'\]"):
+        DADASearchHook(val_dataloader=dict(), reward_baseline='mean')
+
+
+def test_first_order_base_point_equals_a_separate_pass(tmp_path, repo_root, shapes_root):
+    """The per-image losses and image gradient that the training step leaves behind are
+    the ones a separate pass at w_t computes (so reusing them is exact)."""
+    from dada_mm.search.bilevel import clone_buffers, input_gradient_and_losses, labels_of
+    runner = runner_before_training(
+        write_config(tmp_path, repo_root, shapes_root, order='first', epochs=1), tmp_path)
     hook = search_hook(runner)
     model = unwrap(runner)
     batch = next(iter(runner.train_dataloader))

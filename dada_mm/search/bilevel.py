@@ -31,7 +31,7 @@ from torch.func import functional_call
 __all__ = ['unwrap_model', 'trainable_parameters', 'clone_buffers', 'classification_logits',
            'labels_of', 'per_sample_losses', 'validation_gradient', 'perturbed_weights',
            'global_norm', 'magnitude_grads', 'input_gradient_and_losses',
-           'directional_derivatives']
+           'directional_derivatives', 'finite_difference_losses']
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -139,6 +139,20 @@ def input_gradient_and_losses(model: nn.Module, tensors: Dict[str, Tensor], inpu
     f = per_sample_losses(model, tensors, x, data_samples, labels)
     (gx,) = torch.autograd.grad(f.mean(), [x])
     return f.detach(), gx
+
+
+def finite_difference_losses(model: nn.Module, weights: Dict[str, Tensor],
+                             direction: Dict[str, Tensor], radius: float, inputs: Tensor,
+                             data_samples: Sequence, labels: Tensor,
+                             central: bool = True) -> Tensor:
+    """``h_i ~ grad_w f_i(weights) . direction`` from forward passes only (no gradient), the
+    same difference :func:`directional_derivatives` takes; e.g. for a baseline."""
+    other = perturbed_weights(weights, direction, -radius) if central else weights
+    with torch.no_grad():
+        losses = [per_sample_losses(model, {**w, **clone_buffers(model)}, inputs,
+                                    data_samples, labels)
+                  for w in (perturbed_weights(weights, direction, radius), other)]
+    return (losses[0] - losses[1]) / (2 * radius if central else radius)
 
 
 def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
