@@ -15,9 +15,10 @@ black fill, Cutout in the Fast AutoAugment style.
                ``torchvision.transforms.v2.functional`` ops on uint8 CHW tensors (affine /
                rotate NEAREST fill 0, autocontrast, invert, equalize, solarize, posterize,
                adjust_contrast / saturation / brightness / sharpness, Cutout by slicing).
-* PIL:         the paper's ops written directly with PIL (ImageOps, ImageEnhance,
-               Image.transform(AFFINE) / rotate NEAREST, ImageDraw Cutout) on PIL RGB
-               images (created once, outside the timing, as in a PIL data pipeline).
+* PIL:         the paper's ops written directly with PIL (dada_mm.search_space.pil_ops:
+               ImageOps, ImageEnhance, Image.transform(AFFINE) / rotate NEAREST, ImageDraw
+               Cutout) on PIL RGB images (created once, outside the timing, as in a PIL
+               data pipeline).
 
 Images are generated (gradients + noise + flat blocks, per-channel ranges that differ, so
 AutoContrast / Equalize do real work). Timing: per image, median over repeats of a pass
@@ -50,16 +51,15 @@ import cv2
 import numpy as np
 import PIL
 import torch
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dada_mm.policy import resolve_policy  # noqa: E402
-from dada_mm.search_space import level_to_value  # noqa: E402
+from dada_mm.search_space import CUTOUT_FILL_RGB, level_to_value  # noqa: E402
+from dada_mm.search_space.pil_ops import pil_op  # noqa: E402
 from dada_mm.transforms import DADAAugment  # noqa: E402
 from dada_mm.transforms import image_ops  # noqa: E402
-
-CUTOUT_RGB = (125, 123, 114)
 
 
 # --------------------------------------------------------------------------------------
@@ -116,8 +116,8 @@ def mmpretrain_policy(subs, width: int) -> List[List[dict]]:
             return dict(type=kind, magnitude=1.8 * lv - 0.9, prob=p,
                         random_negative_prob=0.0)
         if name == 'Cutout':
-            return dict(type='Cutout', shape=int(0.2 * lv * width), pad_val=CUTOUT_RGB,
-                        prob=p)
+            return dict(type='Cutout', shape=int(0.2 * lv * width),
+                        pad_val=CUTOUT_FILL_RGB, prob=p)
         raise KeyError(name)
     return [[conv(*op) for op in sub] for sub in subs]
 
@@ -183,7 +183,8 @@ def build_torchvision(subs):
             cx, cy = random.random() * w, random.random() * h
             x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
             x1, y1 = int(min(w, x0 + side)) + 1, int(min(h, y0 + side)) + 1
-            out[:, y0:y1, x0:x1] = torch.tensor(CUTOUT_RGB, dtype=img.dtype)[:, None, None]
+            fill = torch.tensor(CUTOUT_FILL_RGB, dtype=img.dtype)
+            out[:, y0:y1, x0:x1] = fill[:, None, None]
         return out
 
     def run(img: torch.Tensor) -> torch.Tensor:
@@ -198,49 +199,6 @@ def build_torchvision(subs):
 # --------------------------------------------------------------------------------------
 # PIL (the paper's operations)
 # --------------------------------------------------------------------------------------
-def pil_op(img: Image.Image, name: str, v: float, center=(0.5, 0.5)) -> Image.Image:
-    w, h = img.size
-    if name == 'ShearX':
-        return img.transform(img.size, Image.AFFINE, (1, v, 0, 0, 1, 0), Image.NEAREST)
-    if name == 'ShearY':
-        return img.transform(img.size, Image.AFFINE, (1, 0, 0, v, 1, 0), Image.NEAREST)
-    if name == 'TranslateX':
-        return img.transform(img.size, Image.AFFINE, (1, 0, v * w, 0, 1, 0), Image.NEAREST)
-    if name == 'TranslateY':
-        return img.transform(img.size, Image.AFFINE, (1, 0, 0, 0, 1, v * h), Image.NEAREST)
-    if name == 'Rotate':
-        return img.rotate(v)
-    if name == 'AutoContrast':
-        return ImageOps.autocontrast(img)
-    if name == 'Invert':
-        return ImageOps.invert(img)
-    if name == 'Equalize':
-        return ImageOps.equalize(img)
-    if name == 'Solarize':
-        return ImageOps.solarize(img, v)
-    if name == 'Posterize':
-        return ImageOps.posterize(img, int(v))
-    if name == 'Contrast':
-        return ImageEnhance.Contrast(img).enhance(v)
-    if name == 'Color':
-        return ImageEnhance.Color(img).enhance(v)
-    if name == 'Brightness':
-        return ImageEnhance.Brightness(img).enhance(v)
-    if name == 'Sharpness':
-        return ImageEnhance.Sharpness(img).enhance(v)
-    if name == 'Cutout':
-        side = v * w
-        if side <= 0:
-            return img.copy()
-        x0 = int(max(0, center[0] * w - side / 2.0))
-        y0 = int(max(0, center[1] * h - side / 2.0))
-        out = img.copy()
-        ImageDraw.Draw(out).rectangle((x0, y0, min(w, x0 + side), min(h, y0 + side)),
-                                      CUTOUT_RGB)
-        return out
-    raise KeyError(name)
-
-
 def build_pil(subs):
     def run(img: Image.Image) -> Image.Image:
         sub = subs[random.randrange(len(subs))]

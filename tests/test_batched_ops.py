@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image
 
 from dada_mm.search.batched_ops import (DIFFERENTIABLE_OP_INDICES, affine_matrices,
                                         apply_op_batch, apply_sub_policies, cutout_boxes,
                                         surrogate_op)
-from dada_mm.search_space.ops import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, OP_NAMES,
+from dada_mm.search_space import pil_ops
+from dada_mm.search_space.ops import (GEOMETRIC_OPS, OP_NAMES,
                                       inverse_output_to_input_matrix, level_to_value)
 from dada_mm.search_space.sub_policies import SUB_POLICY_OP_INDICES
 
@@ -68,55 +69,9 @@ def to_numpy_rgb(t):
 
 
 def pil_op(img, name, level, sign=1.0, center=(0.5, 0.5), fill=0):
-    """Reference: the paper's PIL ops (Fast AutoAugment's augmentations.py semantics)."""
-    v = level_to_value(name, min(max(level, 0.0), 1.0), sign)
-    w, h = img.size
-    fc = fill if img.mode == 'L' else (fill,) * 3
-    if name == 'ShearX':
-        return img.transform(img.size, Image.AFFINE, (1, v, 0, 0, 1, 0), Image.NEAREST,
-                             fillcolor=fc)
-    if name == 'ShearY':
-        return img.transform(img.size, Image.AFFINE, (1, 0, 0, v, 1, 0), Image.NEAREST,
-                             fillcolor=fc)
-    if name == 'TranslateX':
-        return img.transform(img.size, Image.AFFINE, (1, 0, v * w, 0, 1, 0), Image.NEAREST,
-                             fillcolor=fc)
-    if name == 'TranslateY':
-        return img.transform(img.size, Image.AFFINE, (1, 0, 0, 0, 1, v * h), Image.NEAREST,
-                             fillcolor=fc)
-    if name == 'Rotate':
-        return img.rotate(v, fillcolor=fc)
-    if name == 'AutoContrast':
-        return ImageOps.autocontrast(img)
-    if name == 'Invert':
-        return ImageOps.invert(img)
-    if name == 'Equalize':
-        return ImageOps.equalize(img)
-    if name == 'Solarize':
-        return ImageOps.solarize(img, v)
-    if name == 'Posterize':
-        return ImageOps.posterize(img, int(v))
-    if name == 'Contrast':
-        return ImageEnhance.Contrast(img).enhance(v)
-    if name == 'Color':
-        return ImageEnhance.Color(img).enhance(v)
-    if name == 'Brightness':
-        return ImageEnhance.Brightness(img).enhance(v)
-    if name == 'Sharpness':
-        return ImageEnhance.Sharpness(img).enhance(v)
-    if name == 'Cutout':  # Fast-AA Cutout: identity for v <= 0, else CutoutAbs(v * width)
-        side = v * w
-        if side <= 0:
-            return img
-        x0 = int(max(0, center[0] * w - side / 2.0))
-        y0 = int(max(0, center[1] * h - side / 2.0))
-        x1, y1 = min(w, x0 + side), min(h, y0 + side)
-        img = img.copy()
-        # PIL rejects an RGB colour on an L image; like image_ops, gray uses the first value
-        colour = CUTOUT_FILL_RGB if img.mode == 'RGB' else CUTOUT_FILL_RGB[0]
-        ImageDraw.Draw(img).rectangle((x0, y0, x1, y1), colour)
-        return img
-    raise KeyError(name)
+    """Reference: the paper's PIL ops at ``level`` (clamped to [0, 1] as the ops do)."""
+    return pil_ops.pil_op(img, name, level_to_value(name, min(max(level, 0.0), 1.0), sign),
+                          center, fill)
 
 
 def f32(v):

@@ -3,9 +3,10 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance, ImageOps
 
 from dada_mm.search_space import level_to_value
+from dada_mm.search_space.pil_ops import pil_op
 from dada_mm.transforms import image_ops as io
 
 # ---------------------------------------------------------------------------------------
@@ -66,50 +67,7 @@ def low_range_image(h, w, seed):
 # PIL reference (the paper / Fast AutoAugment semantics), on RGB or L images
 # ---------------------------------------------------------------------------------------
 def pil_reference(arr, name, level, sign=1.0, center=(0.5, 0.5)):
-    pil = Image.fromarray(arr)
-    w, h = pil.size
-    v = level_to_value(name, level, sign)
-    if name == 'ShearX':
-        out = pil.transform(pil.size, Image.AFFINE, (1, v, 0, 0, 1, 0), Image.NEAREST)
-    elif name == 'ShearY':
-        out = pil.transform(pil.size, Image.AFFINE, (1, 0, 0, v, 1, 0), Image.NEAREST)
-    elif name == 'TranslateX':
-        out = pil.transform(pil.size, Image.AFFINE, (1, 0, v * w, 0, 1, 0), Image.NEAREST)
-    elif name == 'TranslateY':
-        out = pil.transform(pil.size, Image.AFFINE, (1, 0, 0, 0, 1, v * h), Image.NEAREST)
-    elif name == 'Rotate':
-        out = pil.rotate(v)  # the paper's call (NEAREST, black fill)
-    elif name == 'AutoContrast':
-        out = ImageOps.autocontrast(pil)
-    elif name == 'Invert':
-        out = ImageOps.invert(pil)
-    elif name == 'Equalize':
-        out = ImageOps.equalize(pil)
-    elif name == 'Solarize':
-        out = ImageOps.solarize(pil, v)
-    elif name == 'Posterize':
-        out = ImageOps.posterize(pil, int(v))
-    elif name == 'Contrast':
-        out = ImageEnhance.Contrast(pil).enhance(v)
-    elif name == 'Color':
-        out = ImageEnhance.Color(pil).enhance(v)
-    elif name == 'Brightness':
-        out = ImageEnhance.Brightness(pil).enhance(v)
-    elif name == 'Sharpness':
-        out = ImageEnhance.Sharpness(pil).enhance(v)
-    elif name == 'Cutout':
-        side = v * w
-        if side <= 0:
-            return arr.copy()
-        # Fast AutoAugment CutoutAbs with the random centre replaced by `center`.
-        x0 = int(max(0, center[0] * w - side / 2.0))
-        y0 = int(max(0, center[1] * h - side / 2.0))
-        x1, y1 = min(w, x0 + side), min(h, y0 + side)
-        out = pil.copy()
-        fill = (125, 123, 114) if pil.mode == 'RGB' else 125
-        ImageDraw.Draw(out).rectangle((x0, y0, x1, y1), fill)
-    else:
-        raise KeyError(name)
+    out = pil_op(Image.fromarray(arr), name, level_to_value(name, level, sign), center)
     return np.asarray(out)
 
 
