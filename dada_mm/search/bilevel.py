@@ -141,18 +141,27 @@ def input_gradient_and_losses(model: nn.Module, tensors: Dict[str, Tensor], inpu
     return f.detach(), gx
 
 
+def _difference_points(weights: Dict[str, Tensor], direction: Dict[str, Tensor],
+                       radius: float, central: bool) -> Tuple[List[Dict[str, Tensor]], float]:
+    """The two weight sets a finite difference evaluates (``w + R v`` and ``w - R v``, or
+    ``w`` itself when one-sided) and the step it divides by."""
+    plus = perturbed_weights(weights, direction, radius)
+    if central:
+        return [plus, perturbed_weights(weights, direction, -radius)], 2 * radius
+    return [plus, weights], radius
+
+
 def finite_difference_losses(model: nn.Module, weights: Dict[str, Tensor],
                              direction: Dict[str, Tensor], radius: float, inputs: Tensor,
                              data_samples: Sequence, labels: Tensor,
                              central: bool = True) -> Tensor:
     """``h_i ~ grad_w f_i(weights) . direction`` from forward passes only (no gradient), the
     same difference :func:`directional_derivatives` takes; e.g. for a baseline."""
-    other = perturbed_weights(weights, direction, -radius) if central else weights
+    points, step = _difference_points(weights, direction, radius, central)
     with torch.no_grad():
         losses = [per_sample_losses(model, {**w, **clone_buffers(model)}, inputs,
-                                    data_samples, labels)
-                  for w in (perturbed_weights(weights, direction, radius), other)]
-    return (losses[0] - losses[1]) / (2 * radius if central else radius)
+                                    data_samples, labels) for w in points]
+    return (losses[0] - losses[1]) / step
 
 
 def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
@@ -171,11 +180,9 @@ def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
     image gradients goes back through the augmentation once. BatchNorm runs in train mode
     on fresh buffer copies.
     """
-    points = [perturbed_weights(weights, direction, radius)]
-    if central:
-        points.append(perturbed_weights(weights, direction, -radius))
-    elif base is None:
-        points.append(weights)
+    points, step = _difference_points(weights, direction, radius, central)
+    if base is not None and not central:
+        points = points[:1]  # the base point's values are given
     losses, grads = [], []
     for w in points:
         f, gx = input_gradient_and_losses(model, {**w, **clone_buffers(model)}, inputs,
@@ -185,7 +192,6 @@ def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
     if base is not None and not central:
         losses.append(base[0].to(losses[0].dtype))
         grads.append(base[1].to(grads[0].dtype))
-    step = 2 * radius if central else radius
     dh_dx = (grads[0] - grads[1]) / step
     return (losses[0] - losses[1]) / step, magnitude_grads(inputs, magnitudes,
                                                            dh_dx.to(inputs.dtype))

@@ -291,15 +291,12 @@ class DADASearchHook(Hook):
             signs, centers = self._random_signs_centers(batch)
         update = (sample is not None
                   and (runner.iter + 1) % self.update_interval == 0)
-        if sample is not None:
-            # on update iterations the batch keeps its graph to m: the policy step reuses
-            # it instead of augmenting again
-            with torch.set_grad_enabled(update):
+        # on update iterations the batch keeps its graph to m: the policy step reuses it
+        # instead of augmenting again
+        with torch.set_grad_enabled(update):
+            if sample is not None:
                 levels = self.policy.clamped_magnitudes()[sample.k]
-                augmented = self._augment(images, op_idx, apply, levels, signs, centers)
-        else:
-            with torch.no_grad():
-                augmented = self._augment(images, op_idx, apply, levels, signs, centers)
+            augmented = self._augment(images, op_idx, apply, levels, signs, centers)
         model = unwrap_model(runner.model)
         if update and self.order == 'first':
             self._capture_base_point(model, data_batch, augmented)
@@ -474,7 +471,8 @@ class DADASearchHook(Hook):
             frozen=self.frozen_policy is not None, ranked_by='alpha',
             search=dict(estimator=self.estimator_name, order=self.order,
                         temperature=self.temperature, magnitude_grad=self.magnitude_grad,
-                        reward_baseline=self.reward_baseline, search_epochs=self.search_epochs, top_k=self.top_k,
+                        reward_baseline=self.reward_baseline,
+                        search_epochs=self.search_epochs, top_k=self.top_k,
                         fd_epsilon=self.fd_epsilon, hypergrad_scale=self.hypergrad_scale,
                         fixed_val_batch=self.fixed_val_batch, updates=self.updates,
                         skipped_updates=self.skipped_updates,

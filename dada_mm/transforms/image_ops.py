@@ -139,8 +139,14 @@ def _fill_values(fill: Fill, channels: int) -> Tuple[float, ...]:
 
 def _apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Apply one 256-entry uint8 LUT to every channel."""
-    src = _as_cv(img)
-    return _restore(cv2.LUT(src, np.ascontiguousarray(lut, dtype=np.uint8)), img)
+    return _restore(_lut_image(_as_cv(img), np.ascontiguousarray(lut, dtype=np.uint8)), img)
+
+
+def _lut_image(src: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``lut`` applied to every byte of a contiguous image, into a fresh array."""
+    out = np.empty_like(src)
+    _lut_into(src.reshape(-1), lut, out.reshape(-1))
+    return out
 
 
 def _pair_tables(luts: Sequence[np.ndarray]) -> np.ndarray:
@@ -232,9 +238,7 @@ def _apply_channel_luts(src: np.ndarray, luts: Sequence[np.ndarray],
         return src.copy()
     first = luts[0]
     if src.ndim == 2 or keys.count(keys[0]) == len(keys):
-        out = np.empty_like(src)
-        _lut_into(src.reshape(-1), first, out.reshape(-1))
-        return out
+        return _lut_image(src, first)
     if planes is None:
         planes = _split(src)
     todo = [k for k, skip in enumerate(ident) if not skip]
