@@ -262,6 +262,7 @@ class RealStep:
                     logit + s * torch.randn(logit.shape, generator=g)))
         self.op_table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long)
         self.tau = hook.temperature
+        self.reward_scale = 1.0  # set by run_real to the hook's RMS normalisation
 
     def draw(self, generator: torch.Generator):
         from dada_mm.search.batched_ops import apply_sub_policies
@@ -279,7 +280,7 @@ class RealStep:
         h, _ = directional_derivatives(self.model, self.weights, self.v, self.radius, x,
                                        self.data_samples, self.labels,
                                        self.policy.magnitudes, central=True)
-        return (-self.xi * h).detach(), sample
+        return (-self.xi * self.reward_scale * h).detach(), sample
 
     def clean_reward(self) -> torch.Tensor:
         """The per-image reward of the un-augmented batch: a draw-independent baseline
@@ -288,7 +289,7 @@ class RealStep:
         h, _ = directional_derivatives(self.model, self.weights, self.v, self.radius,
                                        self.images, self.data_samples, self.labels,
                                        self.policy.magnitudes, central=True)
-        return (-self.xi * h).detach()
+        return (-self.xi * self.reward_scale * h).detach()
 
 
 def paired_z(a: torch.Tensor, b: torch.Tensor) -> Dict[str, float]:
@@ -327,7 +328,7 @@ def run_real(args) -> Dict[str, str]:
     policy = step.policy
     cv_init = copy.deepcopy(hook.control_variate)  # the hook's control variate, untrained
     cv = copy.deepcopy(cv_init)
-    opt_cfg = dict(hook.policy_optimizer_cfg)
+    opt_cfg = dict(hook.control_variate_optimizer_cfg)
     opt_cfg['params'] = list(cv.parameters())
     opt = OPTIMIZERS.build(opt_cfg)
     trainer = RelaxEstimator(train_control_variate=True)
@@ -338,7 +339,16 @@ def run_real(args) -> Dict[str, str]:
     pool, var_loss = [], []
     for _ in range(args.real_cv_batches):
         pool.append(step.draw(gen))
-        baseline(pool[-1][0], pool[-1][1], policy)  # warm the EMA baseline on them too
+    # the hook's reward normalisation: rewards divided by their RMS (here: that of the
+    # control variate's draws, one fixed factor; it changes no ratio between the
+    # score-function estimators, only the scale the control variate works at)
+    scale = 1.0
+    if hook.reward_scaler is not None and pool:
+        scale = float(torch.cat([r for r, _ in pool]).double().pow(2).mean()) ** -0.5
+    step.reward_scale = scale
+    pool = [(r * scale, smp) for r, smp in pool]
+    for reward, sample in pool:
+        baseline(reward, sample, policy)  # warm the EMA baseline on them too
     t_cv_draws = time.time() - t0
     for _ in range(args.real_cv_passes):
         for reward, sample in pool:

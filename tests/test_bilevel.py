@@ -57,6 +57,43 @@ def test_validation_gradient_equals_autograd_and_keeps_buffers(tiny_classifier):
         b.copy_(model_copy[n])
 
 
+def test_held_out_norm_running_sees_an_affine_shift_that_batch_statistics_hide(
+        tiny_classifier):
+    """norm='batch' (train-mode BatchNorm on the held-out batch) is blind to a darkening
+    of the whole batch; norm='running' (eval mode) is not, equals an eval-mode autograd
+    pass, and leaves the model in train mode with its buffers untouched."""
+    model, images, samples = tiny_classifier
+    params = trainable_parameters(model)
+    before = {n: b.clone() for n, b in model.named_buffers()}
+    # the preprocessor's mean is in RGB order, the images are BGR
+    mean = model.data_preprocessor.mean.flip(0).view(1, 3, 1, 1)
+    dark = mean + 0.3 * (images - mean)  # a pure scale in normalised space
+    batch = {'inputs': list(images), 'data_samples': samples}
+    batch_dark = {'inputs': list(dark), 'data_samples': samples}
+    _, loss = validation_gradient(model, batch, params, norm='batch')
+    _, loss_dark = validation_gradient(model, batch_dark, params, norm='batch')
+    assert loss_dark == pytest.approx(loss, rel=1e-3)
+    v, run = validation_gradient(model, batch, params, norm='running')
+    _, run_dark = validation_gradient(model, batch_dark, params, norm='running')
+    assert abs(run_dark - run) > 1e-3 * abs(run)
+    assert model.training
+    for n, b in model.named_buffers():
+        assert torch.equal(before[n], b), n
+    model.eval()
+    try:
+        data = model.data_preprocessor({'inputs': images, 'data_samples': samples}, False)
+        ref = F.cross_entropy(model(data['inputs'], data['data_samples'], mode='tensor'),
+                              labels_of(samples))
+        grads = torch.autograd.grad(ref, list(params.values()))
+    finally:
+        model.train()
+    assert run == pytest.approx(float(ref), rel=1e-6)
+    for (name, _), g in zip(params.items(), grads):
+        torch.testing.assert_close(v[name], g, rtol=1e-3, atol=1e-3 * float(g.abs().max()))
+    with pytest.raises(ValueError, match="norm must be 'batch' or 'running'"):
+        validation_gradient(model, batch, params, norm='eval')
+
+
 @pytest.mark.parametrize('central', [True, False])
 def test_directional_derivatives_match_exact(tiny_classifier, central):
     """h_i = grad_w f_i . v and d mean(h)/dm against double-backward autograd."""

@@ -95,7 +95,7 @@ def test_relax_unbiased(trained, big_sample):
 def test_relax_unbiased_untrained_cv(big_sample):
     params, s = big_sample
     torch.manual_seed(7)
-    cv = RelaxControlVariate(N, hidden=16)
+    cv = RelaxControlVariate(N, hidden=16, zero_init=False)
     out = RelaxEstimator()(table_reward(TABLE, s), s, params, cv)
     assert len(out.control_variate_grads) == len(list(cv.parameters()))
     assert_unbiased(out, params)
@@ -141,7 +141,7 @@ def test_variance_loss_gradient_reduces_variance():
     """One-step check that phi's gradient is a descent direction for the variance."""
     params = toy_params()
     torch.manual_seed(3)
-    cv = RelaxControlVariate(N, hidden=16)
+    cv = RelaxControlVariate(N, hidden=16, zero_init=False)
     s = sample_policy(params, 4096, gen(5), requires_grad=False)
     f = table_reward(TABLE, s)
     out = RelaxEstimator()(f, s, params, cv)
@@ -205,7 +205,7 @@ def test_conditional_relaxation(big_sample):
 def test_relaxations_are_reparameterised():
     params = toy_params()
     s = sample_policy(params, 64, gen(0))
-    cv = RelaxControlVariate(N)
+    cv = RelaxControlVariate(N, zero_init=False)
     loss = cv(s.z_cat, s.z_bern, s.tau).sum() + cv(s.z_cat_tilde, s.z_bern_tilde, s.tau).sum()
     ga, gp = torch.autograd.grad(loss, [params.alpha, params.probs])
     assert ga.abs().sum() > 0 and gp.abs().sum() > 0

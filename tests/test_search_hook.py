@@ -212,7 +212,8 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     import dada_mm.search.hook as hook_module
     from dada_mm.search.bilevel import finite_difference_losses, labels_of
     path = write_config(tmp_path, repo_root, shapes_root, order=order, epochs=1)
-    text = open(path).read().replace("top_k=10),", "top_k=10, reward_baseline='clean'),")
+    text = open(path).read().replace(
+        "top_k=10),", "top_k=10, reward_baseline='clean', reward_normalization=None),")
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
@@ -254,6 +255,62 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     reward = seen['estimator'][0][0]
     torch.testing.assert_close(reward, -xi * (h - h_clean))
     assert float((h - h_clean).abs().max()) > 0
+
+
+@pytest.mark.parametrize('credit', ['image', 'batch'])
+def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root,
+                                                              shapes_root, credit,
+                                                              monkeypatch):
+    """The estimator gets the credited reward divided by its RMS (the first step has no
+    history, so its own), and the magnitude gradient is divided by the same factor."""
+    import dada_mm.search.hook as hook_module
+    path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
+    text = open(path).read().replace("top_k=10),", f"top_k=10, credit={credit!r}),")
+    open(path, 'w').write(text)
+    runner = runner_before_training(path, tmp_path)
+    hook = search_hook(runner)
+    seen = {}
+    real_dd = hook_module.directional_derivatives
+
+    def recording_dd(*args, **kwargs):
+        seen['h'] = real_dd(*args, **kwargs)
+        return seen['h']
+
+    def recording_estimator(reward, *args):
+        seen['reward'] = reward.clone()
+        return real_estimator(reward, *args)
+
+    real_estimator = hook.estimator
+    monkeypatch.setattr(hook_module, 'directional_derivatives', recording_dd)
+    hook.estimator = recording_estimator
+    for it in range(2):
+        batch = next(iter(runner.train_dataloader))
+        hook.before_train_iter(runner, it, batch)
+        xi = hook._step_input['lr']
+        ms_before = hook.reward_scaler.mean_square
+        out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+        hook.after_train_iter(runner, it, batch, out)
+        h, dh_dm = seen['h']
+        raw = -xi * h
+        if credit == 'batch':
+            raw = raw.mean().expand_as(raw) * raw.numel()
+        ms = float(raw.double().pow(2).mean()) if ms_before is None else ms_before
+        torch.testing.assert_close(seen['reward'], raw / ms ** 0.5)
+        if it == 0:
+            assert float(seen['reward'].pow(2).mean()) == pytest.approx(1.0, rel=1e-4)
+            if credit == 'batch':  # one value for the whole batch
+                assert torch.allclose(seen['reward'], seen['reward'][0].expand(4))
+    assert hook.updates == 2
+    assert hook.reward_scaler.mean_square is not None
+
+
+def test_credit_and_normalisation_bad_values_name_the_option():
+    from dada_mm.search.hook import DADASearchHook
+    with pytest.raises(ValueError, match=r"credit must be one of \['image', 'batch'\]"):
+        DADASearchHook(val_dataloader=dict(), credit='group')
+    with pytest.raises(ValueError, match=r"reward_normalization must be one of "
+                                         r"\[None, 'rms'\]"):
+        DADASearchHook(val_dataloader=dict(), reward_normalization='std')
 
 
 def test_reward_baseline_bad_value_names_the_option():

@@ -94,13 +94,28 @@ def per_sample_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]], in
 
 
 def validation_gradient(model: nn.Module, val_batch: Dict,
-                        params: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], float]:
+                        params: Dict[str, Tensor], norm: str = 'batch'
+                        ) -> Tuple[Dict[str, Tensor], float]:
     """v = grad_w L_val at the model's current weights, and L_val; buffers untouched.
 
-    ``val_batch`` is a collated batch of the held-out loader (not augmented).
+    ``val_batch`` is a collated batch of the held-out loader (not augmented). ``norm``:
+    ``'batch'`` evaluates it in train mode (BatchNorm on the held-out batch's own
+    statistics, as the paper's code), ``'running'`` in eval mode (the running statistics
+    that the augmented training batches built, as the network is tested). Batch
+    statistics normalise away any shift that is affine in the intensities and shared by
+    the whole held-out batch (darker, lower contrast), so only ``'running'`` lets the
+    held-out loss see such a shift.
     """
-    logits = _at_least_float32(classification_logits(
-        model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
+    if norm not in ('batch', 'running'):
+        raise ValueError(f"norm must be 'batch' or 'running', got {norm!r}")
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        logits = _at_least_float32(classification_logits(
+            model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
+    finally:
+        model.train(was_training)
     labels = labels_of(val_batch['data_samples']).to(logits.device)
     loss = F.cross_entropy(logits, labels)
     names = list(params)

@@ -22,14 +22,23 @@ class RelaxControlVariate(nn.Module):
     Args:
         num_sub_policies: N; the input size is ``N * (2 + 1)``.
         hidden: hidden width (100 in the paper's code).
+        zero_init: start the output layer at zero, so that c = 0 until the variance
+            objective has learnt something (default). With PyTorch's default init c
+            starts at about +-0.3 whatever the reward's scale: beside rewards of about
+            0.05 that is noise added to every score term (the paper's code, and the
+            fault measured in issue 12). ``False`` keeps the default init.
     """
 
-    def __init__(self, num_sub_policies: int = NUM_SUB_POLICIES, hidden: int = 100) -> None:
+    def __init__(self, num_sub_policies: int = NUM_SUB_POLICIES, hidden: int = 100,
+                 zero_init: bool = True) -> None:
         super().__init__()
         self.num_sub_policies = int(num_sub_policies)
         self.in_features = self.num_sub_policies * (OPS_PER_SUB_POLICY + 1)
         self.net = nn.Sequential(nn.Linear(self.in_features, int(hidden)), nn.Tanh(),
                                  nn.Linear(int(hidden), 1))
+        if zero_init:
+            nn.init.zeros_(self.net[-1].weight)
+            nn.init.zeros_(self.net[-1].bias)
 
     @staticmethod
     def features(z_cat: Tensor, z_bern: Tensor, tau: float) -> Tensor:

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, policy_log_prob, relaxed_logits
-from .policy_params import PolicyParameters
+from .policy_params import PolicyParameters, straight_through_clamp
 
 __all__ = ['GradientEstimate', 'PolicyGradientEstimator', 'RelaxEstimator',
            'ReinforceEstimator', 'GumbelStraightThroughEstimator', 'ESTIMATORS',
@@ -146,7 +146,7 @@ class RelaxEstimator(PolicyGradientEstimator):
         f = _as_reward(f, sample.batch_size)
         tau, cv = sample.tau, control_variate
         alpha, probs_raw = _per_sample_leaves(params, sample)
-        probs = probs_raw.clamp(sample.eps, 1.0 - sample.eps)
+        probs = straight_through_clamp(probs_raw, sample.eps, 1.0 - sample.eps)
         z_cat, zt_cat, z_bern, zt_bern = relaxed_logits(alpha, probs, sample.noise, sample.k,
                                                         sample.b)
         logp = policy_log_prob(alpha, probs, sample.k, sample.b)
@@ -190,7 +190,7 @@ class ReinforceEstimator(PolicyGradientEstimator):
                  control_variate: Optional[RelaxControlVariate] = None) -> GradientEstimate:
         f = _as_reward(f, sample.batch_size)
         alpha, probs_raw = _per_sample_leaves(params, sample)
-        probs = probs_raw.clamp(sample.eps, 1.0 - sample.eps)
+        probs = straight_through_clamp(probs_raw, sample.eps, 1.0 - sample.eps)
         logp = policy_log_prob(alpha, probs, sample.k, sample.b)
         base = 0.0
         if self.baseline_momentum is not None and self.baseline is not None:
@@ -256,7 +256,8 @@ class GumbelStraightThroughEstimator(PolicyGradientEstimator):
                  control_variate: Optional[RelaxControlVariate] = None) -> GradientEstimate:
         tau = sample.tau if self.tau is None else float(self.tau)
         alpha, probs_raw = _per_sample_leaves(params, sample)
-        w = _st_weights(alpha, probs_raw.clamp(sample.eps, 1.0 - sample.eps), sample, tau)
+        probs = straight_through_clamp(probs_raw, sample.eps, 1.0 - sample.eps)
+        w = _st_weights(alpha, probs, sample, tau)
         if callable(f) and not isinstance(f, Tensor):
             values = f(w).reshape(-1)
         else:

@@ -36,13 +36,17 @@ from .control_variate import RelaxControlVariate
 from .distributions import sample_policy
 from .estimators import build_estimator
 from .held_out import HeldOutStream
+from .op_sharing import OpSharing
 from .policy_params import PolicyParameters
+from .reward import CREDITS, RewardScaler, assign_credit
 
 __all__ = ['DADASearchHook']
 
 _ORDERS = ('second', 'first')
 _MAGNITUDE_GRADS = ('straight_through', 'exact')
 _REWARD_BASELINES = (None, 'clean')
+_REWARD_NORMALIZATIONS = (None, 'rms')
+_HELD_OUT_NORMS = ('batch', 'running')
 
 
 @HOOKS.register_module()
@@ -66,10 +70,27 @@ class DADASearchHook(Hook):
             depend on the draw, so alpha and p stay unbiased; on a real step of the demo it
             cuts REINFORCE's variance to 0.72x (benchmarks/bench_estimators.py), where
             RELAX's control variate alone gives 0.96x.
+        credit: 'image' pairs image i's reward with its own score; 'batch' pairs the
+            batch reward with the joint score, which stays unbiased when BatchNorm
+            couples the images (about B times the variance); see ``search/reward.py``.
+        reward_normalization: 'rms' (default) divides the reward (and the magnitude
+            gradient) by a running RMS of earlier rewards, so that the estimator and its
+            control variate see a reward of scale 1; None passes ``-xi * h`` as is.
+        held_out_norm: how BatchNorm normalises the held-out batch: 'batch' (its own
+            statistics, train mode: the paper's code) or 'running' (the running
+            statistics, eval mode: as the network is tested). Batch statistics hide a
+            shift of the held-out images that is affine in their intensities (darker,
+            lower contrast); see ``bilevel.validation_gradient``.
+        share_ops: add per-op offsets to alpha, p and m (``search/op_sharing.py``), so
+            that every draw of an op informs all 14 sub-policies holding it; trained with
+            the policy optimizer's settings. The exported policy has the same format.
+        control_variate_optimizer: optimizer config of RELAX's control variate (its own
+            Adam: its objective, the estimator's variance, has another scale than the
+            policy's gradient).
         fd_epsilon: R = fd_epsilon / ||v|| (0.01 as DARTS).
         hypergrad_scale: 'lr' multiplies the hyper-gradient by the network learning rate
             (DARTS' xi; the official code omits it), or a fixed float.
-        policy_optimizer: optimizer config for alpha, p, m and the control variate.
+        policy_optimizer: optimizer config for alpha, p and m.
         fixed_val_batch: reuse the split's first batch at every step (the official code)
             instead of a fresh batch.
         update_interval: update the policy every n iterations.
@@ -91,10 +112,15 @@ class DADASearchHook(Hook):
                  temperature: float = 0.5,
                  magnitude_grad: str = 'straight_through',
                  reward_baseline: Optional[str] = None,
+                 credit: str = 'image',
+                 reward_normalization: Optional[str] = 'rms',
+                 share_ops: bool = False,
+                 held_out_norm: str = 'batch',
                  fd_epsilon: float = 0.01,
                  hypergrad_scale: Union[str, float] = 'lr',
                  policy_optimizer: Optional[Dict] = None,
                  control_variate: Optional[Dict] = None,
+                 control_variate_optimizer: Optional[Dict] = None,
                  init: Optional[Dict] = None,
                  fixed_val_batch: bool = False,
                  update_interval: int = 1,
@@ -116,6 +142,12 @@ class DADASearchHook(Hook):
         if reward_baseline not in _REWARD_BASELINES:
             raise ValueError(f'reward_baseline must be one of {list(_REWARD_BASELINES)}, '
                              f'got {reward_baseline!r}')
+        if credit not in CREDITS:
+            raise ValueError(f'credit must be one of {list(CREDITS)}, got {credit!r}')
+        if reward_normalization not in _REWARD_NORMALIZATIONS:
+            raise ValueError('reward_normalization must be one of '
+                             f'{list(_REWARD_NORMALIZATIONS)}, got '
+                             f'{reward_normalization!r}')
         if not (isinstance(hypergrad_scale, (int, float)) or hypergrad_scale == 'lr'):
             raise ValueError(f"hypergrad_scale must be 'lr' or a number, got "
                              f'{hypergrad_scale!r}')
@@ -131,11 +163,22 @@ class DADASearchHook(Hook):
         self.temperature = float(temperature)
         self.magnitude_grad = magnitude_grad
         self.reward_baseline = reward_baseline
+        self.credit = credit
+        self.reward_normalization = reward_normalization
+        self.reward_scaler = RewardScaler() if reward_normalization == 'rms' else None
+        self.share_ops = bool(share_ops)
+        if held_out_norm not in _HELD_OUT_NORMS:
+            raise ValueError(f'held_out_norm must be one of {list(_HELD_OUT_NORMS)}, got '
+                             f'{held_out_norm!r}')
+        self.held_out_norm = held_out_norm
+        self.op_sharing: Optional[OpSharing] = None
         self.fd_epsilon = float(fd_epsilon)
         self.hypergrad_scale = hypergrad_scale
         self.policy_optimizer_cfg = dict(policy_optimizer or dict(
             type='Adam', lr=0.005, betas=(0.5, 0.999), weight_decay=0.0))
         self.control_variate_cfg = dict(control_variate or dict(hidden=100))
+        self.control_variate_optimizer_cfg = dict(control_variate_optimizer or dict(
+            type='Adam', lr=0.005, betas=(0.9, 0.999), weight_decay=0.0))
         self.init_cfg = dict(init or {})
         self.fixed_val_batch = fixed_val_batch
         self.update_interval = int(update_interval)
@@ -180,9 +223,13 @@ class DADASearchHook(Hook):
             self.control_variate = RelaxControlVariate(**self.control_variate_cfg)
         self.control_variate.to(self.device)
         opt_cfg = dict(self.policy_optimizer_cfg)
-        opt_cfg['params'] = list(self.policy.parameters()) + list(
-            self.control_variate.parameters())
+        opt_cfg['params'] = list(self.policy.parameters())
         self.optimizer = OPTIMIZERS.build(opt_cfg)
+        cv_cfg = dict(self.control_variate_optimizer_cfg)
+        cv_cfg['params'] = list(self.control_variate.parameters())
+        self.cv_optimizer = OPTIMIZERS.build(cv_cfg)
+        if self.share_ops:
+            self.op_sharing = OpSharing(self.policy_optimizer_cfg).to(self.device)
         # per-rank draws (different images), identical parameters (averaged gradients)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed * 1000003 + rank)
@@ -355,7 +402,8 @@ class DADASearchHook(Hook):
         labels = labels_of(s['data_samples']).to(self.device)
         base = self._base_point(labels) if self.order == 'first' else None
         # 1. v = grad of the held-out loss at the updated weights w_{t+1}
-        v, val_loss = validation_gradient(model, self.val_stream.next(), params)
+        v, val_loss = validation_gradient(model, self.val_stream.next(), params,
+                                          norm=self.held_out_norm)
         v_norm = float(global_norm(v))
         # every rank must take the same branch: a rank returning here alone would leave
         # the others waiting in the collectives below
@@ -377,6 +425,11 @@ class DADASearchHook(Hook):
                 labels, central=self.order == 'second')
             reward = -xi * (h - h_clean)
         grad_m = -xi * dh_dm
+        reward = assign_credit(reward, self.credit)
+        raw_reward = reward
+        if self.reward_scaler is not None:
+            scale = self.reward_scaler.scale(reward)
+            reward, grad_m = reward * scale, grad_m * scale
 
         # 3. gradients of alpha, p (estimator) and of the control variate
         for p in list(self.policy.parameters()) + list(self.control_variate.parameters()):
@@ -393,8 +446,14 @@ class DADASearchHook(Hook):
         if world_size > 1:
             for g in grads:
                 all_reduce(g, op='mean')
+        if self.op_sharing is not None:
+            self.op_sharing.step(self.policy)
         self.optimizer.step()
+        self.cv_optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.cv_optimizer.zero_grad(set_to_none=True)
+        if self.reward_scaler is not None:
+            self.reward_scaler.update(raw_reward)
         if self.project:
             with torch.no_grad():
                 self.policy.probs.clamp_(0.0, 1.0)
@@ -471,7 +530,9 @@ class DADASearchHook(Hook):
             frozen=self.frozen_policy is not None, ranked_by='alpha',
             search=dict(estimator=self.estimator_name, order=self.order,
                         temperature=self.temperature, magnitude_grad=self.magnitude_grad,
-                        reward_baseline=self.reward_baseline,
+                        reward_baseline=self.reward_baseline, credit=self.credit,
+                        reward_normalization=self.reward_normalization,
+                        share_ops=self.share_ops, held_out_norm=self.held_out_norm,
                         search_epochs=self.search_epochs, top_k=self.top_k,
                         fd_epsilon=self.fd_epsilon, hypergrad_scale=self.hypergrad_scale,
                         fixed_val_batch=self.fixed_val_batch, updates=self.updates,
@@ -540,6 +601,11 @@ class DADASearchHook(Hook):
             policy=self.policy.state_dict(),
             control_variate=self.control_variate.state_dict(),
             optimizer=self.optimizer.state_dict(),
+            cv_optimizer=self.cv_optimizer.state_dict(),
+            op_sharing=(None if self.op_sharing is None
+                        else self.op_sharing.state_dict()),
+            reward_scaler=(None if self.reward_scaler is None
+                           else self.reward_scaler.state_dict()),
             generator=self.generator.get_state(),
             rank_generators=self._rank_generators,
             val_stream=self.val_stream.state_dict(),
@@ -553,6 +619,11 @@ class DADASearchHook(Hook):
         self.policy.load_state_dict(state['policy'])
         self.control_variate.load_state_dict(state['control_variate'])
         self.optimizer.load_state_dict(state['optimizer'])
+        self.cv_optimizer.load_state_dict(state['cv_optimizer'])
+        if self.op_sharing is not None and state.get('op_sharing') is not None:
+            self.op_sharing.load_state_dict(state['op_sharing'])
+        if self.reward_scaler is not None and state.get('reward_scaler') is not None:
+            self.reward_scaler.load_state_dict(state['reward_scaler'])
         self._load_generator(state)
         self.val_stream.load_state_dict(state['val_stream'])
         self.estimator.load_state_dict(state['estimator'])

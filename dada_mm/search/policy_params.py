@@ -15,9 +15,20 @@ from torch import nn
 
 from ..search_space import NUM_SUB_POLICIES, OPS_PER_SUB_POLICY
 
-__all__ = ['PolicyParameters']
+__all__ = ['PolicyParameters', 'straight_through_clamp']
 
 TopKEntry = Tuple[int, Tuple[float, ...], Tuple[float, ...]]
+
+
+def straight_through_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """``x.clamp(low, high)`` in value, the identity in gradient.
+
+    A plain clamp has zero gradient at and beyond its bounds, so a p or m that the
+    projection put on 0 or 1 would never see that its gradient points back inward and
+    would stay frozen there (the official code's failure). Used wherever p and m enter
+    a sampled draw, a log-probability or an op.
+    """
+    return x.detach().clamp(low, high) + (x - x.detach())
 
 
 class PolicyParameters(nn.Module):
@@ -40,12 +51,14 @@ class PolicyParameters(nn.Module):
         self.magnitudes = nn.Parameter(torch.full((n, k), float(magnitude_init)))
 
     def clamped_probs(self, eps: float = 1e-6) -> torch.Tensor:
-        """Apply probabilities clamped to [eps, 1-eps] (finite logits/log-probs when sampling)."""
-        return self.probs.clamp(eps, 1.0 - eps)
+        """Apply probabilities clamped to [eps, 1-eps] (finite logits/log-probs when
+        sampling); the gradient passes the clamp (:func:`straight_through_clamp`)."""
+        return straight_through_clamp(self.probs, eps, 1.0 - eps)
 
     def clamped_magnitudes(self) -> torch.Tensor:
-        """Levels clamped to [0, 1], the range every op's level mapping expects."""
-        return self.magnitudes.clamp(0.0, 1.0)
+        """Levels clamped to [0, 1], the range every op's level mapping expects; the
+        gradient passes the clamp (:func:`straight_through_clamp`)."""
+        return straight_through_clamp(self.magnitudes, 0.0, 1.0)
 
     def selection_probs(self) -> torch.Tensor:
         """softmax(alpha): probability of drawing each sub-policy."""

@@ -1,0 +1,352 @@
+"""Policy quality: does the search find a better policy than the one it starts from?
+
+On a real image set that ships inside a registry package (scikit-learn's handwritten
+digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
+
+1. **search**: ``DADASearchHook`` on the search-train half, the policy optimised for the
+   search-val half, through an mmengine ``Runner`` exactly as ``tools/train.py`` runs it;
+2. **retrain** a fresh network from scratch on the whole training set with each arm's
+   augmentation, and test it on the held-out test set:
+
+   * ``none``: the crop only (RandomCrop 32, padding 2; no flip: it changes digits);
+   * ``start``: the search's starting point (all 105 sub-policies, p = m = 0.5);
+   * ``randaugment``: mmpretrain's RandAugment (timm_increasing, 2 ops, magnitude 9,
+     std 0.5: rand-m9-mstd0.5);
+   * ``dada-cifar10``: the paper's published CIFAR-10 policy;
+   * ``searched``: the search's top-25 policy file.
+
+Variants (``--variants``): ``natural`` (clean images everywhere) and the planted shifts
+``invert`` / ``contrast`` / ``dark``: the search-val and test images carry a corruption
+that the training images lack and that one op reproduces (Invert; Contrast or Brightness
+at level 0.111). There the search should rank the sub-policies holding that op first and
+move its probability up (and, for Contrast and Brightness, its level down from 0.5), and
+the retrained network should beat ``none`` on the shifted test set.
+
+Prints one table row per (variant, arm) with mean and standard deviation over seeds,
+the policy statistics of the undoing op, and the search cost; writes everything to
+``--out`` (JSON). Last line: ``key=value`` pairs (accuracy gains of ``searched`` in points
+of top-1 accuracy, and how many seeds found the planted op).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+ARMS = ('none', 'start', 'randaugment', 'dada-cifar10', 'searched')
+PLANTED_ARMS = ('none', 'start', 'searched')
+VARIANTS = ('natural', 'invert', 'contrast', 'dark')
+MEAN, STD = [127.5] * 3, [64.0] * 3
+
+
+def model_cfg(width: int) -> Dict:
+    """A CIFAR-style ResNet-18 (3x3 stem, no max-pool) of base width ``width``."""
+    return dict(
+        type='ImageClassifier',
+        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=10, mean=MEAN,
+                               std=STD, to_rgb=True),
+        backbone=dict(type='ResNet_CIFAR', depth=18, num_stages=4, out_indices=(3, ),
+                      base_channels=width, stem_channels=width, style='pytorch'),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=width * 8,
+                  loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))
+
+
+def loader(root: str, ann: str, prefix: str, pipeline: List[Dict], batch: int,
+           shuffle: bool) -> Dict:
+    return dict(batch_size=batch, num_workers=0, persistent_workers=False,
+                sampler=dict(type='DefaultSampler', shuffle=shuffle),
+                dataset=dict(type='CustomDataset', data_root=root, data_prefix=prefix,
+                             ann_file=f'meta/{ann}.txt', with_label=True,
+                             pipeline=pipeline))
+
+
+def base_cfg(args, work_dir: str, seed: int, epochs: int, lr: float) -> Dict:
+    tag = uuid.uuid4().hex[:8]
+    return dict(
+        default_scope='mmpretrain',
+        custom_imports=dict(imports=['dada_mm'], allow_failed_imports=False),
+        work_dir=work_dir, experiment_name=f'bench_policy_{tag}',
+        model=model_cfg(args.width),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9,
+                                          weight_decay=5e-4, nesterov=True)),
+        param_scheduler=dict(type='CosineAnnealingLR', T_max=epochs, by_epoch=True,
+                             eta_min=lr * 0.01),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        default_hooks=dict(timer=dict(type='IterTimerHook'),
+                           logger=dict(type='LoggerHook', interval=10 ** 6),
+                           param_scheduler=dict(type='ParamSchedulerHook'),
+                           checkpoint=None,
+                           sampler_seed=dict(type='DistSamplerSeedHook')),
+        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo')),
+        visualizer=dict(type='UniversalVisualizer', name=f'vis_{tag}', vis_backends=[]),
+        log_level='WARNING',
+        randomness=dict(seed=seed, deterministic=False),
+    )
+
+
+def crop():
+    return [dict(type='LoadImageFromFile'),
+            dict(type='RandomCrop', crop_size=32, padding=2, padding_mode='constant',
+                 pad_val=0)]
+
+
+TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+
+
+def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
+    cfg = base_cfg(args, work_dir, seed, args.search_epochs, args.lr)
+    val_prefix = 'clean' if variant == 'natural' else variant
+    hook = dict(type='DADASearchHook', top_k=25,
+                val_dataloader=loader(root, 'search_val', val_prefix, TEST_PIPELINE,
+                                      args.batch_size, True))
+    hook.update(args.hook_options)
+    cfg.update(train_dataloader=loader(root, 'search_train', 'clean',
+                                       crop() + [dict(type='PackInputs')],
+                                       args.batch_size, True),
+               custom_hooks=[hook])
+    return cfg
+
+
+def arm_transforms(arm: str, policy_file: Optional[str]) -> List[Dict]:
+    if arm == 'none':
+        return []
+    if arm == 'start':
+        from dada_mm.search_space import SUB_POLICIES
+        subs = [[dict(op=a, prob=0.5, magnitude=0.5), dict(op=b, prob=0.5, magnitude=0.5)]
+                for a, b in SUB_POLICIES]
+        return [dict(type='DADAAugment', policy=subs)]
+    if arm == 'randaugment':
+        return [dict(type='RandAugment', policies='timm_increasing', num_policies=2,
+                     total_level=10, magnitude_level=9, magnitude_std=0.5,
+                     hparams=dict(pad_val=0, interpolation='bicubic'))]
+    if arm == 'dada-cifar10':
+        return [dict(type='DADAAugment', policy='dada-cifar10')]
+    if arm == 'searched':
+        return [dict(type='DADAAugment', policy=policy_file, top_k=25)]
+    raise ValueError(f'unknown arm {arm!r}; choose from {list(ARMS)}')
+
+
+def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: str,
+                policy_file: Optional[str]) -> Dict:
+    cfg = base_cfg(args, work_dir, seed, args.retrain_epochs, args.lr)
+    test_prefix = 'clean' if variant == 'natural' else variant
+    pipeline = crop() + arm_transforms(arm, policy_file) + [dict(type='PackInputs')]
+    cfg.update(train_dataloader=loader(root, 'train', 'clean', pipeline, args.batch_size,
+                                       True),
+               test_dataloader=loader(root, 'test', test_prefix, TEST_PIPELINE, 200, False),
+               test_evaluator=dict(type='Accuracy', topk=(1, )), test_cfg=dict())
+    return cfg
+
+
+def undo_op_summary(policy, op: str) -> Dict[str, float]:
+    """How the search treats the op that reproduces the planted shift."""
+    import torch
+    from dada_mm.search_space import SUB_POLICIES
+    holds = torch.tensor([op in sub for sub in SUB_POLICIES])
+    slot = torch.tensor([[a == op, b == op] for a, b in SUB_POLICIES])
+    sel = policy.selection_probs().detach().cpu()
+    top = [i for i, _, _ in policy.top_k(25)]
+    probs = policy.probs.detach().clamp(0, 1).cpu()
+    mags = policy.magnitudes.detach().clamp(0, 1).cpu()
+    return dict(op=op,
+                selection_ratio=float(sel[holds].mean() / sel[~holds].mean()),
+                in_top25=int(sum(bool(holds[i]) for i in top)),
+                in_top25_chance=25 * int(holds.sum()) / len(SUB_POLICIES),
+                top1_holds_op=bool(holds[top[0]]),
+                mean_prob=float(probs[slot].mean()),
+                mean_magnitude=float(mags[slot].mean()))
+
+
+def policy_movement(policy) -> Dict[str, float]:
+    sel = policy.selection_probs().detach().cpu()
+    n = sel.numel()
+    return dict(max_selection_vs_uniform=float(sel.max() * n),
+                min_selection_vs_uniform=float(sel.min() * n),
+                prob_range=[float(policy.probs.detach().min()), float(policy.probs.detach().max())],
+                magnitude_range=[float(policy.magnitudes.detach().min()),
+                                 float(policy.magnitudes.detach().max())])
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_search(job: Dict) -> Dict:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    import dada_mm  # noqa: F401
+    from dada_mm.datasets.digits import SHIFT_OPS
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(Config(job['cfg']))
+    runner.train()
+    hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
+    out = dict(kind='search', variant=job['variant'], seed=job['seed'],
+               seconds=time.perf_counter() - t0, updates=hook.updates,
+               skipped=hook.skipped_updates,
+               policy_file=osp.join(job['cfg']['work_dir'], 'dada_policy.json'),
+               movement=policy_movement(hook.policy))
+    ops = dict(SHIFT_OPS)
+    if job['variant'] == 'natural':
+        out['ops'] = {op: undo_op_summary(hook.policy, op) for op in ('Invert', 'Rotate')}
+    else:
+        op, level = ops[job['variant']]
+        out['ops'] = {op: dict(undo_op_summary(hook.policy, op), target_level=level)}
+    return out
+
+
+def run_retrain(job: Dict) -> Dict:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    import dada_mm  # noqa: F401
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(Config(job['cfg']))
+    runner.train()
+    metrics = runner.test()
+    return dict(kind='retrain', variant=job['variant'], seed=job['seed'], arm=job['arm'],
+                seconds=time.perf_counter() - t0,
+                top1=float(metrics['accuracy/top1']))
+
+
+def _map(fn, jobs: List[Dict], workers: int, threads: int) -> List[Dict]:
+    if workers <= 1:
+        _worker_init(threads)
+        return [fn(j) for j in jobs]
+    import multiprocessing
+    ctx = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(threads, )) as pool:
+        return list(pool.map(fn, jobs))
+
+
+def mean_std(values: List[float]):
+    if not values:
+        return float('nan'), float('nan')
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def planted_found(s: Dict) -> bool:
+    """The planted op is found: its sub-policies are selected more often than the rest,
+    at least twice the chance count of them is in the top 25, its p went up, and where
+    the shift has a level (0.111, below the identity 0.5) its m went down."""
+    (info, ) = s['ops'].values()
+    level_ok = info.get('target_level') is None or info['mean_magnitude'] < 0.5
+    return (info['selection_ratio'] > 1.0 and info['in_top25'] >= 2 * info['in_top25_chance']
+            and info['mean_prob'] > 0.5 and level_ok)
+
+
+def report(results: List[Dict], variants, arms_of) -> Dict[str, str]:
+    print('\n| variant | arm | top-1 % (mean ± std) | seeds | gain vs none |')
+    print('|---|---|---|---|---|')
+    pairs = {}
+    for variant in variants:
+        rows = [r for r in results if r['kind'] == 'retrain' and r['variant'] == variant]
+        none = [100 * r['top1'] for r in rows if r['arm'] == 'none']
+        for arm in arms_of(variant):
+            acc = [100 * r['top1'] for r in rows if r['arm'] == arm]
+            m, s = mean_std(acc)
+            gain = m - mean_std(none)[0]
+            print(f'| {variant} | {arm} | {m:.2f} ± {s:.2f} | {len(acc)} | {gain:+.2f} |')
+        searched = mean_std([100 * r['top1'] for r in rows if r['arm'] == 'searched'])
+        for ref in arms_of(variant):
+            if ref == 'searched':
+                continue
+            other = mean_std([100 * r['top1'] for r in rows if r['arm'] == ref])
+            pairs[f'{variant}_searched_vs_{ref}'] = f'{searched[0] - other[0]:+.2f}'
+    print('\n| variant | seed | op | selection ratio | in top-25 (chance) | mean p | '
+          'mean m | search s | updates |')
+    print('|---|---|---|---|---|---|---|---|---|')
+    for s in [r for r in results if r['kind'] == 'search']:
+        for op, info in s['ops'].items():
+            print(f"| {s['variant']} | {s['seed']} | {op} | {info['selection_ratio']:.2f} | "
+                  f"{info['in_top25']} ({info['in_top25_chance']:.1f}) | "
+                  f"{info['mean_prob']:.3f} | {info['mean_magnitude']:.3f} | "
+                  f"{s['seconds']:.0f} | {s['updates']} |")
+    for variant in variants:
+        if variant == 'natural':
+            continue
+        runs = [r for r in results if r['kind'] == 'search' and r['variant'] == variant]
+        pairs[f'{variant}_found'] = f'{sum(planted_found(r) for r in runs)}/{len(runs)}'
+    return pairs
+
+
+def main(argv=None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=ARMS)
+    parser.add_argument('--search-epochs', type=int, default=30)
+    parser.add_argument('--retrain-epochs', type=int, default=30)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--lr', type=float, default=0.05)
+    parser.add_argument('--width', type=int, default=16)
+    parser.add_argument('--train-per-class', type=int, default=100)
+    parser.add_argument('--hook-options', type=json.loads, default={},
+                        help='JSON dict of DADASearchHook options, e.g. '
+                             '\'{"estimator": "reinforce", "credit": "batch"}\'')
+    parser.add_argument('--search-only', action='store_true',
+                        help='skip the retraining (policy statistics only)')
+    parser.add_argument('--jobs', type=int, default=2, help='parallel runs')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--out', default=None, help='JSON file of all results')
+    args = parser.parse_args(argv)
+
+    from dada_mm.datasets.digits import make_digits_set
+    work = args.work_dir or tempfile.mkdtemp(prefix='bench_policy_')
+    root = osp.join(work, 'digits')
+    make_digits_set(root, train_per_class=args.train_per_class,
+                    shifts=['clean'] + [v for v in args.variants if v != 'natural'])
+    t0 = time.perf_counter()
+
+    def arms_of(variant):
+        chosen = args.arms if variant == 'natural' else PLANTED_ARMS
+        return [a for a in chosen if a in args.arms]
+
+    needs_search = args.search_only or any('searched' in arms_of(v) for v in args.variants)
+    search_jobs = [dict(variant=v, seed=s,
+                        cfg=search_cfg(args, root, v, s, osp.join(work, f'search_{v}_{s}')))
+                   for v in args.variants for s in args.seeds] if needs_search else []
+    results = _map(run_search, search_jobs, args.jobs, args.threads)
+    policy_of = {(r['variant'], r['seed']): r['policy_file'] for r in results}
+    if not args.search_only:
+        retrain_jobs = [
+            dict(variant=v, seed=s, arm=a,
+                 cfg=retrain_cfg(args, root, v, s, a, osp.join(work, f'retrain_{v}_{a}_{s}'),
+                                 policy_of.get((v, s))))
+            for v in args.variants for a in arms_of(v) for s in args.seeds]
+        results += _map(run_retrain, retrain_jobs, args.jobs, args.threads)
+    pairs = report(results, args.variants, arms_of)
+    searches = [r for r in results if r['kind'] == 'search']
+    retrains = [r for r in results if r['kind'] == 'retrain' and r['arm'] == 'none']
+    if searches and retrains:
+        ratio = mean_std([r['seconds'] for r in searches])[0] / mean_std(
+            [r['seconds'] for r in retrains])[0]
+        print(f'\nsearch cost: {mean_std([r["seconds"] for r in searches])[0]:.0f} s per '
+              f'search ({args.search_epochs} epochs on half the data) = {ratio:.2f}x one '
+              f'plain retraining ({args.retrain_epochs} epochs on all of it)')
+    print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(args={k: v for k, v in vars(args).items()}, results=results),
+                      f, indent=1)
+    print(' '.join(f'{k}={v}' for k, v in pairs.items()))
+    return dict(results=results, pairs=pairs)
+
+
+if __name__ == '__main__':
+    main()
