@@ -42,7 +42,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 ARMS = ('none', 'start', 'randaugment', 'dada-cifar10', 'searched')
-PLANTED_ARMS = ('none', 'start', 'searched')
+PLANTED_ARMS = ('none', 'searched')
 VARIANTS = ('natural', 'invert', 'contrast', 'dark')
 MEAN, STD = [127.5] * 3, [64.0] * 3
 
@@ -93,10 +93,10 @@ def base_cfg(args, work_dir: str, seed: int, epochs: int, lr: float) -> Dict:
     )
 
 
-def crop():
+def crop(size: int = 32):
     return [dict(type='LoadImageFromFile'),
-            dict(type='RandomCrop', crop_size=32, padding=2, padding_mode='constant',
-                 pad_val=0)]
+            dict(type='RandomCrop', crop_size=size, padding=max(1, size // 16),
+                 padding_mode='constant', pad_val=0)]
 
 
 TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
@@ -110,7 +110,8 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
                                       args.batch_size, True))
     hook.update(args.hook_options)
     cfg.update(train_dataloader=loader(root, 'search_train', 'clean',
-                                       crop() + [dict(type='PackInputs')],
+                                       crop(getattr(args, 'size', 32))
+                                       + [dict(type='PackInputs')],
                                        args.batch_size, True),
                custom_hooks=[hook])
     return cfg
@@ -139,7 +140,8 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
                 policy_file: Optional[str]) -> Dict:
     cfg = base_cfg(args, work_dir, seed, args.retrain_epochs, args.lr)
     test_prefix = 'clean' if variant == 'natural' else variant
-    pipeline = crop() + arm_transforms(arm, policy_file) + [dict(type='PackInputs')]
+    pipeline = (crop(args.size) + arm_transforms(arm, policy_file)
+                + [dict(type='PackInputs')])
     cfg.update(train_dataloader=loader(root, 'train', 'clean', pipeline, args.batch_size,
                                        True),
                test_dataloader=loader(root, 'test', test_prefix, TEST_PIPELINE, 200, False),
@@ -219,7 +221,7 @@ def run_retrain(job: Dict) -> Dict:
     metrics = runner.test()
     return dict(kind='retrain', variant=job['variant'], seed=job['seed'], arm=job['arm'],
                 seconds=time.perf_counter() - t0,
-                top1=float(metrics['accuracy/top1']))
+                top1=float(metrics['accuracy/top1']) / 100.0)  # mmpretrain gives %
 
 
 def _map(fn, jobs: List[Dict], workers: int, threads: int) -> List[Dict]:
@@ -295,6 +297,7 @@ def main(argv=None) -> Dict:
     parser.add_argument('--lr', type=float, default=0.05)
     parser.add_argument('--width', type=int, default=16)
     parser.add_argument('--train-per-class', type=int, default=100)
+    parser.add_argument('--size', type=int, default=32, help='image side (px)')
     parser.add_argument('--hook-options', type=json.loads, default={},
                         help='JSON dict of DADASearchHook options, e.g. '
                              '\'{"estimator": "reinforce", "credit": "batch"}\'')
@@ -309,7 +312,7 @@ def main(argv=None) -> Dict:
     from dada_mm.datasets.digits import make_digits_set
     work = args.work_dir or tempfile.mkdtemp(prefix='bench_policy_')
     root = osp.join(work, 'digits')
-    make_digits_set(root, train_per_class=args.train_per_class,
+    make_digits_set(root, train_per_class=args.train_per_class, size=args.size,
                     shifts=['clean'] + [v for v in args.variants if v != 'natural'])
     t0 = time.perf_counter()
 

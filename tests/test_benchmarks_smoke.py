@@ -54,3 +54,27 @@ def test_bench_augment_prints_ratios(capsys):
     for key in ('vs_mmpretrain_32x48', 'vs_torchvision_32x48', 'vs_pil_32x48',
                 'slowest_op_vs_pil'):
         assert math.isfinite(float(pairs[key])) and float(pairs[key]) > 0
+
+
+def test_bench_policy_runs_search_and_retraining(capsys, tmp_path):
+    """Smoke run of the policy-quality benchmark (one seed, one epoch, tiny network)."""
+    out = load('bench_policy').main([
+        '--seeds', '0', '--variants', 'natural', 'invert', '--arms', 'none', 'start',
+        'searched', '--search-epochs', '1', '--retrain-epochs', '1', '--width', '4',
+        '--train-per-class', '12', '--jobs', '1', '--work-dir', str(tmp_path),
+        '--out', str(tmp_path / 'results.json')])
+    pairs = last_line_pairs(capsys)
+    assert set(pairs) == {'natural_searched_vs_none', 'natural_searched_vs_start',
+                          'invert_searched_vs_none', 'invert_searched_vs_start',
+                          'invert_found'}
+    for key, value in pairs.items():
+        if key.endswith('_found'):
+            assert value in ('0/1', '1/1')
+        else:
+            assert math.isfinite(float(value))
+    kinds = [r['kind'] for r in out['results']]
+    assert kinds.count('search') == 2 and kinds.count('retrain') == 6
+    for r in out['results']:
+        if r['kind'] == 'retrain':
+            assert 0.0 <= r['top1'] <= 1.0
+    assert osp.exists(tmp_path / 'results.json')

@@ -213,7 +213,8 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     from dada_mm.search.bilevel import finite_difference_losses, labels_of
     path = write_config(tmp_path, repo_root, shapes_root, order=order, epochs=1)
     text = open(path).read().replace(
-        "top_k=10),", "top_k=10, reward_baseline='clean', reward_normalization=None),")
+        "top_k=10),", "top_k=10, reward_baseline='clean', reward_normalization=None, "
+                      "credit='image'),")
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
@@ -265,7 +266,8 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
     history, so its own), and the magnitude gradient is divided by the same factor."""
     import dada_mm.search.hook as hook_module
     path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
-    text = open(path).read().replace("top_k=10),", f"top_k=10, credit={credit!r}),")
+    text = open(path).read().replace(
+        "top_k=10),", f"top_k=10, credit={credit!r}, reward_baseline=None),")
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
@@ -311,6 +313,9 @@ def test_credit_and_normalisation_bad_values_name_the_option():
     with pytest.raises(ValueError, match=r"reward_normalization must be one of "
                                          r"\[None, 'rms'\]"):
         DADASearchHook(val_dataloader=dict(), reward_normalization='std')
+    with pytest.raises(ValueError, match=r"held_out_norm must be one of "
+                                         r"\['batch', 'running'\]"):
+        DADASearchHook(val_dataloader=dict(), held_out_norm='eval')
 
 
 def test_reward_baseline_bad_value_names_the_option():
@@ -376,3 +381,79 @@ def test_first_order_refuses_amp_and_label_smoothing(tmp_path, repo_root, shapes
         run_train([cfg, '--work-dir', str(tmp_path / 'b'), '--cfg-options',
                    'model.head.loss.label_smooth_val=0.1',
                    'model.head.loss.type=LabelSmoothLoss'])
+
+
+@pytest.mark.parametrize('magnitude_grad', ['exact', 'straight_through'])
+def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_root,
+                                                               shapes_root,
+                                                               magnitude_grad):
+    """Every image draws (Contrast, Brightness) with both ops on. The hook's first Adam
+    step moves each level by -lr * sign(its gradient); with 'exact' gradients that sign
+    must be the one of the reward's numeric derivative in the level (the same images,
+    weights and direction, the level moved by +-0.05), so a flipped sign of the
+    magnitude gradient in the hook fails. With 'straight_through' the hook must move the
+    level along its own (op-agnostic) straight-through derivative."""
+    import dada_mm.search.hook as hook_module
+    from dada_mm.search_space import SUB_POLICIES
+    path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
+    text = open(path).read().replace(
+        "top_k=10),", f"top_k=10, magnitude_grad={magnitude_grad!r}),")
+    open(path, 'w').write(text)
+    runner = runner_before_training(path, tmp_path)
+    hook = search_hook(runner)
+    k = SUB_POLICIES.index(('Contrast', 'Brightness'))
+    with torch.no_grad():
+        hook.policy.alpha.fill_(-30.0)
+        hook.policy.alpha[k] = 30.0
+        hook.policy.probs.fill_(1.0)
+        # factors 0.64 and 0.82: no pixel clips, so the 'exact' surrogate is exact
+        hook.policy.magnitudes[k] = torch.tensor([0.3, 0.4])
+    seen = {}
+    real_dd = hook_module.directional_derivatives
+
+    def recording_dd(*args, **kwargs):
+        seen['args'], seen['kwargs'] = args, kwargs
+        seen['out'] = real_dd(*args, **kwargs)
+        return seen['out']
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(hook_module, 'directional_derivatives', recording_dd)
+    try:
+        batch = next(iter(runner.train_dataloader))
+        images = torch.stack(list(batch['inputs'])).float()
+        hook.before_train_iter(runner, 0, batch)
+        step = hook._step_input
+        assert torch.all(step['sample'].k == k) and torch.all(step['sample'].b == 1)
+        before = hook.policy.magnitudes.detach()[k].clone()
+        out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
+        hook.after_train_iter(runner, 0, batch, out)
+    finally:
+        monkeypatch.undo()
+    moved = hook.policy.magnitudes.detach()[k] - before
+    assert torch.all(moved.abs() > 1e-3), moved
+    model = unwrap(runner)
+    args = seen['args']
+    _, weights, v, radius, _, data_samples, labels = args[:7]
+
+    def mean_h(levels):
+        from dada_mm.search.batched_ops import apply_sub_policies
+        n = images.shape[0]
+        x = apply_sub_policies(images, torch.tensor([[10, 12]] * n), torch.ones(n, 2),
+                               levels.expand(n, 2), None, None, channel_order='bgr')
+        h, _ = real_dd(model, weights, v, radius, x, data_samples, labels,
+                       hook.policy.magnitudes, central=True)
+        return float(h.mean())
+
+    if magnitude_grad == 'exact':
+        for j in range(2):
+            up, down = before.clone(), before.clone()
+            up[j] += 0.05
+            down[j] -= 0.05
+            d_reward = -(mean_h(up) - mean_h(down))   # reward = -xi * h, xi > 0
+            assert abs(d_reward) > 0
+            # descent on the reward: the level moves against its derivative
+            assert torch.sign(moved[j]) == -torch.sign(torch.tensor(d_reward)), (
+                j, moved, d_reward)
+    else:
+        dh_dm = seen['out'][1][k]
+        assert torch.all(torch.sign(moved) == torch.sign(dh_dm)), (moved, dh_dm)

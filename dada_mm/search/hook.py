@@ -53,6 +53,12 @@ _HELD_OUT_NORMS = ('batch', 'running')
 class DADASearchHook(Hook):
     """Differentiable augmentation policy search, as a hook.
 
+    Where the defaults differ from the paper's code (clean-image baseline, batch credit,
+    per-op sharing, running-statistics held-out loss, policy lr 0.02, RMS-normalised
+    reward) they follow the policy-quality benchmark, ``benchmarks/bench_policy.py``
+    (docs/benchmarks.md); each is an option, and the paper's settings are one config
+    away (docs/benchmarks.md lists them).
+
     Args:
         val_dataloader: dataloader config of the held-out (search-val) split; its pipeline
             should not augment (the paper: resize + centre crop only).
@@ -65,32 +71,33 @@ class DADASearchHook(Hook):
         temperature: relaxation temperature tau (0.5 in every published run).
         magnitude_grad: 'straight_through' (paper, op-agnostic) or 'exact' (true gradient
             for warps and blends, straight-through for the rest).
-        reward_baseline: None (default) or 'clean': subtract from each image's reward the
-            reward of the same image un-augmented (two more forward passes). It does not
-            depend on the draw, so alpha and p stay unbiased; on a real step of the demo it
-            cuts REINFORCE's variance to 0.72x (benchmarks/bench_estimators.py), where
-            RELAX's control variate alone gives 0.96x.
-        credit: 'image' pairs image i's reward with its own score; 'batch' pairs the
-            batch reward with the joint score, which stays unbiased when BatchNorm
-            couples the images (about B times the variance); see ``search/reward.py``.
+        reward_baseline: 'clean' (default) subtracts from each image's reward the reward
+            of the same image un-augmented (two more forward passes); it does not depend
+            on the draw, so alpha and p stay unbiased. None: the paper's (no baseline).
+        credit: 'batch' (default) pairs the batch reward with the joint score, which
+            stays unbiased when BatchNorm couples the images; 'image' pairs image i's
+            reward with its own score only (biased under BatchNorm, less variance); see
+            ``search/reward.py``.
         reward_normalization: 'rms' (default) divides the reward (and the magnitude
             gradient) by a running RMS of earlier rewards, so that the estimator and its
             control variate see a reward of scale 1; None passes ``-xi * h`` as is.
-        held_out_norm: how BatchNorm normalises the held-out batch: 'batch' (its own
-            statistics, train mode: the paper's code) or 'running' (the running
-            statistics, eval mode: as the network is tested). Batch statistics hide a
+        held_out_norm: how BatchNorm normalises the held-out batch: 'running' (default:
+            the running statistics, eval mode, as the network is tested) or 'batch' (its
+            own statistics, train mode: the paper's code). Batch statistics hide a
             shift of the held-out images that is affine in their intensities (darker,
             lower contrast); see ``bilevel.validation_gradient``.
-        share_ops: add per-op offsets to alpha, p and m (``search/op_sharing.py``), so
-            that every draw of an op informs all 14 sub-policies holding it; trained with
-            the policy optimizer's settings. The exported policy has the same format.
+        share_ops: True (default) adds per-op offsets to alpha, p and m
+            (``search/op_sharing.py``), so that every draw of an op informs all 14
+            sub-policies holding it; trained with the policy optimizer's settings. The
+            exported policy has the same format. False: the paper's parameterisation.
         control_variate_optimizer: optimizer config of RELAX's control variate (its own
             Adam: its objective, the estimator's variance, has another scale than the
             policy's gradient).
         fd_epsilon: R = fd_epsilon / ||v|| (0.01 as DARTS).
         hypergrad_scale: 'lr' multiplies the hyper-gradient by the network learning rate
             (DARTS' xi; the official code omits it), or a fixed float.
-        policy_optimizer: optimizer config for alpha, p and m.
+        policy_optimizer: optimizer config for alpha, p and m (Adam, lr 0.02, betas
+            (0.5, 0.999); the paper's lr is 0.005).
         fixed_val_batch: reuse the split's first batch at every step (the official code)
             instead of a fresh batch.
         update_interval: update the policy every n iterations.
@@ -111,10 +118,10 @@ class DADASearchHook(Hook):
                  order: str = 'second',
                  temperature: float = 0.5,
                  magnitude_grad: str = 'straight_through',
-                 reward_baseline: Optional[str] = None,
-                 credit: str = 'image',
+                 reward_baseline: Optional[str] = 'clean',
+                 credit: str = 'batch',
                  reward_normalization: Optional[str] = 'rms',
-                 share_ops: bool = False,
+                 share_ops: bool = True,
                  held_out_norm: str = 'batch',
                  fd_epsilon: float = 0.01,
                  hypergrad_scale: Union[str, float] = 'lr',
@@ -175,7 +182,7 @@ class DADASearchHook(Hook):
         self.fd_epsilon = float(fd_epsilon)
         self.hypergrad_scale = hypergrad_scale
         self.policy_optimizer_cfg = dict(policy_optimizer or dict(
-            type='Adam', lr=0.005, betas=(0.5, 0.999), weight_decay=0.0))
+            type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0))
         self.control_variate_cfg = dict(control_variate or dict(hidden=100))
         self.control_variate_optimizer_cfg = dict(control_variate_optimizer or dict(
             type='Adam', lr=0.005, betas=(0.9, 0.999), weight_decay=0.0))
