@@ -117,9 +117,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--reward-baseline', default=None, choices=[None, 'clean'],
+    parser.add_argument('--reward-baseline', default='clean', choices=[None, 'clean'],
                         type=lambda x: None if x == 'none' else x,
-                        help="the hook's reward_baseline ('none' or 'clean')")
+                        help="the hook's reward_baseline ('clean', its default, or 'none')")
     parser.add_argument('--val-batch-size', type=int, default=0,
                         help='held-out batch size (0: the training batch size)')
     parser.add_argument('--crop', type=int, default=224,

@@ -289,7 +289,7 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
         batch = next(iter(runner.train_dataloader))
         hook.before_train_iter(runner, it, batch)
         xi = hook._step_input['lr']
-        ms_before = hook.reward_scaler.mean_square
+        ms_before = hook.reward_scaler.running
         out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
         hook.after_train_iter(runner, it, batch, out)
         h, dh_dm = seen['h']
@@ -303,7 +303,7 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
             if credit == 'batch':  # one value for the whole batch
                 assert torch.allclose(seen['reward'], seen['reward'][0].expand(4))
     assert hook.updates == 2
-    assert hook.reward_scaler.mean_square is not None
+    assert hook.reward_scaler.running is not None
 
 
 def test_credit_and_normalisation_bad_values_name_the_option():

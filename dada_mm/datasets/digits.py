@@ -27,6 +27,8 @@ from typing import Callable, Dict, Sequence
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from .synthetic import write_annotation_files
+
 __all__ = ['SHIFTS', 'SHIFT_OPS', 'make_digits_set']
 
 
@@ -95,12 +97,4 @@ def make_digits_set(root: str, train_per_class: int = 100, size: int = 32,
             os.makedirs(osp.join(root, shift, str(label)), exist_ok=True)
         for i, (img, label) in enumerate(zip(images, labels)):
             SHIFTS[shift](img).save(osp.join(root, shift, str(label), f'{i:04d}.png'))
-    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
-    out = {}
-    for key, rows in lines.items():
-        out[key] = osp.join(root, 'meta', f'{key}.txt')
-        with open(out[key], 'w') as f:
-            f.write('\n'.join(rows) + '\n')
-    with open(osp.join(root, 'meta', 'classes.txt'), 'w') as f:
-        f.write('\n'.join(str(c) for c in range(10)) + '\n')
-    return out
+    return write_annotation_files(root, lines, [str(c) for c in range(10)])

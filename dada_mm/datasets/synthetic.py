@@ -16,7 +16,8 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['SHAPE_CLASSES', 'make_classification_set', 'make_coco_set']
+__all__ = ['SHAPE_CLASSES', 'make_classification_set', 'make_coco_set',
+           'write_annotation_files']
 
 SHAPE_CLASSES = ('circle', 'square', 'triangle', 'cross', 'ring', 'star', 'hexagon',
                  'bar')
@@ -143,6 +144,13 @@ def make_classification_set(root: str, num_classes: int = 6, train_per_class: in
                 if split == 'train':
                     half = 'search_train' if i % 2 == 0 else 'search_val'
                     lines[half].append(f'{rel} {label}')
+    return write_annotation_files(root, lines, classes)
+
+
+def write_annotation_files(root: str, lines: Dict[str, List[str]],
+                           classes: Sequence[str]) -> Dict[str, str]:
+    """``root/meta/<split>.txt`` (one ``<relative path> <label>`` per line) for every split
+    in ``lines`` and ``root/meta/classes.txt``; returns the split files by name."""
     os.makedirs(osp.join(root, 'meta'), exist_ok=True)
     out = {}
     for key, rows in lines.items():

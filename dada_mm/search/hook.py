@@ -433,9 +433,9 @@ class DADASearchHook(Hook):
             reward = -xi * (h - h_clean)
         grad_m = -xi * dh_dm
         reward = assign_credit(reward, self.credit)
-        raw_reward = reward
         if self.reward_scaler is not None:
-            scale = self.reward_scaler.scale(reward)
+            mean_square = self._rank_mean(self.reward_scaler.mean_square(reward))
+            scale = self.reward_scaler.scale(mean_square)
             reward, grad_m = reward * scale, grad_m * scale
 
         # 3. gradients of alpha, p (estimator) and of the control variate
@@ -460,7 +460,7 @@ class DADASearchHook(Hook):
         self.optimizer.zero_grad(set_to_none=True)
         self.cv_optimizer.zero_grad(set_to_none=True)
         if self.reward_scaler is not None:
-            self.reward_scaler.update(raw_reward)
+            self.reward_scaler.update(mean_square)
         if self.project:
             with torch.no_grad():
                 self.policy.probs.clamp_(0.0, 1.0)
@@ -471,6 +471,14 @@ class DADASearchHook(Hook):
         stats.update(val_loss=val_loss, entropy=float(self.policy.entropy().detach()),
                      h_mean=float(h.mean()), grad_m_norm=float(grad_m.norm()))
         return stats
+
+    def _rank_mean(self, value: float) -> float:
+        """``value`` averaged over the ranks (one all-reduce when distributed)."""
+        if get_dist_info()[1] == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        all_reduce(t, op='mean')
+        return float(t)
 
     def _all_ranks(self, ok: bool) -> bool:
         """True when ``ok`` holds on every rank (one all-reduce when distributed)."""

@@ -14,7 +14,9 @@ Scale (``RewardScaler``). The raw reward is about ``1e-3 * h``: policy Adam is
 scale-invariant, but a control variate with outputs of O(0.1) is not, and Adam's epsilon
 is not either at rewards of 1e-7. Dividing by a running RMS of past rewards puts the
 estimator on a fixed scale; the RMS is taken from *earlier* steps (the first step uses
-its own), so the scale never depends on the current draws.
+its own), so the scale never depends on the current draws. Distributed, the mean square
+is averaged over the ranks first, so every rank keeps the same scale (and a resumed run,
+which restores rank 0's state on every rank, continues exactly).
 """
 from __future__ import annotations
 
@@ -55,25 +57,30 @@ class RewardScaler:
             raise ValueError(f'reward scaler momentum must be in [0, 1), got {momentum}')
         self.momentum = float(momentum)
         self.eps = float(eps)
-        self.mean_square: Optional[float] = None
+        self.running: Optional[float] = None  #: running mean square
 
-    def scale(self, reward: Tensor) -> float:
-        """The factor for this step's rewards (from earlier steps; the first uses its own)."""
-        ms = self.mean_square
-        if ms is None:
-            ms = float(reward.detach().double().pow(2).mean())
+    @staticmethod
+    def mean_square(reward: Tensor) -> float:
+        """Mean square of this step's rewards (to be averaged over ranks by the caller,
+        so that every rank keeps the same running RMS)."""
+        return float(reward.detach().double().pow(2).mean())
+
+    def scale(self, mean_square: float) -> float:
+        """The factor for this step's rewards: from earlier steps; the first step, with
+        no history, uses its own ``mean_square``."""
+        ms = mean_square if self.running is None else self.running
         return 1.0 / max(ms, self.eps) ** 0.5
 
-    def update(self, reward: Tensor) -> None:
-        """Record this step's rewards (call after :meth:`scale`, on finite rewards only)."""
-        ms = float(reward.detach().double().pow(2).mean())
-        if self.mean_square is None:
-            self.mean_square = ms
+    def update(self, mean_square: float) -> None:
+        """Record this step's mean square (after :meth:`scale`, on finite steps only)."""
+        if self.running is None:
+            self.running = float(mean_square)
         else:
-            self.mean_square = self.momentum * self.mean_square + (1 - self.momentum) * ms
+            self.running = (self.momentum * self.running
+                            + (1 - self.momentum) * float(mean_square))
 
     def state_dict(self) -> Dict[str, Optional[float]]:
-        return dict(mean_square=self.mean_square)
+        return dict(mean_square=self.running)
 
     def load_state_dict(self, state: Dict[str, Optional[float]]) -> None:
-        self.mean_square = state.get('mean_square')
+        self.running = state.get('mean_square')
