@@ -1,11 +1,12 @@
 """The search moves the policy the right way on a planted toy (a flipped sign fails).
 
-Real digits (scikit-learn's, 32 px); the held-out images are inverted, the training
-images are not, so Invert is the one op that helps the held-out loss. After a short
-search through the real hook and runner with its default settings, the sub-policies
-holding Invert are selected far more often than the rest and Invert's apply probability
-rose well above 0.5. With the sign of the reward flipped in the hook both go the other
-way (checked by hand when this test was written; the test asserts the right way).
+Real digits (scikit-learn's, at 16 px to keep it short); the held-out images are inverted,
+the training images are not, so Invert is the one op that helps the held-out loss. After a
+short search (320 updates) through the real hook and runner with its default settings, the
+sub-policies holding Invert are selected more often than the rest (ratio > 1.15; 1.38 when
+this was written), at least 4 of the 14 are in the top 25 (5; chance 3.3) and Invert's
+apply probability is above 0.6 (0.72). With the reward's sign flipped in the hook the same
+run gives 0.50, 0 and 0.35 (checked by hand when this test was written).
 """
 import importlib.util
 import os.path as osp
