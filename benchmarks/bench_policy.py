@@ -110,8 +110,7 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
                                       args.batch_size, True))
     hook.update(args.hook_options)
     cfg.update(train_dataloader=loader(root, 'search_train', 'clean',
-                                       crop(getattr(args, 'size', 32))
-                                       + [dict(type='PackInputs')],
+                                       crop(args.size) + [dict(type='PackInputs')],
                                        args.batch_size, True),
                custom_hooks=[hook])
     return cfg

@@ -188,6 +188,15 @@ def test_first_order_reuses_the_training_step(tmp_path, repo_root, shapes_root):
     assert len(head_hooks) == 0
 
 
+def recording(seen, name, fn):
+    """``fn`` that also keeps its last ``(args, kwargs, output)`` in ``seen[name]``."""
+    def wrapped(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        seen[name] = (args, kwargs, out)
+        return out
+    return wrapped
+
+
 def runner_before_training(config_path, tmp_path):
     """A runner built from ``config_path`` with hooks set up, for driving one iteration
     by hand (before_train_iter, train_step, after_train_iter)."""
@@ -219,19 +228,11 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
     seen = {}
-
-    def recording(name, fn):
-        def wrapped(*args, **kwargs):
-            out = fn(*args, **kwargs)
-            seen[name] = (args, kwargs, out)
-            return out
-        return wrapped
-
     monkeypatch.setattr(hook_module, 'directional_derivatives',
-                        recording('h', hook_module.directional_derivatives))
+                        recording(seen, 'h', hook_module.directional_derivatives))
     monkeypatch.setattr(hook_module, 'finite_difference_losses',
-                        recording('clean', hook_module.finite_difference_losses))
-    hook.estimator = recording('estimator', hook.estimator)
+                        recording(seen, 'clean', hook_module.finite_difference_losses))
+    hook.estimator = recording(seen, 'estimator', hook.estimator)
     batch = next(iter(runner.train_dataloader))
     clean_images = torch.stack(list(batch['inputs'])).float()
     hook.before_train_iter(runner, 0, batch)
@@ -272,19 +273,9 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
     seen = {}
-    real_dd = hook_module.directional_derivatives
-
-    def recording_dd(*args, **kwargs):
-        seen['h'] = real_dd(*args, **kwargs)
-        return seen['h']
-
-    def recording_estimator(reward, *args):
-        seen['reward'] = reward.clone()
-        return real_estimator(reward, *args)
-
-    real_estimator = hook.estimator
-    monkeypatch.setattr(hook_module, 'directional_derivatives', recording_dd)
-    hook.estimator = recording_estimator
+    monkeypatch.setattr(hook_module, 'directional_derivatives',
+                        recording(seen, 'h', hook_module.directional_derivatives))
+    hook.estimator = recording(seen, 'estimator', hook.estimator)
     for it in range(2):
         batch = next(iter(runner.train_dataloader))
         hook.before_train_iter(runner, it, batch)
@@ -292,16 +283,17 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
         ms_before = hook.reward_scaler.running
         out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
         hook.after_train_iter(runner, it, batch, out)
-        h, dh_dm = seen['h']
+        h, dh_dm = seen['h'][2]
+        reward = seen['estimator'][0][0]
         raw = -xi * h
         if credit == 'batch':
             raw = raw.mean().expand_as(raw) * raw.numel()
         ms = float(raw.double().pow(2).mean()) if ms_before is None else ms_before
-        torch.testing.assert_close(seen['reward'], raw / ms ** 0.5)
+        torch.testing.assert_close(reward, raw / ms ** 0.5)
         if it == 0:
-            assert float(seen['reward'].pow(2).mean()) == pytest.approx(1.0, rel=1e-4)
+            assert float(reward.pow(2).mean()) == pytest.approx(1.0, rel=1e-4)
             if credit == 'batch':  # one value for the whole batch
-                assert torch.allclose(seen['reward'], seen['reward'][0].expand(4))
+                assert torch.allclose(reward, reward[0].expand(4))
     assert hook.updates == 2
     assert hook.reward_scaler.running is not None
 
@@ -410,14 +402,9 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
         hook.policy.magnitudes[k] = torch.tensor([0.3, 0.4])
     seen = {}
     real_dd = hook_module.directional_derivatives
-
-    def recording_dd(*args, **kwargs):
-        seen['args'], seen['kwargs'] = args, kwargs
-        seen['out'] = real_dd(*args, **kwargs)
-        return seen['out']
-
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(hook_module, 'directional_derivatives', recording_dd)
+    monkeypatch.setattr(hook_module, 'directional_derivatives',
+                        recording(seen, 'h', real_dd))
     try:
         batch = next(iter(runner.train_dataloader))
         images = torch.stack(list(batch['inputs'])).float()
@@ -432,8 +419,7 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
     moved = hook.policy.magnitudes.detach()[k] - before
     assert torch.all(moved.abs() > 1e-3), moved
     model = unwrap(runner)
-    args = seen['args']
-    _, weights, v, radius, _, data_samples, labels = args[:7]
+    _, weights, v, radius, _, data_samples, labels = seen['h'][0][:7]
 
     def mean_h(levels):
         from dada_mm.search.batched_ops import apply_sub_policies
@@ -455,5 +441,5 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
             assert torch.sign(moved[j]) == -torch.sign(torch.tensor(d_reward)), (
                 j, moved, d_reward)
     else:
-        dh_dm = seen['out'][1][k]
+        dh_dm = seen['h'][2][1][k]
         assert torch.all(torch.sign(moved) == torch.sign(dh_dm)), (moved, dh_dm)

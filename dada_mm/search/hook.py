@@ -484,11 +484,7 @@ class DADASearchHook(Hook):
 
     def _all_ranks(self, ok: bool) -> bool:
         """True when ``ok`` holds on every rank (one all-reduce when distributed)."""
-        if get_dist_info()[1] == 1:
-            return ok
-        flag = torch.tensor([0.0 if ok else 1.0], device=self.device)
-        all_reduce(flag, op='sum')
-        return float(flag) == 0.0
+        return self._rank_mean(0.0 if ok else 1.0) == 0.0
 
     def _all_policy_params(self):
         return list(self.policy.parameters()) + list(self.control_variate.parameters())
