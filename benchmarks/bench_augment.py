@@ -31,7 +31,16 @@ is single-threaded anyway.
 The per-op table runs each op alone at a representative level, ours (numpy BGR) against
 PIL (PIL RGB image), at the per-op size (1333x800 by default).
 
+The detection row times the learned detection policy ``zoph-det-v0`` of Zoph et al. at
+1333x800 with boxes (``DADAAugment(policy='zoph-det-v0')``) against mmdet's own
+transforms composed the same way inside mmdet's ``AutoAugment`` (one sub-policy per
+image, each op with its probability; TranslateX, Equalize, CutOut under RandomApply,
+Sharpness, ShearX, ShearY, Rotate, Color, with level ranges set to the published ones,
+nearest warps, fill 128). mmdet has no box-only op: its sub-policies run our
+TranslateY_Only_BBoxes for it (said in the output), so both do the same work.
+
 Usage: python benchmarks/bench_augment.py [--quick] [--sizes 224x224,800x1333]
+       python benchmarks/bench_augment.py --only-zoph [--zoph-size 800x1333]
 The last printed line is ``key=value`` pairs; vs_X = time_X / time_ours (higher = ours
 faster) and slowest_op_vs_pil = min over ops of pil_time / our_time.
 """
@@ -123,8 +132,10 @@ def mmpretrain_policy(subs, width: int) -> List[List[dict]]:
 
 
 def build_mmpretrain(subs, width: int):
+    from mmengine.registry import DefaultScope
     from mmpretrain.datasets.transforms import AutoAugment
-    aa = AutoAugment(policies=mmpretrain_policy(subs, width), hparams=dict(pad_val=0))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # whatever scope is current
+        aa = AutoAugment(policies=mmpretrain_policy(subs, width), hparams=dict(pad_val=0))
 
     def run(img):
         return aa({'img': img, 'img_shape': img.shape[:2]})['img']
@@ -212,6 +223,89 @@ def build_pil(subs):
 
 
 # --------------------------------------------------------------------------------------
+# the detection policy zoph-det-v0 against mmdet's own transforms
+# --------------------------------------------------------------------------------------
+ZOPH_PEER_LACKS = ('TranslateY_Only_BBoxes',)
+
+
+def make_boxes(h: int, w: int, n: int, seed: int) -> np.ndarray:
+    """``n`` boxes of COCO-like sizes (5-40% of the image side), some overlapping."""
+    rng = np.random.default_rng(seed)
+    size = rng.uniform(0.05, 0.4, (n, 2)) * (w, h)
+    x1 = rng.uniform(0, w - size[:, 0])
+    y1 = rng.uniform(0, h - size[:, 1])
+    return np.stack([x1, y1, x1 + size[:, 0], y1 + size[:, 1]], 1).astype(np.float32)
+
+
+def zoph_results(img: np.ndarray, boxes: np.ndarray) -> dict:
+    """A fresh mmdet results dict (boxes are moved in place by both implementations)."""
+    from mmdet.structures.bbox import HorizontalBoxes
+    return {'img': img, 'img_shape': img.shape[:2],
+            'gt_bboxes': HorizontalBoxes(torch.from_numpy(boxes.copy())),
+            'gt_bboxes_labels': np.zeros(len(boxes), np.int64),
+            'gt_ignore_flags': np.zeros(len(boxes), bool)}
+
+
+def build_mmdet_zoph_v0(width: int, height: int):
+    """mmdet's AutoAugment with zoph-det-v0 in mmdet's own transforms (level -> magnitude
+    ranges set to the published ones) and our op where mmdet has none."""
+    from mmdet.datasets.transforms import AutoAugment
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    geo = dict(interpolation='nearest', img_border_value=128)
+    shear_deg = math.degrees(math.atan(0.3))  # mmdet shears take an angle
+    # +0.5 px: mmdet truncates int(size * mag), and 0.4 * 250 / W * W may land below 100
+    tx = dict(type='TranslateX', prob=0.6, level=4, max_mag=min(1.0, 250.5 / width), **geo)
+
+    def ours(op, prob, level):  # mmdet's AutoAugment builds every op from a config
+        return dict(type='DADAAugment',
+                    policy=[[dict(op=op, prob=prob, magnitude=level / 10)]])
+    policies = [
+        [tx, dict(type='Equalize', prob=0.8, level=10)],
+        [ours('TranslateY_Only_BBoxes', 0.2, 2),
+         dict(type='RandomApply', prob=0.8, transforms=[dict(
+             type='CutOut', n_holes=1, cutout_shape=(160, 160), fill_in=(128, 128, 128))])],
+        [dict(type='Sharpness', prob=0.0, level=8),
+         dict(type='ShearX', prob=0.4, level=0, max_mag=shear_deg, **geo)],
+        [dict(type='ShearY', prob=1.0, level=2, max_mag=shear_deg, **geo),
+         ours('TranslateY_Only_BBoxes', 0.6, 6)],
+        [dict(type='Rotate', prob=0.6, level=10, max_mag=30.0, **geo),
+         dict(type='Color', prob=1.0, level=6)],
+    ]
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):  # its Compose builds by name
+        return AutoAugment(policies=policies)
+
+
+def bench_zoph(args, summary: Dict[str, float]) -> None:
+    h, w = parse_size(args.zoph_size)
+    imgs = make_images(h, w, args.images, args.seed)
+    boxes = [make_boxes(h, w, args.zoph_boxes, args.seed + k) for k in range(len(imgs))]
+    pairs = list(zip(imgs, boxes))
+    ours_t = DADAAugment(policy='zoph-det-v0')
+    peer = build_mmdet_zoph_v0(w, h)
+    cases = {
+        'ours': (lambda p: ours_t.transform(zoph_results(*p)), pairs),
+        'mmdet': (lambda p: peer(zoph_results(*p)), pairs),
+        'results only': (lambda p: zoph_results(*p), pairs),
+    }
+    res = race(cases, args.repeats, args.warmup, args.seed)
+    print(f'zoph-det-v0 (Zoph et al. detection policy v0) at {h}x{w}, '
+          f'{args.zoph_boxes} boxes per image (HorizontalBoxes)')
+    print('mmdet = its AutoAugment over its own TranslateX, Equalize, CutOut '
+          '(RandomApply), Sharpness, ShearX, ShearY, Rotate, Color (nearest, fill 128); '
+          f'mmdet lacks {", ".join(ZOPH_PEER_LACKS)}: ours runs inside its sub-policies')
+    header = f'{"impl":>13} {"ms/img":>9} {"vs ours":>8}'
+    print(header)
+    print('-' * len(header))
+    for k, t in res.items():
+        print(f'{k:>13} {t * 1e3:9.3f} {t / res["ours"]:8.2f}')
+    print()
+    tag = 'coco' if (h, w) == (800, 1333) else f'{h}x{w}'
+    summary[f'vs_mmdet_zoph_v0_{tag}'] = res['mmdet'] / res['ours']
+
+
+# --------------------------------------------------------------------------------------
 # timing
 # --------------------------------------------------------------------------------------
 def race(cases: Dict[str, Tuple[Callable, Sequence]], repeats: int, warmup: int,
@@ -259,31 +353,46 @@ def main(argv=None) -> None:
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--quick', action='store_true',
                     help='few images / repeats (a smoke run, noisy numbers)')
+    ap.add_argument('--zoph-size', default='800x1333',
+                    help='HxW of the zoph-det-v0 detection row')
+    ap.add_argument('--zoph-boxes', type=int, default=7,
+                    help='boxes per image in the detection row (COCO: 7.3 on average)')
+    ap.add_argument('--no-zoph', action='store_true', help='skip the detection row')
+    ap.add_argument('--only-zoph', action='store_true',
+                    help='only the detection row (no DADA tables)')
     args = ap.parse_args(argv)
     if args.quick:
         args.images, args.repeats, args.warmup, args.op_repeats = 4, 3, 1, 5
+        if args.zoph_size == ap.get_default('zoph_size'):
+            args.zoph_size = args.op_size  # a smoke run stays small
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     warnings.filterwarnings('ignore')
     subs = policy_ops()
 
-    print('DADA ImageNet policy, per-image CPU time (one thread: cv2.setNumThreads(1), '
-          'torch.set_num_threads(1))')
+    print(f'{"zoph-det-v0" if args.only_zoph else "DADA ImageNet"} policy, per-image CPU '
+          'time (one thread: cv2.setNumThreads(1), torch.set_num_threads(1))')
     print(f'machine: {platform.machine()} {platform.processor() or ""} nproc='
           f'{os.cpu_count()} | python {platform.python_version()} torch '
           f'{torch.__version__} cv2 {cv2.__version__} PIL {PIL.__version__} numpy '
           f'{np.__version__}')
     print(f'images/pass={args.images} repeats={args.repeats} warmup={args.warmup} '
           f'seed={args.seed} (medians; implementations interleaved)')
+    if args.only_zoph:
+        print()
+        summary: Dict[str, float] = {}
+        bench_zoph(args, summary)
+        print(' '.join(f'{k}={v:.2f}' for k, v in summary.items()))
+        return
     print('torchvision = a custom applier of the same policy with '
           'torchvision.transforms.v2.functional on uint8 CHW tensors (not the '
           'AutoAugment class)')
     print('PIL = the paper ops on PIL RGB images (conversion not timed)')
     print()
 
-    ours_t = DADAAugment(policy='dada-imagenet')
     summary = {}
+    ours_t = DADAAugment(policy='dada-imagenet')
     header = f'{"size (HxW)":>12} {"impl":>12} {"ms/img":>9} {"vs ours":>8}'
     print(header)
     print('-' * len(header))
@@ -333,6 +442,8 @@ def main(argv=None) -> None:
     summary['slowest_op_vs_pil'] = worst[0]
     summary['slowest_op'] = worst[1]
     print()
+    if not args.no_zoph:
+        bench_zoph(args, summary)
     print(' '.join(f'{k}={v:.2f}' if isinstance(v, float) else f'{k}={v}'
                    for k, v in summary.items()))
 

@@ -1,15 +1,16 @@
-"""Draw a DADA policy applied to your own image.
+"""Draw a DADA policy (or a detection policy of Zoph et al.) applied to your own image.
 
     python tools/vis_policy.py POLICY_OR_PRESET IMAGE [--boxes x1,y1,x2,y2 ...]
                                [--out policy_vis.png] [--samples 8] [--top-k 5] [--seed 0]
 
-POLICY_OR_PRESET is a preset name (``dada-imagenet``, ``dada-cifar10``, ...) or a policy
-file (e.g. the ``dada_policy.json`` a search wrote). Rows are the first ``--top-k``
-sub-policies, columns the input followed by ``--samples`` random draws of that
-sub-policy through ``DADAAugment`` (the training transform itself). Boxes (pixels of the
-input image) are moved by the geometric ops exactly as in a detection pipeline and drawn
-in green. Next to the PNG, ``<out>.json`` records every cell: where it is in the picture,
-its scale, the applied ops and the moved boxes.
+POLICY_OR_PRESET is a preset name (``dada-imagenet``, ``dada-cifar10``, ...,
+``zoph-det-v0`` ... ``zoph-det-v3``) or a policy file (e.g. the ``dada_policy.json`` a
+search wrote). Rows are the first ``--top-k`` sub-policies, columns the input followed by
+``--samples`` random draws of that sub-policy through ``DADAAugment`` (the training
+transform itself). Boxes (pixels of the input image) are moved by the geometric ops
+exactly as in a detection pipeline and drawn in green; the box-only ops of detection
+policies act inside them. Next to the PNG, ``<out>.json`` records every cell: where it
+is in the picture, its scale, the applied ops and the moved boxes.
 """
 import argparse
 import json
@@ -20,7 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import cv2  # noqa: E402
 
-from dada_mm.policy import PolicyError  # noqa: E402
+from dada_mm.policy import PolicyError, policy_op_family, resolve_policy  # noqa: E402
 from dada_mm.visualization import (build_visualizer, policy_sample_grid,  # noqa: E402
                                    save_image)
 
@@ -68,6 +69,10 @@ def main(argv=None):
             print(f'vis_policy: warning: box {box} reaches outside the {w}x{h} image; '
                   'it is clipped after each geometric op', file=sys.stderr)
     try:
+        family = policy_op_family(resolve_policy(args.policy))
+        if family != 'dada' and not args.boxes:
+            print(f'vis_policy: note: {args.policy!r} is a {family!r} policy; its box-only '
+                  'ops act inside --boxes, and none were given', file=sys.stderr)
         grid, layout = policy_sample_grid(
             args.policy, [img], boxes=None if args.boxes is None else [args.boxes],
             top_k=args.top_k, draws=args.samples, seed=args.seed, cell=args.cell,

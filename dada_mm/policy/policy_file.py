@@ -8,6 +8,9 @@ Format (version 1)::
 
 ``magnitude`` is the paper's level in [0, 1] (mapped to each op's range by
 ``dada_mm.search_space``); ``prob`` is the op's apply probability in [0, 1].
+``meta.op_family`` names the op table the names refer to: absent or ``"dada"`` (the 15-op
+DADA space), or ``"zoph-detection"`` (the detection family of Zoph et al.,
+``dada_mm.search_space.detection_ops``; there ``magnitude`` is the published level / 10).
 Files are read with ``json`` only (no pickle, no eval) and written atomically, so a crash
 never leaves a truncated file and an existing file is replaced only by a complete one.
 """
@@ -21,10 +24,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..search_space import OP_NAMES, get_op
+from ..search_space.detection_ops import (DADA_FAMILY, DETECTION_FAMILY,
+                                          DETECTION_ONLY_OP_NAMES, DETECTION_OP_NAMES,
+                                          OP_FAMILIES)
 
 __all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',
            'load_policy_file', 'save_policy_file', 'parse_policy_json',
-           'validate_policy_document', 'MAX_POLICY_FILE_BYTES']
+           'validate_policy_document', 'MAX_POLICY_FILE_BYTES', 'policy_op_family',
+           'infer_op_family', 'check_op_family']
 
 POLICY_FILE_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -48,7 +55,32 @@ def _check_unit_interval(value: Any, where: str, field: str) -> float:
     return value
 
 
-def _validate_op(op: Any, where: str) -> Dict[str, Any]:
+def check_op_family(op_family: Any, field: str = 'op_family') -> str:
+    """``op_family`` if it is a known family, else a PolicyError listing the families."""
+    if not isinstance(op_family, str) or op_family not in OP_FAMILIES:
+        raise PolicyError(f'{field} must be one of {list(OP_FAMILIES)}, got {op_family!r}')
+    return op_family
+
+
+def policy_op_family(doc: Dict[str, Any]) -> str:
+    """The op family of a validated policy document (``meta.op_family``, default dada)."""
+    return (doc.get('meta') or {}).get('op_family', DADA_FAMILY)
+
+
+def infer_op_family(sub_policies: Any) -> str:
+    """Family of an inline list: 'zoph-detection' if any op name exists only there, else
+    'dada' (names both families share, e.g. Color or Cutout, mean the DADA op)."""
+    if isinstance(sub_policies, Sequence) and not isinstance(sub_policies, (str, bytes)):
+        for sub in sub_policies:
+            if isinstance(sub, Sequence) and not isinstance(sub, (str, bytes)):
+                for op in sub:
+                    name = op.get('op') if isinstance(op, dict) else None
+                    if isinstance(name, str) and name in DETECTION_ONLY_OP_NAMES:
+                        return DETECTION_FAMILY
+    return DADA_FAMILY
+
+
+def _validate_op(op: Any, where: str, op_family: str = DADA_FAMILY) -> Dict[str, Any]:
     if not isinstance(op, dict):
         raise PolicyError(f'{where} must be a dict with keys {list(OP_KEYS)}, '
                           f'got {type(op).__name__}: {op!r}')
@@ -60,21 +92,32 @@ def _validate_op(op: Any, where: str) -> Dict[str, Any]:
     if missing:
         raise PolicyError(f'{where} is missing key(s) {missing}')
     name = op['op']
-    if not isinstance(name, str) or name not in OP_NAMES:
-        raise PolicyError(f'{where}.op: unknown op {name!r}; valid ops are: '
-                          f'{", ".join(OP_NAMES)}')
-    get_op(name)
+    if op_family == DETECTION_FAMILY:
+        if not isinstance(name, str) or name not in DETECTION_OP_NAMES:
+            raise PolicyError(f'{where}.op: unknown op {name!r} in the {DETECTION_FAMILY!r}'
+                              f' family; valid ops are: {", ".join(DETECTION_OP_NAMES)}')
+    else:
+        if not isinstance(name, str) or name not in OP_NAMES:
+            hint = (f' ({name!r} is a {DETECTION_FAMILY!r} op: set meta.op_family to '
+                    f'{DETECTION_FAMILY!r} or pass op_family={DETECTION_FAMILY!r})'
+                    if name in DETECTION_ONLY_OP_NAMES else '')
+            raise PolicyError(f'{where}.op: unknown op {name!r}; valid ops are: '
+                              f'{", ".join(OP_NAMES)}{hint}')
+        get_op(name)
     return {'op': name,
             'prob': _check_unit_interval(op['prob'], where, 'prob'),
             'magnitude': _check_unit_interval(op['magnitude'], where, 'magnitude')}
 
 
-def validate_sub_policies(sub_policies: Any, source: str = 'policy') -> SubPolicies:
+def validate_sub_policies(sub_policies: Any, source: str = 'policy',
+                          op_family: str = DADA_FAMILY) -> SubPolicies:
     """Check the nesting, op names and ranges; return a normalised deep copy.
 
     ``sub_policies`` is a non-empty list of non-empty lists of op dicts
     (``{'op', 'prob', 'magnitude'}``). Tuples are accepted for lists (configs use them).
+    Op names are checked against ``op_family``'s table.
     """
+    op_family = check_op_family(op_family)
     if isinstance(sub_policies, (str, bytes, dict)) or not isinstance(
             sub_policies, Sequence):
         raise PolicyError(f'{source}.sub_policies must be a list of sub-policies '
@@ -94,16 +137,19 @@ def validate_sub_policies(sub_policies: Any, source: str = 'policy') -> SubPolic
                               f'{type(sub).__name__}')
         if len(sub) == 0:
             raise PolicyError(f'{where} is empty; a sub-policy needs at least one op')
-        out.append([_validate_op(op, f'{where}[{j}]') for j, op in enumerate(sub)])
+        out.append([_validate_op(op, f'{where}[{j}]', op_family)
+                    for j, op in enumerate(sub)])
     return out
 
 
 def policy_to_dict(sub_policies: SubPolicies,
                    meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The JSON document of a validated policy."""
+    meta = dict(meta or {})
+    family = check_op_family(meta.get('op_family', DADA_FAMILY), 'meta.op_family')
     return {'version': POLICY_FILE_VERSION,
-            'sub_policies': validate_sub_policies(sub_policies),
-            'meta': dict(meta or {})}
+            'sub_policies': validate_sub_policies(sub_policies, op_family=family),
+            'meta': meta}
 
 
 def _reject_duplicate_keys(pairs):
@@ -152,8 +198,9 @@ def validate_policy_document(doc: Any, source: str = 'policy') -> Dict[str, Any]
     meta = doc.get('meta', {})
     if not isinstance(meta, dict):
         raise PolicyError(f'{source}.meta must be an object, got {type(meta).__name__}')
+    family = check_op_family(meta.get('op_family', DADA_FAMILY), f'{source}.meta.op_family')
     return {'version': version,
-            'sub_policies': validate_sub_policies(doc['sub_policies'], source),
+            'sub_policies': validate_sub_policies(doc['sub_policies'], source, family),
             'meta': dict(meta)}
 
 

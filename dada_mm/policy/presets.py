@@ -1,4 +1,5 @@
-"""Named policies shipped with the package (the paper's four published DADA policies)."""
+"""Named policies shipped with the package: the four published DADA policies
+(`dada-*`) and the four detection policies of Zoph et al. (`zoph-det-v0` ... `v3`)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -82,8 +82,11 @@ def get_op(name: str) -> OpSpec:
     try:
         return OPS[OP_INDEX[name]]
     except (KeyError, TypeError):
+        from .detection_ops import DETECTION_ONLY_OP_NAMES  # sibling family (lazy: cycle)
+        hint = (f' ({name!r} is an op of the zoph-detection family, which the 15-op DADA '
+                'space does not contain)' if name in DETECTION_ONLY_OP_NAMES else '')
         raise KeyError(f'unknown op {name!r}; valid ops are: '
-                       f'{", ".join(OP_NAMES)}') from None
+                       f'{", ".join(OP_NAMES)}{hint}') from None
 
 
 def scale_level(op: OpSpec, level: float, scale: float) -> float:

@@ -15,29 +15,16 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from ..policy import PolicyError, resolve_policy
+from ..policy import policy_op_family, resolve_policy
 from ..search_space import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, get_op,
                             inverse_output_to_input_matrix, level_to_value, scale_level)
 from . import image_ops
+from .options import as_fill, check_options
 
 __all__ = ['DADAAugment']
 
 #: result keys moved with the image by geometric ops (detection / segmentation pipelines)
 ANNOTATION_KEYS = ('gt_bboxes', 'gt_masks', 'gt_seg_map')
-_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
-_CHANNEL_ORDERS = ('bgr', 'rgb')
-
-
-def _as_fill(value: Any, field: str) -> Union[int, Tuple[int, ...]]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if not 0 <= int(value) <= 255:
-            raise ValueError(f'{field} must be in [0, 255], got {value!r}')
-        return int(value)
-    if isinstance(value, (list, tuple)) and len(value) == 3 and all(
-            isinstance(v, (int, np.integer)) and 0 <= int(v) <= 255 for v in value):
-        return tuple(int(v) for v in value)
-    raise ValueError(f'{field} must be an int or an (R, G, B) tuple of ints in '
-                     f'[0, 255], got {value!r}')
 
 
 @functools.lru_cache(maxsize=2048)
@@ -61,43 +48,50 @@ class DADAAugment(BaseTransform):
         top_k: use only the first ``top_k`` sub-policies (files are ranked by the search).
         magnitude_scale: scales every op's strength about its identity level; 1 keeps the
             paper's magnitudes, 0 makes every levelled op the identity.
-        fill: fill value of the geometric ops, int or (R, G, B); the paper used black.
-        cutout_fill: fill colour of Cutout in (R, G, B); the paper used (125, 123, 114).
+        fill: fill value of the geometric ops, int or (R, G, B); the paper used black
+            (None: 0 for DADA policies, 128 for detection ones).
+        cutout_fill: fill colour of Cutout in (R, G, B); the paper used (125, 123, 114)
+            (None: that for DADA policies, 128 for detection ones).
         interpolation: of the geometric ops: 'nearest' (paper), 'bilinear' or 'bicubic'.
         channel_order: channel order of the images; OpenMMLab loads 'bgr'.
+        op_family: None (take the policy's: ``meta.op_family``, or inferred from the op
+            names of an inline list), 'dada' or 'zoph-detection' (required). A detection
+            policy (``'zoph-det-v0'`` ...) is handed to
+            :class:`~dada_mm.transforms.zoph_augment.ZophDetectionAugment`.
     """
 
     def __init__(self,
                  policy: Union[str, Sequence, Dict] = 'dada-imagenet',
                  top_k: Optional[int] = None,
                  magnitude_scale: float = 1.0,
-                 fill: Union[int, Sequence[int]] = 0,
-                 cutout_fill: Sequence[int] = CUTOUT_FILL_RGB,
+                 fill: Union[None, int, Sequence[int]] = None,
+                 cutout_fill: Union[None, int, Sequence[int]] = None,
                  interpolation: str = 'nearest',
-                 channel_order: str = 'bgr') -> None:
-        doc = resolve_policy(policy)
+                 channel_order: str = 'bgr',
+                 op_family: Optional[str] = None) -> None:
+        doc = resolve_policy(policy, op_family=op_family)
+        self._detection = None
+        if policy_op_family(doc) != 'dada':
+            from .zoph_augment import ZophDetectionAugment
+            self._detection = ZophDetectionAugment(
+                doc, top_k=top_k, magnitude_scale=magnitude_scale, fill=fill,
+                cutout_fill=cutout_fill, interpolation=interpolation,
+                channel_order=channel_order)
+            for key in ('policy_meta', 'sub_policies', 'top_k', 'magnitude_scale', 'fill',
+                        'cutout_fill', 'interpolation', 'channel_order'):
+                setattr(self, key, getattr(self._detection, key))
+            return
+        fill = 0 if fill is None else fill
+        cutout_fill = CUTOUT_FILL_RGB if cutout_fill is None else cutout_fill
         sub_policies = doc['sub_policies']
-        if top_k is not None:
-            if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-                raise PolicyError(f'top_k must be a positive int, got {top_k!r}')
-            sub_policies = sub_policies[:top_k]
-        if isinstance(magnitude_scale, bool) or not isinstance(
-                magnitude_scale, (int, float)) or not np.isfinite(magnitude_scale) \
-                or magnitude_scale < 0:
-            raise ValueError(f'magnitude_scale must be a finite number >= 0, '
-                             f'got {magnitude_scale!r}')
-        if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f'interpolation must be one of {list(_INTERPOLATIONS)}, '
-                             f'got {interpolation!r}')
-        if channel_order not in _CHANNEL_ORDERS:
-            raise ValueError(f'channel_order must be one of {list(_CHANNEL_ORDERS)}, '
-                             f'got {channel_order!r}')
+        sub_policies = check_options(sub_policies, top_k, magnitude_scale, interpolation,
+                                     channel_order)
         self.policy_meta = doc['meta']
         self.sub_policies = sub_policies
         self.top_k = top_k
         self.magnitude_scale = float(magnitude_scale)
-        self.fill = _as_fill(fill, 'fill')
-        self.cutout_fill = _as_fill(cutout_fill, 'cutout_fill')
+        self.fill = as_fill(fill, 'fill')
+        self.cutout_fill = as_fill(cutout_fill, 'cutout_fill')
         self.interpolation = interpolation
         self.channel_order = channel_order
         # (op name, prob, scaled level) per sub-policy, resolved once
@@ -169,6 +163,8 @@ class DADAAugment(BaseTransform):
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
+        if self._detection is not None:
+            return self._detection.transform(results)
         img = self._check_image(results['img'])
         index, draws = self._draw()
         applied = []

@@ -5,6 +5,8 @@
   draws of that sub-policy through :class:`~dada_mm.transforms.DADAAugment` (the
   retraining transform itself, so what you see is what training sees). Boxes given with
   the images are moved by the geometric ops exactly as in a detection pipeline and drawn.
+  Detection-family policies (``zoph-det-v0`` ...) are drawn the same way; their
+  box-only ops act inside the given boxes (none given: they do nothing).
 * :func:`plot_search_weights` / :func:`plot_probs_magnitudes`: how the sub-policy
   selection weights, the op probabilities and the magnitudes moved during the search,
   from the ``dada_search_history.json`` that ``DADASearchHook`` writes.
@@ -26,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from ..policy import resolve_policy
+from ..policy import policy_op_family, resolve_policy
 
 __all__ = ['top_sub_policies', 'augment_samples', 'draw_boxes', 'policy_sample_grid',
            'load_search_history', 'plot_search_weights', 'plot_probs_magnitudes',
@@ -84,6 +86,9 @@ def augment_samples(sub_policies: Any, image: np.ndarray,
     from ..transforms import DADAAugment
     transform = DADAAugment(policy=sub_policies, **dada_kwargs)
     box_array = None if boxes is None else np.asarray(boxes, np.float32).reshape(-1, 4)
+    # detection box ops need gt_bboxes: without boxes they get an empty set (no effect)
+    det_boxes = box_array if box_array is not None else np.zeros((0, 4), np.float32)
+    detection = transform._detection is not None
     state = np.random.get_state()
     out = []
     try:
@@ -91,10 +96,10 @@ def augment_samples(sub_policies: Any, image: np.ndarray,
             np.random.seed((int(seed) + i) % (2 ** 32))
             results = dict(img=image.copy(), img_shape=image.shape[:2],
                            ori_shape=image.shape[:2])
-            if box_array is not None:
-                results['gt_bboxes'] = _boxes_container(box_array)
-                results['gt_bboxes_labels'] = np.zeros(len(box_array), np.int64)
-                results['gt_ignore_flags'] = np.zeros(len(box_array), bool)
+            if box_array is not None or detection:
+                results['gt_bboxes'] = _boxes_container(det_boxes)
+                results['gt_bboxes_labels'] = np.zeros(len(det_boxes), np.int64)
+                results['gt_ignore_flags'] = np.zeros(len(det_boxes), bool)
             results = transform(results)
             out.append(dict(img=results['img'],
                             boxes=(None if box_array is None
@@ -130,7 +135,9 @@ def _to_bgr3(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def _op_text(op: Dict[str, float]) -> str:
+def _op_text(op: Dict[str, float], detection: bool = False) -> str:
+    if detection:  # the published level (magnitude = level / 10)
+        return f"{op['op']} p={op['prob']:.2f} L={op['magnitude'] * 10:g}"
     return f"{op['op']} p={op['prob']:.2f} m={op['magnitude']:.2f}"
 
 
@@ -145,7 +152,7 @@ def _put_lines(canvas: np.ndarray, lines: Sequence[str], x: int, y: int,
 def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
                        boxes: Optional[Sequence[Optional[Sequence]]] = None,
                        top_k: int = 5, draws: int = 3, seed: int = 0, cell: int = 96,
-                       label_width: int = 230, title: Optional[str] = None,
+                       label_width: Optional[int] = None, title: Optional[str] = None,
                        **dada_kwargs) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
     """A labelled grid (BGR uint8) and the layout of its cells.
 
@@ -155,10 +162,17 @@ def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
     in green. Each cell is scaled to ``cell`` pixels on its longer side; the layout
     lists, per cell, its ``row``, ``col``, ``x0``, ``y0``, ``width``, ``height``,
     ``scale`` (sx, sy), the ``boxes`` in image pixels and the ``applied`` ops.
+    A detection-family policy labels its ops with the published level ``L``.
     """
     if not images:
         raise ValueError('policy_sample_grid needs at least one image')
     subs, weights = top_sub_policies(policy, top_k)
+    family = policy_op_family(resolve_policy(policy))
+    detection = family != 'dada'
+    if detection:  # the rows' inline sub-policies keep the family (shared op names)
+        dada_kwargs.setdefault('op_family', family)
+    if label_width is None:
+        label_width = 320 if detection else 230
     images = [_to_bgr3(np.asarray(img)) for img in images]
     boxes = list(boxes) if boxes is not None else [None] * len(images)
     if len(boxes) != len(images):
@@ -185,7 +199,7 @@ def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
     for r, sub in enumerate(subs):
         y0 = header + r * (ch + pad)
         head = f'#{r + 1}' + (f'  w={weights[r]:.4f}' if weights[r] is not None else '')
-        _put_lines(canvas, [head] + [_op_text(op) for op in sub], pad, y0 + 16)
+        _put_lines(canvas, [head] + [_op_text(op, detection) for op in sub], pad, y0 + 16)
         for i, img in enumerate(images):
             samples = [dict(img=img, boxes=(None if boxes[i] is None else
                                              np.asarray(boxes[i], np.float32)
