@@ -15,6 +15,11 @@ Expected values are worked out by hand from the published definitions (TensorFlo
 * a box-only op acts on rows floor(y1)..min(floor(y2), H-1) and columns likewise (both
   inclusive, [TPU] ``_apply_bbox_augmentation``), each box with prob / 3, in a random
   visiting order; overlapping pixels are changed by every applied box, in that order.
+
+Two tests (``test_box_only_through_the_transform``, the transform half of
+``test_bbox_cutout_hand_computed``) replay the transform's draws through ``zoph_ops``:
+they check its plumbing only; what those ``zoph_ops`` functions compute, and the sign,
+order and fill rules through the transform, are checked by hand elsewhere here.
 """
 import math
 
@@ -413,7 +418,10 @@ def test_box_only_through_the_transform(name, level):
             order = np.random.permutation(3)
             applied = np.random.rand(3) < 1.0 / 3
             centers = np.random.rand(3, 2) if spec.base == 'Cutout' else None
-            value = detection_value(name, level / 10, 1.0 if u[1] < 0.5 else -1.0)
+            sign = 1.0 if u[1] < 0.5 else -1.0  # the draw order of the module docstring
+            published = tpu_value(name, level)  # [TPU] level_to_arg, not detection_ops
+            value = 0.0 if published is None else published * (sign if name in SIGNED
+                                                                else 1.0)
             want, changed = zoph_ops.apply_in_boxes(img, np.array(boxes, float), spec.base,
                                                     value, order, applied, centers, 128)
             np.testing.assert_array_equal(out['img'], want)
@@ -427,6 +435,109 @@ def test_box_only_through_the_transform(name, level):
                 assert [p[0].tolist() for p in out['gt_masks'].masks] == \
                     [p[0].tolist() for p in polys]
     assert seen > 0
+
+
+def _shift_box_x(img, rows, x0, width, pixels):
+    """By hand: a box's columns x0 .. x0 + width - 1 of ``rows`` translated by ``pixels``
+    in the crop ([TPU] translate_x: content moves by -pixels), 128 where it reads outside."""
+    out = img.copy()
+    crop = img[rows, x0:x0 + width]
+    out[rows, x0:x0 + width] = 128
+    if pixels >= 0:
+        out[rows, x0:x0 + width - pixels] = crop[:, pixels:]
+    else:
+        out[rows, x0 - pixels:x0 + width] = crop[:, :width + pixels]
+    return out
+
+
+def test_box_only_translate_one_sign_for_every_box_hand_computed():
+    """Through the transform, no replay of its draws: TranslateX_Only_BBoxes level 1
+    (12 px) on two separate boxes. Every output is one of the hand-computed outcomes
+    with ONE sign for the boxes changed; both boxes changed occurs with either sign and
+    never with mixed signs."""
+    img = gradient()
+    a = (slice(10, 20), 10, 40)  # box (10, 10, 49, 19): rows 10..19, columns 10..49
+    b = (slice(50, 70), 100, 40)  # box (100, 50, 139, 69): rows 50..69, columns 100..139
+    boxes = np.array([(10, 10, 49, 19), (100, 50, 139, 69)], np.float32)
+
+    def outcome(sa, sb):  # sa / sb: +1, -1 or 0 (box unchanged)
+        out = img
+        for (rows, x0, width), s in ((a, sa), (b, sb)):
+            if s:
+                out = _shift_box_x(out, rows, x0, width, 12 * s)
+        return out
+    allowed = {(sa, sb): outcome(sa, sb) for sa, sb in
+               [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1)]}
+    mixed = [outcome(1, -1), outcome(-1, 1)]
+    aug = single('TranslateX_Only_BBoxes', 1, prob=1.0)
+    seen = set()
+    for seed in range(300):
+        np.random.seed(seed)
+        out = aug(dict(img=img.copy(), gt_bboxes=boxes.copy()))
+        assert not any(np.array_equal(out['img'], m) for m in mixed), seed
+        hits = [k for k, want in allowed.items() if np.array_equal(out['img'], want)]
+        assert len(hits) == 1, (seed, hits)
+        seen.add(hits[0])
+        assert out['dada_applied_ops'] == ([] if hits[0] == (0, 0) else
+                                           ['TranslateX_Only_BBoxes'])
+        np.testing.assert_array_equal(out['gt_bboxes'], boxes)
+    assert {(1, 1), (-1, -1), (1, 0), (0, -1)} <= seen, seen
+
+
+def test_box_only_visiting_order_is_random_hand_computed():
+    """Flip_Only_BBoxes on boxes sharing columns 6..9: through the transform the two
+    boxes are flipped in either order (the results differ), worked out by slicing."""
+    row = np.arange(20)
+    img = np.repeat(np.repeat(row[None, :, None], 10, 0), 3, 2).astype(np.uint8)
+    boxes = np.array([(2, 2, 9, 5), (6, 2, 13, 5)], np.float32)
+
+    def flip(im, x0, x1):  # rows 2..5, columns x0..x1 inclusive
+        out = im.copy()
+        out[2:6, x0:x1 + 1] = im[2:6, x0:x1 + 1][:, ::-1]
+        return out
+    first, second = (lambda im: flip(im, 2, 9)), (lambda im: flip(im, 6, 13))
+    outcomes = {'none': img, 'first': first(img), 'second': second(img),
+                'first, second': second(first(img)), 'second, first': first(second(img))}
+    assert not np.array_equal(outcomes['first, second'], outcomes['second, first'])
+    aug = single('Flip_Only_BBoxes', 10, prob=1.0)
+    seen = set()
+    for seed in range(400):
+        np.random.seed(seed)
+        out = aug(dict(img=img.copy(), gt_bboxes=boxes.copy()))['img']
+        hits = [k for k, want in outcomes.items() if np.array_equal(out, want)]
+        assert len(hits) == 1, (seed, hits)
+        seen.add(hits[0])
+    assert seen == set(outcomes), seen
+
+
+def test_fill_and_cutout_fill_options_reach_their_ops():
+    """``fill`` (R, G, B) is the fill of the warps, whole image and inside boxes;
+    ``cutout_fill`` that of Cutout and Cutout_Only_BBoxes; both in the image's order."""
+    img = np.zeros((H, W, 3), np.uint8)
+    out = run(single('TranslateX_BBox', 2, fill=(10, 20, 30)), dict(img=img.copy()), 1.0)
+    assert (out['img'][:, 150:] == (30, 20, 10)).all()  # BGR image
+    out = run(single('TranslateX_BBox', 2, fill=(10, 20, 30), channel_order='rgb'),
+              dict(img=img.copy()), 1.0)
+    assert (out['img'][:, 150:] == (10, 20, 30)).all()
+    out = single('Cutout', 1, fill=(10, 20, 30), cutout_fill=(1, 2, 3))(
+        dict(img=img.copy()))['img']
+    filled = (out == (3, 2, 1)).all(axis=2)
+    assert filled.any() and (out[~filled] == 0).all()
+    gray = single('Cutout', 1, cutout_fill=(1, 2, 3))(dict(img=img[..., 0].copy()))['img']
+    assert set(np.unique(gray)) == {0, 1}  # the R value on a one-channel image
+    boxes = np.array([(10, 10, 49, 49)], np.float32)
+    for name, level, want in (('TranslateX_Only_BBoxes', 1, (30, 20, 10)),
+                              ('Cutout_Only_BBoxes', 2, (3, 2, 1))):
+        aug = single(name, level, fill=(10, 20, 30), cutout_fill=(1, 2, 3))
+        for seed in range(50):
+            np.random.seed(seed)
+            res = aug(dict(img=img.copy(), gt_bboxes=boxes.copy()))
+            if res['dada_applied_ops']:
+                break
+        out = res['img']
+        filled = (out == want).all(axis=2)
+        assert filled.any() and (out[~filled] == 0).all(), name
+        assert not filled[:10].any() and not filled[:, :10].any()  # inside the box only
 
 
 def test_box_only_ops_with_zero_boxes_do_nothing():

@@ -84,7 +84,6 @@ class DetOpSpec:
     random_sign: bool
     box_only: bool
     identity_level: Optional[float]
-    uses_level: bool = True
 
     def value(self, magnitude: float) -> float:
         """Unsigned parameter at ``magnitude`` (clamped to [0, 1]), as [TPU] computes it."""
@@ -95,55 +94,58 @@ class DetOpSpec:
 
 _ENHANCE = (1.8, 0.1)  # [TPU] _enhance_level_to_arg: (level / 10) * 1.8 + 0.1
 
-# name, kind, base, scale, offset, integer, random_sign, box_only, identity, uses_level
+# name, kind, base, scale, offset, integer, random_sign, box_only, identity
 # (parameter = (level / 10) * scale + offset; [TPU] function in the comment)
 _DETECTION_TABLE = (
     # --- whole-image colour ops (no annotation change) -------------------------------
-    ('AutoContrast', 'color', 'AutoContrast', 0, 0, False, False, False, None, False),
-    ('Equalize', 'color', 'Equalize', 0, 0, False, False, False, None, False),
+    ('AutoContrast', 'color', 'AutoContrast', 0, 0, False, False, False, None),
+    ('Equalize', 'color', 'Equalize', 0, 0, False, False, False, None),
     # level_to_arg: Posterize bits = int((level / 10) * 4) (0..4); posterize shifts by
     # 8 - bits, which TensorFlow's kernels clamp to 7: 0 bits acts as 1 bit (x & 0x80)
-    ('Posterize', 'color', 'Posterize', 4, 0, True, False, False, None, True),
+    ('Posterize', 'color', 'Posterize', 4, 0, True, False, False, None),
     # level_to_arg: Solarize threshold = int((level / 10) * 256); solarize: x >= t -> 255-x
-    ('Solarize', 'color', 'Solarize', 256, 0, True, False, False, 1.0, True),
+    ('Solarize', 'color', 'Solarize', 256, 0, True, False, False, 1.0),
     # level_to_arg: addition = int((level / 10) * 110); solarize_add: x < 128 -> x + a
-    ('SolarizeAdd', 'color', 'SolarizeAdd', 110, 0, True, False, False, 0.0, True),
-    # _enhance_level_to_arg: factor = (level / 10) * 1.8 + 0.1 (PIL ImageEnhance blends)
-    ('Color', 'color', 'Color', *_ENHANCE, False, False, False, 0.5, True),
-    ('Contrast', 'color', 'Contrast', *_ENHANCE, False, False, False, 0.5, True),
-    ('Brightness', 'color', 'Brightness', *_ENHANCE, False, False, False, 0.5, True),
-    ('Sharpness', 'color', 'Sharpness', *_ENHANCE, False, False, False, 0.5, True),
+    ('SolarizeAdd', 'color', 'SolarizeAdd', 110, 0, True, False, False, 0.0),
+    # _enhance_level_to_arg: factor = (level / 10) * 1.8 + 0.1 (PIL ImageEnhance blends).
+    # Deviation: [TPU] contrast blends towards a constant sum(histogram) / 256, i.e. the
+    # pixel count / 256 clipped to 255 (white for any image over 65280 pixels), not the
+    # mean grey level; here Contrast is PIL's (mean grey level, as mmdet's Contrast),
+    # so it differs from [TPU] on most images. Color, Brightness and Sharpness are
+    # PIL's, which [TPU] reimplements (equal up to rounding)
+    ('Color', 'color', 'Color', *_ENHANCE, False, False, False, 0.5),
+    ('Contrast', 'color', 'Contrast', *_ENHANCE, False, False, False, 0.5),
+    ('Brightness', 'color', 'Brightness', *_ENHANCE, False, False, False, 0.5),
+    ('Sharpness', 'color', 'Sharpness', *_ENHANCE, False, False, False, 0.5),
     # --- cutouts -------------------------------------------------------------------
     # level_to_arg: pad_size = int((level / 10) * cutout_const=100); cutout: a
     # 2 pad x 2 pad square (clipped) at a uniform integer centre, filled with 128
-    ('Cutout', 'cutout', 'Cutout', 100, 0, True, False, False, 0.0, True),
+    ('Cutout', 'cutout', 'Cutout', 100, 0, True, False, False, 0.0),
     # _bbox_cutout_level_to_arg: pad_fraction = (level / 10) * cutout_max_pad_fraction
-    # = 0.75; bbox_cutout: one uniformly chosen box, see zoph_ops.bbox_cutout
-    ('BBox_Cutout', 'bbox_cutout', 'Cutout', 0.75, 0, False, False, False, 0.0, True),
+    # = 0.75; bbox_cutout: one uniformly chosen box, see zoph_ops.bbox_cutout_region
+    ('BBox_Cutout', 'bbox_cutout', 'Cutout', 0.75, 0, False, False, False, 0.0),
     # --- whole-image geometric ops that move the boxes -------------------------------
     # _rotate_level_to_arg: degrees = (level / 10) * 30, random sign
-    ('Rotate_BBox', 'geometric', 'Rotate', 30, 0, False, True, False, 0.0, True),
+    ('Rotate_BBox', 'geometric', 'Rotate', 30, 0, False, True, False, 0.0),
     # _shear_level_to_arg: shear = (level / 10) * 0.3, random sign
-    ('ShearX_BBox', 'geometric', 'ShearX', 0.3, 0, False, True, False, 0.0, True),
-    ('ShearY_BBox', 'geometric', 'ShearY', 0.3, 0, False, True, False, 0.0, True),
+    ('ShearX_BBox', 'geometric', 'ShearX', 0.3, 0, False, True, False, 0.0),
+    ('ShearY_BBox', 'geometric', 'ShearY', 0.3, 0, False, True, False, 0.0),
     # _translate_level_to_arg(level, translate_const=250): pixels, random sign
-    ('TranslateX_BBox', 'geometric', 'TranslateX', 250, 0, False, True, False, 0.0, True),
-    ('TranslateY_BBox', 'geometric', 'TranslateY', 250, 0, False, True, False, 0.0, True),
+    ('TranslateX_BBox', 'geometric', 'TranslateX', 250, 0, False, True, False, 0.0),
+    ('TranslateY_BBox', 'geometric', 'TranslateY', 250, 0, False, True, False, 0.0),
     # --- box-only ops: base op on each box's crop with prob / 3, boxes unchanged -------
-    ('Rotate_Only_BBoxes', 'box_only', 'Rotate', 30, 0, False, True, True, 0.0, True),
-    ('ShearX_Only_BBoxes', 'box_only', 'ShearX', 0.3, 0, False, True, True, 0.0, True),
-    ('ShearY_Only_BBoxes', 'box_only', 'ShearY', 0.3, 0, False, True, True, 0.0, True),
+    ('Rotate_Only_BBoxes', 'box_only', 'Rotate', 30, 0, False, True, True, 0.0),
+    ('ShearX_Only_BBoxes', 'box_only', 'ShearX', 0.3, 0, False, True, True, 0.0),
+    ('ShearY_Only_BBoxes', 'box_only', 'ShearY', 0.3, 0, False, True, True, 0.0),
     # _translate_level_to_arg(level, translate_bbox_const=120)
-    ('TranslateX_Only_BBoxes', 'box_only', 'TranslateX', 120, 0, False, True, True, 0.0,
-     True),
-    ('TranslateY_Only_BBoxes', 'box_only', 'TranslateY', 120, 0, False, True, True, 0.0,
-     True),
+    ('TranslateX_Only_BBoxes', 'box_only', 'TranslateX', 120, 0, False, True, True, 0.0),
+    ('TranslateY_Only_BBoxes', 'box_only', 'TranslateY', 120, 0, False, True, True, 0.0),
     # flip_only_bboxes: tf.image.flip_left_right of the crop (no level)
-    ('Flip_Only_BBoxes', 'box_only', 'Flip', 0, 0, False, False, True, None, False),
-    ('Solarize_Only_BBoxes', 'box_only', 'Solarize', 256, 0, True, False, True, 1.0, True),
-    ('Equalize_Only_BBoxes', 'box_only', 'Equalize', 0, 0, False, False, True, None, False),
+    ('Flip_Only_BBoxes', 'box_only', 'Flip', 0, 0, False, False, True, None),
+    ('Solarize_Only_BBoxes', 'box_only', 'Solarize', 256, 0, True, False, True, 1.0),
+    ('Equalize_Only_BBoxes', 'box_only', 'Equalize', 0, 0, False, False, True, None),
     # level_to_arg: pad_size = int((level / 10) * cutout_bbox_const=50), inside the crop
-    ('Cutout_Only_BBoxes', 'box_only', 'Cutout', 50, 0, True, False, True, 0.0, True),
+    ('Cutout_Only_BBoxes', 'box_only', 'Cutout', 50, 0, True, False, True, 0.0),
 )
 
 DETECTION_OPS: Tuple[DetOpSpec, ...] = tuple(DetOpSpec(*row) for row in _DETECTION_TABLE)

@@ -16,8 +16,9 @@ implementation; the op table is :mod:`dada_mm.search_space.detection_ops`):
   matrix through :func:`~dada_mm.transforms.annotations.warp_annotations` (boxes are
   projected and clipped as mmdet's ``GeomTransform`` does and never dropped: put a
   ``FilterAnnotations`` after this transform). [TPU] instead truncates box corners to
-  integer pixels and widens boxes of zero width to 5% of the image
-  (``_check_bbox_area``); neither is reproduced.
+  integer pixels and gives a box squashed to zero height / width on the image border a
+  5% extent (``_check_bbox_area``: ``max >= 0.05``, ``min <= 0.95``); neither is
+  reproduced.
 
 Masks and box-only ops
 ----------------------
@@ -50,7 +51,6 @@ from . import image_ops, zoph_ops
 from .options import as_fill, check_options
 
 __all__ = ['ZophDetectionAugment']
-
 
 
 @functools.lru_cache(maxsize=2048)
@@ -91,7 +91,9 @@ class ZophDetectionAugment(BaseTransform):
             is ``'zoph-detection'``, or an inline list (validated against the detection
             table; ``magnitude`` = published level / 10).
         top_k: use only the first ``top_k`` sub-policies.
-        magnitude_scale: scales each op's strength about its identity level.
+        magnitude_scale: scales each op's strength about its identity level; ops with
+            none (AutoContrast, Equalize, Posterize, Flip_Only_BBoxes,
+            Equalize_Only_BBoxes) are unchanged.
         fill: fill of the geometric ops (whole image and inside boxes), int or (R, G, B);
             default [TPU]'s grey 128.
         cutout_fill: fill of Cutout, BBox_Cutout and Cutout_Only_BBoxes; default 128.

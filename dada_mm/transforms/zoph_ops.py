@@ -56,11 +56,14 @@ def _square(height: int, width: int, pad: int, cy: int, cx: int) -> Region:
 
 
 def fill_region(img: np.ndarray, region: Region, fill: Fill) -> np.ndarray:
-    """Fill ``region`` of ``img`` in place (``fill`` in the image's channel order)."""
+    """Fill ``region`` of ``img`` in place (``fill`` in the image's channel order; a
+    tuple on a one-channel image uses its first value)."""
     y0, y1, x0, x1 = region
     if y1 > y0 and x1 > x0:
-        img[y0:y1, x0:x1] = fill if np.isscalar(fill) or img.ndim == 2 else \
-            np.asarray(fill, np.uint8)[:img.shape[2]]
+        if not np.isscalar(fill):
+            fill = np.asarray(fill, np.uint8)
+            fill = fill[0] if img.ndim == 2 else fill[:img.shape[2]]
+        img[y0:y1, x0:x1] = fill
     return img
 
 
@@ -76,8 +79,9 @@ def cutout_square(img: np.ndarray, pad: int, center_u: Tuple[float, float],
 
 
 def box_pixel_region(box: Sequence[float], height: int, width: int) -> Optional[Region]:
-    """Pixels a box-only op acts on (see the module docstring); None if there are none
-    (a box starting at or beyond the image's last row / column)."""
+    """Pixels a box-only op acts on (see the module docstring), as ``(y0, y1, x0, x1)``
+    half-open; None if there are none (a box starting at or past the image's bottom /
+    right edge, ``y1 >= H`` or ``x1 >= W``, or ending above / left of it)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     y0, x0 = max(0, math.floor(y1)), max(0, math.floor(x1))
     ye, xe = min(math.floor(y2), height - 1), min(math.floor(x2), width - 1)
@@ -106,7 +110,11 @@ def bbox_cutout_region(box: Sequence[float], pad_fraction: float,
 
 
 def colour_op(img: np.ndarray, base: str, value: float, channel_order: str) -> np.ndarray:
-    """A whole-image colour op of the family through :mod:`image_ops` (PIL semantics)."""
+    """A whole-image colour op of the family through :mod:`image_ops` (PIL semantics).
+
+    Contrast is PIL's (blend with the mean grey level), not [TPU]'s, whose degenerate
+    image is ``pixel count / 256`` clipped to 255 (see the table in
+    :mod:`~dada_mm.search_space.detection_ops`)."""
     if base == 'AutoContrast':
         return image_ops.auto_contrast(img)
     if base == 'Equalize':
