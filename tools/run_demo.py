@@ -61,11 +61,11 @@ CONFIGS = dict(
 #: keep the config's own schedule (``full`` is what the configs are written for).
 SCALES: Dict[str, Dict[str, Any]] = dict(
     full=dict(
-        data=dict(classes=6, train_per_class=120, test_per_class=20, cls_size=64,
+        data=dict(classes=6, train_per_class=400, test_per_class=50, cls_size=32,
                   coco_train=240, coco_val=30, seed=0),
         search_epochs=None, pretrain_epochs=None, det_epochs=None),
     ci=dict(
-        data=dict(classes=6, train_per_class=8, test_per_class=4, cls_size=64,
+        data=dict(classes=6, train_per_class=8, test_per_class=4, cls_size=32,
                   coco_train=16, coco_val=8, seed=0),
         search_epochs=2, pretrain_epochs=1, det_epochs=1,
         # an untrained head scores below mmdet's 0.05: keep every box so that the COCO
