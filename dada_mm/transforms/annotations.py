@@ -51,7 +51,11 @@ import numpy as np
 
 from . import image_ops
 
-__all__ = ['warp_annotations', 'project_boxes', 'project_points']
+__all__ = ['warp_annotations', 'move_with_image', 'ANNOTATION_KEYS', 'project_boxes',
+           'project_points']
+
+#: result keys moved with the image by geometric ops (detection / segmentation pipelines)
+ANNOTATION_KEYS = ('gt_bboxes', 'gt_masks', 'gt_seg_map')
 
 
 def project_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -194,4 +198,17 @@ def warp_annotations(results: Dict, matrix: np.ndarray, img_shape: Tuple[int, in
                              f'{(h, w)}')
         results['gt_seg_map'] = image_ops.warp_affine(seg, out_to_in, fill=seg_fill,
                                                       interpolation='nearest')
+    return results
+
+
+def move_with_image(results: Dict, matrix: np.ndarray, img_shape: Tuple[int, int],
+                    interpolation: str = 'nearest') -> Dict:
+    """After a geometric op: compose its input -> output ``matrix`` into
+    ``results['homography_matrix']`` (as mmdet's transforms record it) and move whatever
+    annotations ``results`` holds (:func:`warp_annotations`)."""
+    previous = results.get('homography_matrix')
+    results['homography_matrix'] = (matrix if previous is None else
+                                    matrix @ previous).astype(np.float32)
+    if any(results.get(key) is not None for key in ANNOTATION_KEYS):
+        warp_annotations(results, matrix, img_shape, interpolation=interpolation)
     return results

@@ -9,7 +9,7 @@ seed=...)``, per-worker seeds) makes a run repeat exactly.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -19,12 +19,11 @@ from ..policy import policy_op_family, resolve_policy
 from ..search_space import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, get_op,
                             inverse_output_to_input_matrix, level_to_value, scale_level)
 from . import image_ops
-from .options import as_fill, check_options
+from .annotations import move_with_image
+from .options import as_fill, check_image, check_options, fill_in_image_order
 
 __all__ = ['DADAAugment']
 
-#: result keys moved with the image by geometric ops (detection / segmentation pipelines)
-ANNOTATION_KEYS = ('gt_bboxes', 'gt_masks', 'gt_seg_map')
 
 
 @functools.lru_cache(maxsize=2048)
@@ -101,26 +100,6 @@ class DADAAugment(BaseTransform):
              for op in sub] for sub in sub_policies]
 
     # -- helpers ---------------------------------------------------------------------
-    def _in_image_order(self, rgb):
-        if isinstance(rgb, tuple) and self.channel_order == 'bgr':
-            return rgb[::-1]
-        return rgb
-
-    @staticmethod
-    def _check_image(img: Any) -> np.ndarray:
-        if not isinstance(img, np.ndarray):
-            raise TypeError(f"DADAAugment: results['img'] must be a numpy array, got "
-                            f'{type(img).__name__}')
-        if img.dtype != np.uint8:
-            raise TypeError(f"DADAAugment: results['img'] must be uint8 (0..255), got "
-                            f'{img.dtype}; convert float images before this transform')
-        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-            raise ValueError(f"DADAAugment: results['img'] must be HxW, HxWx1, HxWx3 or "
-                             f'HxWx4, got shape {img.shape}')
-        if img.shape[0] < 1 or img.shape[1] < 1:
-            raise ValueError(f"DADAAugment: results['img'] is empty: shape {img.shape}")
-        return img
-
     def _draw(self) -> Tuple[int, List[Tuple[bool, float, Tuple[float, float]]]]:
         """All random numbers of one call, in a fixed order whatever gets applied."""
         index = int(np.random.randint(len(self._resolved)))
@@ -138,8 +117,8 @@ class DADAAugment(BaseTransform):
             img, alpha = img[..., :3], img[..., 3:]
         out = image_ops.apply_op(
             img, name, level, sign=sign, center=center,
-            fill=self._fill_in_image_order(self.fill, img),
-            cutout_fill=self._fill_in_image_order(self.cutout_fill, img),
+            fill=fill_in_image_order(self.fill, img, self.channel_order),
+            cutout_fill=fill_in_image_order(self.cutout_fill, img, self.channel_order),
             interpolation=self.interpolation, channel_order=self.channel_order)
         if alpha is not None:
             if name in GEOMETRIC_OPS:
@@ -148,13 +127,6 @@ class DADAAugment(BaseTransform):
                 alpha = alpha.reshape(out.shape[:2] + (1,))
             out = np.concatenate([out, alpha], axis=2)
         return out
-
-    def _fill_in_image_order(self, fill, img):
-        """An (R, G, B) or int fill as ``img`` needs it: reordered for BGR images, and the
-        R value for gray ones whatever the channel order (as image_ops.apply_op does)."""
-        if isinstance(fill, tuple) and (img.ndim == 2 or img.shape[2] == 1):
-            return fill[0]
-        return self._in_image_order(fill)
 
     def geometric_matrix(self, name: str, level: float, sign: float, height: int,
                          width: int) -> np.ndarray:
@@ -165,7 +137,7 @@ class DADAAugment(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         if self._detection is not None:
             return self._detection.transform(results)
-        img = self._check_image(results['img'])
+        img = check_image(results['img'], 'DADAAugment', (1, 3, 4))
         index, draws = self._draw()
         applied = []
         for (name, prob, level), (apply_u, sign, center) in zip(self._resolved[index],
@@ -186,14 +158,8 @@ class DADAAugment(BaseTransform):
     def _warp_annotations(self, results: Dict, name: str, level: float, sign: float,
                           height: int, width: int) -> None:
         """Record the homography and move boxes/masks/seg maps with the image."""
-        matrix = self.geometric_matrix(name, level, sign, height, width)
-        previous = results.get('homography_matrix')
-        results['homography_matrix'] = (matrix if previous is None else
-                                        matrix @ previous).astype(np.float32)
-        if any(results.get(key) is not None for key in ANNOTATION_KEYS):
-            from .annotations import warp_annotations
-            warp_annotations(results, matrix, (height, width),
-                             interpolation=self.interpolation)
+        move_with_image(results, self.geometric_matrix(name, level, sign, height, width),
+                        (height, width), interpolation=self.interpolation)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_sub_policies={len(self.sub_policies)}, '

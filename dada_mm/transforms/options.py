@@ -1,14 +1,16 @@
-"""Argument checks shared by the policy transforms (DADAAugment, ZophDetectionAugment):
-one statement of the allowed values, so both give the same error for the same mistake."""
+"""Argument and input checks shared by the policy transforms (DADAAugment,
+ZophDetectionAugment): one statement of the allowed values, so both give the same error for
+the same mistake, and one rule for how a fill colour meets an image."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..policy import PolicyError
 
-__all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'as_fill', 'check_options']
+__all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'as_fill', 'check_options', 'check_image',
+           'fill_in_image_order']
 
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
 CHANNEL_ORDERS = ('bgr', 'rgb')
@@ -46,3 +48,32 @@ def check_options(sub_policies: List, top_k: Optional[int], magnitude_scale: Any
         raise ValueError(f'channel_order must be one of {list(CHANNEL_ORDERS)}, '
                          f'got {channel_order!r}')
     return sub_policies
+
+
+def check_image(img: Any, owner: str, channels: Sequence[int]) -> np.ndarray:
+    """``results['img']`` as the transform ``owner`` needs it: a non-empty uint8 HxW or
+    HxWxC array with C in ``channels``."""
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"{owner}: results['img'] must be a numpy array, got "
+                        f'{type(img).__name__}')
+    if img.dtype != np.uint8:
+        raise TypeError(f"{owner}: results['img'] must be uint8 (0..255), got "
+                        f'{img.dtype}; convert float images before this transform')
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in channels):
+        shapes = ['HxW'] + [f'HxWx{c}' for c in channels]
+        raise ValueError(f"{owner}: results['img'] must be {', '.join(shapes[:-1])} or "
+                         f'{shapes[-1]}, got shape {img.shape}')
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"{owner}: results['img'] is empty: shape {img.shape}")
+    return img
+
+
+def fill_in_image_order(fill: Union[int, Tuple[int, ...]], img: np.ndarray,
+                        channel_order: str) -> Union[int, Tuple[int, ...]]:
+    """An (R, G, B) or int fill as ``img`` needs it: the R value for gray images whatever
+    the channel order (as image_ops.apply_op does), reordered for BGR ones."""
+    if isinstance(fill, tuple):
+        if img.ndim == 2 or img.shape[2] == 1:
+            return fill[0]
+        return fill[::-1] if channel_order == 'bgr' else fill
+    return fill

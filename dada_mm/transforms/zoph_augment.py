@@ -48,7 +48,8 @@ from ..search_space.detection_ops import (BOX_ONLY_PROB_DIVISOR, DETECTION_FAMIL
                                           detection_value, get_detection_op)
 from ..search_space.ops import scale_level
 from . import image_ops, zoph_ops
-from .options import as_fill, check_options
+from .annotations import move_with_image
+from .options import as_fill, check_image, check_options, fill_in_image_order
 
 __all__ = ['ZophDetectionAugment']
 
@@ -111,9 +112,8 @@ class ZophDetectionAugment(BaseTransform):
                  interpolation: str = 'nearest',
                  channel_order: str = 'bgr') -> None:
         doc = resolve_policy(policy, op_family=DETECTION_FAMILY)
-        sub_policies = doc['sub_policies']
-        sub_policies = check_options(sub_policies, top_k, magnitude_scale, interpolation,
-                                     channel_order)
+        sub_policies = check_options(doc['sub_policies'], top_k, magnitude_scale,
+                                     interpolation, channel_order)
         self.policy_meta = doc['meta']
         self.sub_policies = sub_policies
         self.top_k = top_k
@@ -133,43 +133,13 @@ class ZophDetectionAugment(BaseTransform):
                                                                   'bbox_cutout')})
 
     # -- helpers ---------------------------------------------------------------------
-    @staticmethod
-    def _check_image(img: Any) -> np.ndarray:
-        if not isinstance(img, np.ndarray):
-            raise TypeError(f"ZophDetectionAugment: results['img'] must be a numpy array, "
-                            f'got {type(img).__name__}')
-        if img.dtype != np.uint8:
-            raise TypeError(f"ZophDetectionAugment: results['img'] must be uint8, got "
-                            f'{img.dtype}; convert float images before this transform')
-        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
-            raise ValueError(f"ZophDetectionAugment: results['img'] must be HxW, HxWx1 or "
-                             f'HxWx3, got shape {img.shape}')
-        if img.shape[0] < 1 or img.shape[1] < 1:
-            raise ValueError(f"ZophDetectionAugment: results['img'] is empty: shape "
-                             f'{img.shape}')
-        return img
-
-    def _fill_for(self, fill: Union[int, Tuple[int, ...]], img: np.ndarray):
-        """An (R, G, B) or int fill as ``img`` needs it (R for gray, reordered for BGR)."""
-        if isinstance(fill, tuple):
-            if img.ndim == 2 or img.shape[2] == 1:
-                return fill[0]
-            return fill[::-1] if self.channel_order == 'bgr' else fill
-        return fill
-
     def _warp(self, results: Dict, img: np.ndarray, base: str, value: float) -> np.ndarray:
         """Warp the image and move the annotations; record the homography."""
         height, width = img.shape[:2]
         inverse, forward = _matrices(base, float(value), height, width)
-        out = image_ops.warp_affine(img, inverse, fill=self._fill_for(self.fill, img),
-                                    interpolation=self.interpolation)
-        previous = results.get('homography_matrix')
-        results['homography_matrix'] = (forward if previous is None else
-                                        forward @ previous).astype(np.float32)
-        if any(results.get(k) is not None for k in ('gt_bboxes', 'gt_masks', 'gt_seg_map')):
-            from .annotations import warp_annotations
-            warp_annotations(results, forward, (height, width),
-                             interpolation=self.interpolation)
+        fill = fill_in_image_order(self.fill, img, self.channel_order)
+        out = image_ops.warp_affine(img, inverse, fill=fill, interpolation=self.interpolation)
+        move_with_image(results, forward, (height, width), interpolation=self.interpolation)
         return out
 
     def _apply(self, results: Dict, img: np.ndarray, name: str, prob: float,
@@ -181,7 +151,7 @@ class ZophDetectionAugment(BaseTransform):
             return self._warp(results, img, spec.base, value), True
         if spec.kind == 'color':
             return zoph_ops.colour_op(img, spec.base, value, self.channel_order), True
-        cutout_fill = self._fill_for(self.cutout_fill, img)
+        cutout_fill = fill_in_image_order(self.cutout_fill, img, self.channel_order)
         if spec.kind == 'cutout':
             return zoph_ops.cutout_square(img, int(value), center_u, cutout_fill), True
         boxes = _boxes_array(results['gt_bboxes'])
@@ -198,14 +168,15 @@ class ZophDetectionAugment(BaseTransform):
         order = np.random.permutation(len(boxes))
         applied = np.random.rand(len(boxes)) < prob / BOX_ONLY_PROB_DIVISOR
         centers = np.random.rand(len(boxes), 2) if spec.base == 'Cutout' else None
-        fill = cutout_fill if spec.base == 'Cutout' else self._fill_for(self.fill, img)
+        fill = (cutout_fill if spec.base == 'Cutout' else
+                fill_in_image_order(self.fill, img, self.channel_order))
         out, changed = zoph_ops.apply_in_boxes(img, boxes, spec.base, value, order,
                                                applied, centers, fill, self.interpolation)
         return out, changed > 0
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
-        img = self._check_image(results['img'])
+        img = check_image(results['img'], 'ZophDetectionAugment', (1, 3))
         if self.box_ops and results.get('gt_bboxes') is None:
             raise ValueError(
                 f"ZophDetectionAugment: the policy's box ops ({', '.join(self.box_ops)}) "
