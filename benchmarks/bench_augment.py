@@ -15,7 +15,7 @@ black fill, Cutout in the Fast AutoAugment style.
                ``torchvision.transforms.v2.functional`` ops on uint8 CHW tensors (affine /
                rotate NEAREST fill 0, autocontrast, invert, equalize, solarize, posterize,
                adjust_contrast / saturation / brightness / sharpness, Cutout by slicing).
-* PIL:         the paper's ops written directly with PIL (dada_mm.search_space.pil_ops:
+* PIL:         the paper's ops written directly with PIL (dada_mm.testing.pil_ops:
                ImageOps, ImageEnhance, Image.transform(AFFINE) / rotate NEAREST, ImageDraw
                Cutout) on PIL RGB images (created once, outside the timing, as in a PIL
                data pipeline).
@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dada_mm.policy import resolve_policy  # noqa: E402
 from dada_mm.search_space import CUTOUT_FILL_RGB, level_to_value  # noqa: E402
-from dada_mm.search_space.pil_ops import pil_op  # noqa: E402
+from dada_mm.testing.pil_ops import pil_op  # noqa: E402
 from dada_mm.transforms import DADAAugment  # noqa: E402
 from dada_mm.transforms import image_ops  # noqa: E402
 

@@ -9,7 +9,7 @@ from PIL import Image
 from dada_mm.search.batched_ops import (DIFFERENTIABLE_OP_INDICES, affine_matrices,
                                         apply_op_batch, apply_sub_policies, cutout_boxes,
                                         surrogate_op)
-from dada_mm.search_space import pil_ops
+from dada_mm.testing import pil_ops
 from dada_mm.search_space.ops import (GEOMETRIC_OPS, OP_NAMES,
                                       inverse_output_to_input_matrix, level_to_value)
 from dada_mm.search_space.sub_policies import SUB_POLICY_OP_INDICES

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from dada_mm.search_space import level_to_value
-from dada_mm.search_space.pil_ops import pil_op
+from dada_mm.testing.pil_ops import pil_op
 from dada_mm.transforms import image_ops as io
 
 # ---------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from dada_mm.transforms import cv_kernels as ck
 from dada_mm.transforms import image_ops as io
 
-# 601x457 = 274657 pixels: above _PIL_HIST_MIN_PIXELS and _PAIR_LUT_MIN_BYTES, odd (the
+# 601x457 = 274657 pixels: above PIL_HIST_MIN_PIXELS and PAIR_LUT_MIN_BYTES, odd (the
 # pair LUT's last byte) and 1 mod 4 (the PIL RGBX histogram's tail).
 LARGE = (601, 457)
 SMALL = (37, 29)
@@ -104,31 +105,31 @@ def test_gray_paths_match_pil(name, kind, size):
         np.testing.assert_array_equal(back(out), ref)
 
 
-@pytest.mark.parametrize('n', (0, 1, 2, 3, 255, 4096, io._PAIR_LUT_MIN_BYTES - 1,
-                               io._PAIR_LUT_MIN_BYTES, io._PAIR_LUT_MIN_BYTES + 1))
+@pytest.mark.parametrize('n', (0, 1, 2, 3, 255, 4096, ck.PAIR_LUT_MIN_BYTES - 1,
+                               ck.PAIR_LUT_MIN_BYTES, ck.PAIR_LUT_MIN_BYTES + 1))
 def test_lut_into_matches_take(n):
     rng = np.random.default_rng(n)
     lut = rng.integers(0, 256, 256, dtype=np.uint8)
     src = rng.integers(0, 256, n, dtype=np.uint8)
     ref = lut[src]
     dst = np.empty_like(src)
-    io._lut_into(src, lut, dst)
+    ck.lut_into(src, lut, dst)
     np.testing.assert_array_equal(dst, ref)
-    io._lut_into(src, lut, src)  # in place
+    ck.lut_into(src, lut, src)  # in place
     np.testing.assert_array_equal(src, ref)
     buf = np.empty(n + 1, np.uint8)  # an odd address: the byte-table path
-    io._lut_into(src, lut[::-1].copy(), buf[1:])
+    ck.lut_into(src, lut[::-1].copy(), buf[1:])
     np.testing.assert_array_equal(buf[1:], lut[::-1][src])
 
 
-@pytest.mark.parametrize('n', (1, 5, 256, io._PIL_HIST_MIN_PIXELS - 1,
-                               io._PIL_HIST_MIN_PIXELS, io._PIL_HIST_MIN_PIXELS + 1,
-                               io._PIL_HIST_MIN_PIXELS + 2, io._PIL_HIST_MIN_PIXELS + 3))
+@pytest.mark.parametrize('n', (1, 5, 256, ck.PIL_HIST_MIN_PIXELS - 1,
+                               ck.PIL_HIST_MIN_PIXELS, ck.PIL_HIST_MIN_PIXELS + 1,
+                               ck.PIL_HIST_MIN_PIXELS + 2, ck.PIL_HIST_MIN_PIXELS + 3))
 def test_channel_histograms_exact(n):
     rng = np.random.default_rng(n)
     planes = rng.integers(0, 256, (2, n + 5), dtype=np.uint8)
     planes[:, n - 3:n] = 255  # the tail bytes PIL's 4-byte view leaves out
-    hists = io._channel_histograms(planes, n)
+    hists = ck.channel_histograms(planes, n)
     assert hists.dtype == np.int64
     for plane, hist in zip(planes, hists):
         np.testing.assert_array_equal(hist, np.bincount(plane[:n], minlength=256))

@@ -4,39 +4,41 @@
 (0..255 as floats, C = 3 or 1) on any device and, for each sample ``i``, applies the two
 op slots ``j = 0, 1`` of its sampled sub-policy in stored order, each slot only where
 ``apply[i, j]`` is set. Only torch ops are used (no numpy / cv2, no Python loop over
-pixels): the code loops over the two slots and the 15 ops and processes, with
-``index_select`` / ``index_copy_``, the samples that use each op.
+pixels): the code loops over the two slots and the ops of the table and processes, with
+``index_select`` / ``index_copy_``, the samples that use each op. Each op is one small
+function of ``OP_FUNCTIONS`` (op name -> ``fn(x, args, surrogate)``, checked against the
+op table on import); the semantics and constants are those of
+:mod:`dada_mm.search_space.ops`.
 
-Values reproduce PIL (what the paper used, see ``dada_mm.search_space.ops``) pixel for
-pixel: every op output is rounded / truncated as the uint8 PIL op would be.
+Values reproduce PIL (what the paper used) pixel for pixel: every op output is rounded /
+truncated as the uint8 PIL op would be.
 
-* Geometric ops (ShearX/Y, TranslateX/Y, Rotate): output pixel (i, j) reads input pixel
-  ``floor(A @ (j + .5, i + .5, 1))`` with ``A`` the out->in matrix of
-  ``inverse_output_to_input_matrix``, out-of-bounds -> ``fill``. By default the floor
-  is evaluated as PIL's C code does it (16.16 fixed point for shear / rotation, double
-  for pure translation; see ``_pil_source_indices``), which matches PIL bit for bit;
-  ``pil_fixed_point=False`` uses float64 ``floor(A @ c)`` instead, which differs from
-  PIL on ~0.02 % of the pixels of a rotation (source coordinates within ~2**-16 of an
-  integer).
-* AutoContrast / Equalize: per sample and channel, PIL's LUT formulas (``ImageOps``) on
-  histograms built with ``bincount`` (Equalize uses ``step = (n - last) // 255`` as the
-  installed Pillow does; LUT entries are clipped to 0..255 like ``Image.point``).
-* Solarize (x >= thr -> 255 - x), Posterize (keep ``int(v)`` high bits), Invert.
-* Contrast / Color / Brightness / Sharpness: ``Image.blend(degenerate, image, factor)``
-  evaluated in float32 exactly as PIL's C code (``alpha`` is a C float), clipped to
-  [0, 255] and truncated. Degenerates: rounded mean of L (Contrast), L image (Color),
-  0 (Brightness), 3x3 SMOOTH [[1,1,1],[1,5,1],[1,1,1]]/13 rounded with borders kept
-  (Sharpness). L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16 with R, G, B located by
-  ``channel_order`` ('bgr', the mmcv default, or 'rgb'). With C = 1 the channel is L, so
-  Color is the identity.
-* Cutout (Fast-AA ``CutoutAbs``): side = v*W, x0 = int(max(0, cx*W - side/2)),
-  x1 = min(W, x0 + side) (y likewise, with the same side), painted as PIL's
-  ``ImageDraw.rectangle`` does, i.e. inclusive corners truncated to int: columns
-  ``x0 .. int(x1)`` clipped to the image; a side <= 0 (level 0) paints nothing, as
-  Fast-AA's ``Cutout`` returns the image unchanged before drawing. Fill (125, 123, 114) in RGB, reordered by ``channel_order``; for C = 1 its
-  first value (125), as ``image_ops`` does (PIL rejects an RGB colour on an L image).
-  The warps are the one known difference from ``dada_mm.transforms.image_ops`` (it uses
-  cv2's 1/1024-pixel fixed point: ~0.4 % of a rotation's pixels differ).
+* ``'geometric'`` ops (ShearX/Y, TranslateX/Y, Rotate): output pixel (i, j) reads input
+  pixel ``floor(A @ (j + .5, i + .5, 1))`` with ``A`` the op's out->in matrix (the
+  table's formula, evaluated on tensors by :func:`affine_matrices`), out-of-bounds ->
+  ``fill``. By default the floor is evaluated as PIL's C code does it (16.16 fixed point
+  for shear / rotation, double for matrices without shear terms, i.e. translations; see
+  ``_pil_source_indices``), which matches PIL bit for bit; ``pil_fixed_point=False`` uses
+  float64 ``floor(A @ c)`` instead, which differs from PIL on ~0.02 % of the pixels of a
+  rotation (source coordinates within ~2**-16 of an integer).
+* ``'lut'`` ops: AutoContrast / Equalize per sample and channel, PIL's LUT formulas
+  (``ImageOps``) on histograms built with ``bincount`` (Equalize uses ``step = (n -
+  last) // 255`` as the installed Pillow does; LUT entries are clipped to 0..255 like
+  ``Image.point``); Solarize (x >= thr -> 255 - x), Posterize (keep ``int(v)`` high
+  bits), Invert.
+* ``'blend'`` ops, Contrast / Color / Brightness / Sharpness: ``Image.blend(degenerate,
+  image, factor)`` evaluated in float32 exactly as PIL's C code (``alpha`` is a C
+  float), clipped to [0, 255] and truncated. Degenerates: rounded mean of L (Contrast),
+  L image (Color), 0 (Brightness), ``SMOOTH_KERNEL / SMOOTH_DIVISOR`` rounded with
+  borders kept (Sharpness). L is PIL's luma (``LUMA_WEIGHTS_RGB``) with R, G, B located
+  by ``channel_order`` ('bgr', the mmcv default, or 'rgb'). With C = 1 the channel is L,
+  so Color is the identity.
+* ``'cutout'``: Fast-AA ``CutoutAbs`` with the box of ``ops.cutout_box_edges`` (side =
+  v*W, inclusive corners truncated to int as PIL's ``ImageDraw.rectangle``; a side <= 0,
+  level 0, paints nothing). Fill ``cutout_fill_rgb`` reordered by ``channel_order``; for
+  C = 1 its first value (``channels.fill_in_order``, as ``image_ops`` does).
+The warps are the one known difference from ``dada_mm.transforms.image_ops`` (it uses
+cv2's 1/1024-pixel fixed point: ~0.4 % of a rotation's pixels differ).
 
 Magnitude gradients (``magnitude_grad``)
 ----------------------------------------
@@ -57,15 +59,15 @@ gradient of a differentiable surrogate, ``out = value.detach() + (s - s.detach()
 
 * affine warps: ``s`` = bilinear ``F.grid_sample`` of the input with the same
   (level-dependent) matrix, i.e. value of nearest-neighbour, gradient of bilinear;
-* Contrast / Color / Brightness / Sharpness: ``s`` = the unclipped, unrounded blend
-  ``deg + f(level) * (x - deg)`` (with the unrounded mean / L / smoothing), whose
-  factor is linear in the level;
-* Solarize, Posterize, Cutout, AutoContrast, Invert, Equalize have no useful magnitude
-  gradient (piecewise constant in the level, or no level at all): they fall back to the
-  straight-through term ``apply * (level - level.detach())``. Their surrogates w.r.t.
-  the *input* (so that a gradient from slot 0 flows through slot 1) are: Invert
-  ``255 - x``, Solarize the piecewise map, AutoContrast its affine map, Cutout ``x``
-  outside the box, Posterize / Equalize the identity (straight-through).
+* blends: ``s`` = the unclipped, unrounded blend ``deg + f(level) * (x - deg)`` (with
+  the unrounded mean / L / smoothing), whose factor is linear in the level;
+* the ops of the other kinds (``'lut'``, ``'cutout'``; ``DIFFERENTIABLE_KINDS`` says
+  which have a gradient) have no useful magnitude gradient (piecewise constant in the
+  level, or no level at all): they fall back to the straight-through term ``apply *
+  (level - level.detach())``. Their surrogates w.r.t. the *input* (so that a gradient
+  from slot 0 flows through slot 1) are: Invert ``255 - x``, Solarize the piecewise map,
+  AutoContrast its affine map, Cutout ``x`` outside the box, Posterize / Equalize the
+  identity (straight-through).
 Levels are clamped to [0, 1], so outside that range the exact gradient is 0.
 ``surrogate_op`` exposes the surrogate of one op (used to check gradients with
 ``gradcheck``).
@@ -73,88 +75,94 @@ Levels are clamped to [0, 1], so outside that range the exact gradient is 0.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 
-from dada_mm.search_space.ops import CUTOUT_FILL_RGB, OP_INDEX, OPS
+from dada_mm.search_space.channels import fill_in_order, rgb_positions
+from dada_mm.search_space.ops import (CUTOUT_FILL_RGB, LUMA_SHIFT, LUMA_WEIGHTS_RGB,
+                                      OP_INDEX, OP_NAMES, OPS, SMOOTH_DIVISOR,
+                                      SMOOTH_KERNEL, MatrixMath, OpSpec, blend,
+                                      check_registry, cutout_box_edges, cutout_side,
+                                      ops_of_kind)
 
 __all__ = ['apply_sub_policies', 'apply_op_batch', 'surrogate_op', 'affine_matrices',
-           'cutout_boxes', 'GEOMETRIC_OP_INDICES', 'BLEND_OP_INDICES',
+           'cutout_boxes', 'OP_FUNCTIONS', 'DIFFERENTIABLE_KINDS', 'DIFFERENTIABLE_OPS',
            'DIFFERENTIABLE_OP_INDICES', 'MAGNITUDE_GRAD_MODES']
 
-GEOMETRIC_OP_INDICES = (0, 1, 2, 3, 4)
-BLEND_OP_INDICES = (10, 11, 12, 13)
+#: op kinds whose surrogate gives the magnitude a true gradient in ``'exact'`` mode
+#: (warps: bilinear; blends: factor linear in the level); the others fall back to the
+#: straight-through term
+DIFFERENTIABLE_KINDS = frozenset({'geometric', 'blend'})
 #: ops whose magnitude gets a true gradient in ``magnitude_grad='exact'``
-DIFFERENTIABLE_OP_INDICES = frozenset(GEOMETRIC_OP_INDICES + BLEND_OP_INDICES)
+DIFFERENTIABLE_OPS = frozenset(op.name for op in OPS if op.kind in DIFFERENTIABLE_KINDS)
+DIFFERENTIABLE_OP_INDICES = frozenset(OP_INDEX[name] for name in DIFFERENTIABLE_OPS)
 MAGNITUDE_GRAD_MODES = ('straight_through', 'exact')
 
-_L_WEIGHTS = (19595, 38470, 7471)  # R, G, B (PIL ITU-R 601-2 luma, 16.16 fixed point)
 _NUM_OPS = len(OPS)
+#: the functions the table's matrix formulas call, on tensors
+_TORCH_MATH = MatrixMath(radians=lambda v: v * (math.pi / 180.0), cos=torch.cos,
+                         sin=torch.sin)
+(_CUTOUT,) = ops_of_kind('cutout')
 
 
 # ----------------------------------------------------------------------------- helpers
-def _op_index(op: Union[int, str]) -> int:
+def _op_spec(op: Union[int, str]) -> OpSpec:
+    """The table row of ``op`` (a name or an index)."""
     if isinstance(op, str):
         if op not in OP_INDEX:
             raise KeyError(f'unknown op {op!r}')
-        return OP_INDEX[op]
-    op = int(op)
-    if not 0 <= op < _NUM_OPS:
-        raise ValueError(f'op index must be in [0, {_NUM_OPS}), got {op}')
-    return op
+        return OPS[OP_INDEX[op]]
+    op_index = int(op)
+    if not 0 <= op_index < _NUM_OPS:
+        raise ValueError(f'op index must be in [0, {_NUM_OPS}), got {op_index}')
+    return OPS[op_index]
 
 
-def _rgb_index(channel_order: str) -> Tuple[int, int, int]:
-    """Channel positions of R, G, B."""
-    if channel_order == 'bgr':
-        return 2, 1, 0
-    if channel_order == 'rgb':
-        return 0, 1, 2
-    raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
-
-
-def _values(k: int, levels: torch.Tensor, signs: Optional[torch.Tensor]) -> torch.Tensor:
-    """Signed op parameter, ``level.clamp(0, 1) * (hi - lo) + lo`` (times sign).
+def _values(spec: OpSpec, levels: torch.Tensor,
+            signs: Optional[torch.Tensor]) -> torch.Tensor:
+    """Signed op parameter, ``spec.linear(level.clamp(0, 1))`` (times sign).
 
     Same floating-point operations as ``OpSpec.value`` when ``levels`` is float64.
     """
-    spec = OPS[k]
-    v = levels.clamp(0.0, 1.0) * (spec.high - spec.low) + spec.low
+    v = spec.linear(levels.clamp(0.0, 1.0))
     if spec.random_sign and signs is not None:
         v = v * signs.to(v.dtype)
     return v
+
+
+def _matrix_entries(spec: OpSpec, values: torch.Tensor, height: int, width: int) -> tuple:
+    """The six entries of the op's matrix formula on ``values`` (constants stay numbers)."""
+    if spec.affine is None:
+        raise KeyError(f'{spec.name!r} is not a geometric op')
+    return spec.affine(values, height, width, _TORCH_MATH)
+
+
+def _stack_matrices(entries: tuple, values: torch.Tensor) -> torch.Tensor:
+    """[N, 3, 3] matrices from six entries (tensors [N] or constants)."""
+    rows = tuple(e if torch.is_tensor(e) else torch.full_like(values, e) for e in entries)
+    top = torch.stack(rows, dim=-1).view(-1, 2, 3)
+    last = torch.tensor([0.0, 0.0, 1.0], dtype=values.dtype, device=values.device)
+    return torch.cat([top, last.expand(top.shape[0], 1, 3)], dim=1)
+
+
+def _without_shear_terms(entries: tuple) -> bool:
+    """Whether a formula's a1 and a3 are the constant 0 (PIL's scaling path: the
+    translations)."""
+    return all(not torch.is_tensor(entries[i]) and entries[i] == 0 for i in (1, 3))
 
 
 def affine_matrices(op: Union[int, str], values: torch.Tensor, height: int,
                     width: int) -> torch.Tensor:
     """Batched torch twin of ``inverse_output_to_input_matrix``: [N] values -> [N, 3, 3].
 
-    Differentiable in ``values``; same float operations as the numpy version.
+    The op table's matrix formula evaluated on tensors (the same float operations as the
+    numpy version); differentiable in ``values``.
     """
-    k = _op_index(op)
-    v = values
-    one = torch.ones_like(v)
-    zero = torch.zeros_like(v)
-    if k == 0:    # ShearX
-        rows = (one, v, zero, zero, one, zero)
-    elif k == 1:  # ShearY
-        rows = (one, zero, zero, v, one, zero)
-    elif k == 2:  # TranslateX
-        rows = (one, zero, v * width, zero, one, zero)
-    elif k == 3:  # TranslateY
-        rows = (one, zero, zero, zero, one, v * height)
-    elif k == 4:  # Rotate, counter-clockwise by v degrees about the centre
-        theta = -(v * (math.pi / 180.0))
-        c, s = torch.cos(theta), torch.sin(theta)
-        cx, cy = width / 2.0, height / 2.0
-        rows = (c, s, c * -cx + s * -cy + cx, -s, c, -s * -cx + c * -cy + cy)
-    else:
-        raise KeyError(f'{OPS[k].name!r} is not a geometric op')
-    top = torch.stack(rows, dim=-1).view(-1, 2, 3)
-    last = torch.tensor([0.0, 0.0, 1.0], dtype=v.dtype, device=v.device)
-    return torch.cat([top, last.expand(top.shape[0], 1, 3)], dim=1)
+    spec = _op_spec(op)
+    return _stack_matrices(_matrix_entries(spec, values, height, width), values)
 
 
 def _source_coords(mats: torch.Tensor, height: int, width: int):
@@ -246,7 +254,8 @@ def _luma_int(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
         return x.round().long()
     xi = x.round().long()
     r, g, b = (xi[:, i:i + 1] for i in rgb)
-    return (r * _L_WEIGHTS[0] + g * _L_WEIGHTS[1] + b * _L_WEIGHTS[2] + 0x8000) >> 16
+    wr, wg, wb = LUMA_WEIGHTS_RGB
+    return (r * wr + g * wg + b * wb + (1 << (LUMA_SHIFT - 1))) >> LUMA_SHIFT
 
 
 def _luma_float(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
@@ -254,7 +263,8 @@ def _luma_float(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
     if x.shape[1] == 1:
         return x
     r, g, b = (x[:, i:i + 1] for i in rgb)
-    return (r * _L_WEIGHTS[0] + g * _L_WEIGHTS[1] + b * _L_WEIGHTS[2]) / 65536.0
+    wr, wg, wb = LUMA_WEIGHTS_RGB
+    return (r * wr + g * wg + b * wb) / float(1 << LUMA_SHIFT)
 
 
 def _pil_blend(degenerate: torch.Tensor, image: torch.Tensor,
@@ -262,47 +272,21 @@ def _pil_blend(degenerate: torch.Tensor, image: torch.Tensor,
     """``Image.blend(degenerate, image, factor)`` in float32 as PIL's C code, as uint8."""
     a = factor64.to(torch.float32).view(-1, 1, 1, 1)
     d = degenerate.to(torch.float32)
-    t = d + a * (image.to(torch.float32) - d)
+    t = blend(d, image.to(torch.float32), a)
     return t.clamp(0.0, 255.0).trunc().to(image.dtype)
 
 
 def _smooth_sum(x: torch.Tensor) -> torch.Tensor:
     """Interior 3x3 sums with the SMOOTH kernel (integer weights), [N, C, H-2, W-2]."""
     c = x.shape[1]
-    k = torch.ones(3, 3, dtype=x.dtype, device=x.device)
-    k[1, 1] = 5.0
-    return F.conv2d(x, k.expand(c, 1, 3, 3), groups=c)
+    kernel = torch.tensor(SMOOTH_KERNEL, dtype=x.dtype, device=x.device)
+    return F.conv2d(x, kernel.expand(c, 1, 3, 3), groups=c)
 
 
 def _with_border(x: torch.Tensor, interior: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[:, :, :1], torch.cat([x[:, :, 1:-1, :1], interior,
                                               x[:, :, 1:-1, -1:]], dim=3),
                       x[:, :, -1:]], dim=2)
-
-
-def _blend_degenerate(k: int, x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
-    """Degenerate image of ImageEnhance op ``k`` (exact uint8 values or surrogate)."""
-    n, c, h, w = x.shape
-    if k == 10:  # Contrast: constant = rounded mean of L
-        if exact:
-            total = _luma_int(x, rgb).sum(dim=(1, 2, 3)).to(torch.float64)
-            # tensor / tensor: CUDA turns a scalar divisor into a reciprocal multiply
-            mean = torch.floor(torch.div(total, torch.full_like(total, float(h * w))) + 0.5)
-            return mean.to(x.dtype).view(n, 1, 1, 1).expand(n, c, h, w)
-        return _luma_float(x, rgb).mean(dim=(1, 2, 3), keepdim=True).expand(n, c, h, w)
-    if k == 11:  # Color: L image
-        if exact:
-            return _luma_int(x, rgb).to(x.dtype).expand(n, c, h, w)
-        return _luma_float(x, rgb).expand(n, c, h, w)
-    if k == 12:  # Brightness: black
-        return torch.zeros_like(x)
-    if k == 13:  # Sharpness: SMOOTH filter, border pixels kept
-        if h < 3 or w < 3:
-            return x
-        s = _smooth_sum(x)
-        s = torch.floor(s / 13.0 + 0.5) if exact else s / 13.0
-        return _with_border(x, s)
-    raise AssertionError(k)
 
 
 def _lut_apply(xi: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
@@ -351,108 +335,32 @@ def _autocontrast_lut(x: torch.Tensor) -> torch.Tensor:
     return torch.where(identity, ar.view(1, 256).long(), lut)
 
 
+def _at_least(t: torch.Tensor, lo) -> torch.Tensor:
+    return torch.clamp(t, min=float(lo))
+
+
+def _at_most(t: torch.Tensor, hi) -> torch.Tensor:
+    return torch.clamp(t, max=float(hi))
+
+
 def cutout_boxes(height: int, width: int, levels: torch.Tensor,
                  centers: torch.Tensor) -> torch.Tensor:
     """Half-open int64 boxes [N, 4] = (x0, y0, x1, y1) painted by Cutout.
 
-    Fast-AA ``CutoutAbs`` with side ``level * 0.2 * width`` and centre
-    ``(cx * width, cy * height)``, then PIL ``rectangle`` (inclusive, int corners).
+    ``ops.cutout_box_edges`` on tensors: Fast-AA ``CutoutAbs`` with side ``cutout_side``
+    of the level's parameter and centre ``(cx * width, cy * height)``, then PIL
+    ``rectangle`` (inclusive, int corners). A side <= 0 (level 0) gives an empty box
+    ``x1 == x0``, ``y1 == y0`` (Fast-AA's Cutout returns the image unchanged).
     """
     lv = levels.detach().to(torch.float64)
-    side = _values(14, lv, None) * width
+    side = cutout_side(_values(_CUTOUT, lv, None), width)
     c = centers.detach().to(torch.float64)
-    x0 = torch.floor(torch.clamp(c[:, 0] * width - side / 2.0, min=0.0))
-    y0 = torch.floor(torch.clamp(c[:, 1] * height - side / 2.0, min=0.0))
-    x1 = torch.clamp(x0 + side, max=float(width))
-    y1 = torch.clamp(y0 + side, max=float(height))
-    x1 = torch.clamp(torch.floor(x1) + 1, max=float(width))
-    y1 = torch.clamp(torch.floor(y1) + 1, max=float(height))
-    # Fast-AA's Cutout returns the image unchanged for a side <= 0 (level 0)
+    x0, y0, x1, y1 = cutout_box_edges(side, c[:, 0], c[:, 1], height, width, torch.floor,
+                                      _at_least, _at_most)
     empty = side <= 0
     x1 = torch.where(empty, x0, x1)
     y1 = torch.where(empty, y0, y1)
     return torch.stack([x0, y0, x1, y1], dim=1).long()
-
-
-def _cutout_fill(x: torch.Tensor, rgb, cutout_fill_rgb) -> torch.Tensor:
-    r, g, b = (int(v) for v in cutout_fill_rgb)
-    if x.shape[1] == 1:  # PIL rejects an RGB colour on L; image_ops uses the first value
-        vals = [r]
-    else:
-        vals = [0, 0, 0]
-        for pos, v in zip(rgb, (r, g, b)):
-            vals[pos] = v
-    return torch.tensor(vals, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-
-
-# ------------------------------------------------------------------------ op dispatch
-def _op_forward(x: torch.Tensor, k: int, lvl: torch.Tensor, sign: torch.Tensor,
-                center: torch.Tensor, rgb, fill_t: torch.Tensor, cutout_fill_rgb,
-                want_value: bool = True, want_surrogate: bool = False,
-                pil_fixed_point: bool = True):
-    """Op ``k`` on every sample of ``x``: (exact value or None, surrogate or None)."""
-    n, c, h, w = x.shape
-    value = sur = None
-    lvl64 = lvl.detach().to(torch.float64)
-
-    if want_value:
-        with torch.no_grad():
-            xd = x.detach()
-            if k in GEOMETRIC_OP_INDICES:
-                mats = affine_matrices(k, _values(k, lvl64, sign.detach()), h, w)
-                value = _warp_nearest(xd, mats, fill_t, pil_fixed_point,
-                                      scale_path=k in (2, 3))
-            elif k == 5:
-                value = _lut_apply(xd.round().long(), _autocontrast_lut(xd)).to(x.dtype)
-            elif k == 6:
-                value = 255.0 - xd
-            elif k == 7:
-                xi = xd.round().long().clamp(0, 255)
-                value = _lut_apply(xi, _equalize_lut(xi)).to(x.dtype)
-            elif k == 8:
-                # PIL: lut[i] = i if i < thr else 255 - i, thr = level * 256 (a float)
-                thr = torch.ceil(_values(k, lvl64, None)).to(x.dtype).view(n, 1, 1, 1)
-                value = torch.where(xd >= thr, 255.0 - xd, xd)
-            elif k == 9:
-                bits = torch.floor(_values(k, lvl64, None))
-                q = torch.pow(2.0, 8.0 - bits).to(x.dtype).view(n, 1, 1, 1)
-                value = torch.floor(xd / q) * q
-            elif k in BLEND_OP_INDICES:
-                deg = _blend_degenerate(k, xd, rgb, exact=True)
-                value = _pil_blend(deg, xd, _values(k, lvl64, None))
-            elif k == 14:
-                box = cutout_boxes(h, w, lvl64, center)
-                mask = _box_mask(box, h, w)
-                value = torch.where(mask, _cutout_fill(xd, rgb, cutout_fill_rgb), xd)
-            else:
-                raise AssertionError(k)
-
-    if want_surrogate:
-        if k in GEOMETRIC_OP_INDICES:
-            lv = lvl.to(torch.float64) if x.dtype != torch.float64 else lvl
-            mats = affine_matrices(k, _values(k, lv, sign.detach()), h, w)
-            sur = _warp_bilinear(x, mats, fill_t)
-        elif k in BLEND_OP_INDICES:
-            deg = _blend_degenerate(k, x, rgb, exact=False)
-            f = _values(k, lvl, None).to(x.dtype).view(n, 1, 1, 1)
-            sur = deg + f * (x - deg)
-        elif k == 5:
-            scale, offset, identity = _autocontrast_params(x.detach())
-            aff = x * scale.to(x.dtype) + offset.to(x.dtype)
-            sur = torch.where(identity, x, aff)
-        elif k == 6:
-            sur = 255.0 - x
-        elif k == 8:
-            thr = torch.ceil(_values(k, lvl64, None)).to(x.dtype).view(n, 1, 1, 1)
-            sur = torch.where(x.detach() >= thr, 255.0 - x, x)
-        elif k in (7, 9):
-            sur = x
-        elif k == 14:
-            mask = _box_mask(cutout_boxes(h, w, lvl64, center), h, w)
-            sur = torch.where(mask, _cutout_fill(x, rgb, cutout_fill_rgb), x)
-        else:
-            raise AssertionError(k)
-    return value, sur
 
 
 def _box_mask(box: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -460,6 +368,163 @@ def _box_mask(box: torch.Tensor, h: int, w: int) -> torch.Tensor:
     xs = torch.arange(w, device=box.device).view(1, 1, 1, w)
     b = box.view(-1, 4, 1, 1)
     return ((xs >= b[:, 0:1]) & (xs < b[:, 2:3]) & (ys >= b[:, 1:2]) & (ys < b[:, 3:4]))
+
+
+def _cutout_fill(x: torch.Tensor, channel_order: str, cutout_fill_rgb) -> torch.Tensor:
+    fill = fill_in_order(tuple(int(v) for v in cutout_fill_rgb), x.shape[1], channel_order)
+    vals = list(fill) if isinstance(fill, tuple) else [fill]
+    return torch.tensor(vals, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+
+
+# ------------------------------------------------------------------ the ops, by name
+@dataclass
+class _OpArgs:
+    """One op's inputs besides the images, for the samples that use it."""
+    spec: OpSpec
+    levels: torch.Tensor   # [N], as given (may require grad)
+    signs: torch.Tensor    # [N]
+    centers: torch.Tensor  # [N, 2]
+    channel_order: str
+    rgb: Tuple[int, int, int]
+    fill: torch.Tensor     # [1, C or 1, 1, 1]
+    cutout_fill_rgb: Sequence[int]
+    pil_fixed_point: bool = True
+    levels64: torch.Tensor = field(init=False)  # detached float64 copy of ``levels``
+
+    def __post_init__(self):
+        self.levels64 = self.levels.detach().to(torch.float64)
+
+
+# Each op is ``fn(x, a, surrogate)``: ``surrogate=False`` gives the exact (PIL) value
+# (called under no_grad on detached images), ``surrogate=True`` the differentiable
+# surrogate of the module docstring.
+OpFunction = Callable[[torch.Tensor, _OpArgs, bool], torch.Tensor]
+
+
+def _geometric(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    h, w = x.shape[2:]
+    if surrogate:
+        lv = a.levels.to(torch.float64) if x.dtype != torch.float64 else a.levels
+        values = _values(a.spec, lv, a.signs.detach())
+        entries = _matrix_entries(a.spec, values, h, w)
+        return _warp_bilinear(x, _stack_matrices(entries, values), a.fill)
+    values = _values(a.spec, a.levels64, a.signs.detach())
+    entries = _matrix_entries(a.spec, values, h, w)
+    return _warp_nearest(x, _stack_matrices(entries, values), a.fill, a.pil_fixed_point,
+                         scale_path=_without_shear_terms(entries))
+
+
+def _auto_contrast(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    if surrogate:
+        scale, offset, identity = _autocontrast_params(x.detach())
+        return torch.where(identity, x, x * scale.to(x.dtype) + offset.to(x.dtype))
+    return _lut_apply(x.round().long(), _autocontrast_lut(x)).to(x.dtype)
+
+
+def _invert(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    return 255.0 - x
+
+
+def _equalize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    if surrogate:
+        return x
+    xi = x.round().long().clamp(0, 255)
+    return _lut_apply(xi, _equalize_lut(xi)).to(x.dtype)
+
+
+def _solarize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    # PIL: lut[i] = i if i < thr else 255 - i, thr = level * 256 (a float)
+    thr = torch.ceil(_values(a.spec, a.levels64, None)).to(x.dtype).view(-1, 1, 1, 1)
+    return torch.where(x.detach() >= thr, 255.0 - x, x)
+
+
+def _posterize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    if surrogate:
+        return x
+    bits = torch.floor(_values(a.spec, a.levels64, None))
+    q = torch.pow(2.0, 8.0 - bits).to(x.dtype).view(-1, 1, 1, 1)
+    return torch.floor(x / q) * q
+
+
+def _contrast_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
+    """Constant image at the rounded mean of L."""
+    n, c, h, w = x.shape
+    if exact:
+        total = _luma_int(x, rgb).sum(dim=(1, 2, 3)).to(torch.float64)
+        # tensor / tensor: CUDA turns a scalar divisor into a reciprocal multiply
+        mean = torch.floor(torch.div(total, torch.full_like(total, float(h * w))) + 0.5)
+        return mean.to(x.dtype).view(n, 1, 1, 1).expand(n, c, h, w)
+    return _luma_float(x, rgb).mean(dim=(1, 2, 3), keepdim=True).expand(n, c, h, w)
+
+
+def _color_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
+    """The L image."""
+    if exact:
+        return _luma_int(x, rgb).to(x.dtype).expand(x.shape)
+    return _luma_float(x, rgb).expand(x.shape)
+
+
+def _brightness_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
+    """Black."""
+    return torch.zeros_like(x)
+
+
+def _sharpness_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
+    """SMOOTH filter, border pixels kept."""
+    if x.shape[2] < 3 or x.shape[3] < 3:
+        return x
+    s = _smooth_sum(x)
+    s = torch.floor(s / float(SMOOTH_DIVISOR) + 0.5) if exact else s / float(SMOOTH_DIVISOR)
+    return _with_border(x, s)
+
+
+def _blend(degenerate: Callable[[torch.Tensor, Tuple[int, int, int], bool], torch.Tensor]
+           ) -> OpFunction:
+    """A blend op: ``Image.blend(degenerate(x), x, factor)`` (the same for every blend)."""
+    def apply(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+        deg = degenerate(x, a.rgb, not surrogate)
+        if surrogate:
+            f = _values(a.spec, a.levels, None).to(x.dtype).view(-1, 1, 1, 1)
+            return blend(deg, x, f)
+        return _pil_blend(deg, x, _values(a.spec, a.levels64, None))
+    return apply
+
+
+def _cutout(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
+    h, w = x.shape[2:]
+    mask = _box_mask(cutout_boxes(h, w, a.levels64, a.centers), h, w)
+    return torch.where(mask, _cutout_fill(x, a.channel_order, a.cutout_fill_rgb), x)
+
+
+_REGISTRY: Dict[str, OpFunction] = {
+    **{op.name: _geometric for op in ops_of_kind('geometric')},
+    'AutoContrast': _auto_contrast,
+    'Invert': _invert,
+    'Equalize': _equalize,
+    'Solarize': _solarize,
+    'Posterize': _posterize,
+    'Contrast': _blend(_contrast_degenerate),
+    'Color': _blend(_color_degenerate),
+    'Brightness': _blend(_brightness_degenerate),
+    'Sharpness': _blend(_sharpness_degenerate),
+    'Cutout': _cutout,
+}
+check_registry(_REGISTRY, 'dada_mm.search.batched_ops.OP_FUNCTIONS')
+#: op name -> ``fn(x, args, surrogate)``, in table order
+OP_FUNCTIONS: Dict[str, OpFunction] = {name: _REGISTRY[name] for name in OP_NAMES}
+
+
+def _op_forward(x: torch.Tensor, a: _OpArgs, want_value: bool = True,
+                want_surrogate: bool = False):
+    """Op ``a.spec`` on every sample of ``x``: (exact value or None, surrogate or None)."""
+    fn = OP_FUNCTIONS[a.spec.name]
+    value = sur = None
+    if want_value:
+        with torch.no_grad():
+            value = fn(x.detach(), a, False)
+    if want_surrogate:
+        sur = fn(x, a, True)
+    return value, sur
 
 
 def _prepare(images: torch.Tensor) -> torch.Tensor:
@@ -485,17 +550,17 @@ def apply_op_batch(images: torch.Tensor, op: Union[int, str], levels: torch.Tens
                    fill: Union[float, Sequence[float]] = 0.0,
                    cutout_fill_rgb=CUTOUT_FILL_RGB,
                    pil_fixed_point: bool = True) -> torch.Tensor:
-    """Exact value of one op applied to every sample (no gradient). levels/signs: [B],
-    centers: [B, 2] fractions."""
+    """Exact value of one op (a name or an index) applied to every sample (no gradient).
+    levels/signs: [B], centers: [B, 2] fractions."""
     x = _prepare(images)
     b = x.shape[0]
-    k = _op_index(op)
+    spec = _op_spec(op)
     lvl = _per_sample(levels, b, (), 0.5, x.device)
     sg = _per_sample(signs, b, (), 1.0, x.device)
     ct = _per_sample(centers, b, (2,), 0.5, x.device)
-    value, _ = _op_forward(x, k, lvl, sg, ct, _rgb_index(channel_order),
-                           _fill_tensor(fill, x), cutout_fill_rgb,
-                           pil_fixed_point=pil_fixed_point)
+    args = _OpArgs(spec, lvl, sg, ct, channel_order, rgb_positions(channel_order),
+                   _fill_tensor(fill, x), cutout_fill_rgb, pil_fixed_point)
+    value, _ = _op_forward(x, args)
     return value
 
 
@@ -506,19 +571,20 @@ def surrogate_op(images: torch.Tensor, op: Union[int, str], levels: torch.Tensor
                  cutout_fill_rgb=CUTOUT_FILL_RGB) -> torch.Tensor:
     """Differentiable surrogate whose gradient ``magnitude_grad='exact'`` uses.
 
-    Bilinear warp for the geometric ops, unclipped unrounded blend for the ImageEnhance
-    ops; for the other ops the input-gradient surrogate described in the module doc.
-    Differentiable in ``images`` and (for geometric / blend ops) in ``levels``.
+    Bilinear warp for the geometric ops, unclipped unrounded blend for the blend
+    (ImageEnhance) ops; for the other ops the input-gradient surrogate described in the
+    module doc. Differentiable in ``images`` and (for ``DIFFERENTIABLE_KINDS``) in
+    ``levels``.
     """
     x = _prepare(images)
     b = x.shape[0]
-    k = _op_index(op)
+    spec = _op_spec(op)
     lvl = _per_sample(levels, b, (), 0.5, x.device, x.dtype)
     sg = _per_sample(signs, b, (), 1.0, x.device)
     ct = _per_sample(centers, b, (2,), 0.5, x.device)
-    _, sur = _op_forward(x, k, lvl, sg, ct, _rgb_index(channel_order),
-                         _fill_tensor(fill, x), cutout_fill_rgb,
-                         want_value=False, want_surrogate=True)
+    args = _OpArgs(spec, lvl, sg, ct, channel_order, rgb_positions(channel_order),
+                   _fill_tensor(fill, x), cutout_fill_rgb)
+    _, sur = _op_forward(x, args, want_value=False, want_surrogate=True)
     return sur
 
 
@@ -534,7 +600,7 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
 
     Args:
         images: float [B, C, H, W], uint8 values 0..255, C = 3 (``channel_order``) or 1.
-        op_indices: long [B, 2], op index 0..14 of each slot.
+        op_indices: long [B, 2], op index (``OP_INDEX``) of each slot.
         apply: [B, 2] 0/1 (float or bool); a slot is applied where ``apply > 0.5``.
         levels: [B, 2] levels (clamped to [0, 1] for the ops); may require grad.
         signs: [B, 2] +-1, sign of the geometric ops (None: +1).
@@ -558,13 +624,13 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
     x0 = _prepare(images)
     b, c, h, w = x0.shape
     dev = x0.device
-    rgb = _rgb_index(channel_order)
+    rgb = rgb_positions(channel_order)
     fill_t = _fill_tensor(fill, x0)
-    ops = torch.as_tensor(op_indices, device=dev).long()
-    if ops.shape != (b, 2):
-        raise ValueError(f'op_indices must be [{b}, 2], got {tuple(ops.shape)}')
-    if bool(((ops < 0) | (ops >= _NUM_OPS)).any()):
-        raise ValueError('op_indices must be in [0, 15)')
+    op_idx = torch.as_tensor(op_indices, device=dev).long()
+    if op_idx.shape != (b, 2):
+        raise ValueError(f'op_indices must be [{b}, 2], got {tuple(op_idx.shape)}')
+    if bool(((op_idx < 0) | (op_idx >= _NUM_OPS)).any()):
+        raise ValueError(f'op_indices must be in [0, {_NUM_OPS})')
     applyf = torch.as_tensor(apply, device=dev)
     applyf = applyf.to(x0.dtype) if applyf.dtype == torch.bool else applyf
     applied = applyf > 0.5
@@ -582,21 +648,20 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
     grad_on = torch.is_grad_enabled()
     x = x0.clone() if (exact and grad_on and x0.requires_grad) else x0.detach().clone()
     for j in range(2):
-        for k in range(_NUM_OPS):
-            idx = torch.nonzero(applied[:, j] & (ops[:, j] == k)).view(-1)
+        for spec in OPS:
+            idx = torch.nonzero(applied[:, j] & (op_idx[:, j] == spec.index)).view(-1)
             if idx.numel() == 0:
                 continue
             xs = x.index_select(0, idx)
             lv = levels[:, j].index_select(0, idx)
             need_sur = exact and grad_on and (xs.requires_grad or lv.requires_grad)
-            value, sur = _op_forward(xs, k, lv, sg[:, j].index_select(0, idx),
-                                     ct[:, j].index_select(0, idx), rgb, fill_t,
-                                     cutout_fill_rgb, want_value=True,
-                                     want_surrogate=need_sur,
-                                     pil_fixed_point=pil_fixed_point)
+            args = _OpArgs(spec, lv, sg[:, j].index_select(0, idx),
+                           ct[:, j].index_select(0, idx), channel_order, rgb, fill_t,
+                           cutout_fill_rgb, pil_fixed_point)
+            value, sur = _op_forward(xs, args, want_value=True, want_surrogate=need_sur)
             if need_sur:
                 out = value + (sur - sur.detach())
-                if k not in DIFFERENTIABLE_OP_INDICES and lv.requires_grad:
+                if spec.kind not in DIFFERENTIABLE_KINDS and lv.requires_grad:
                     a = applyf[:, j].index_select(0, idx).to(x.dtype)
                     out = out + (a * (lv - lv.detach())).to(x.dtype).view(-1, 1, 1, 1)
             else:

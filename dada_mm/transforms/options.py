@@ -8,12 +8,14 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..policy import PolicyError
+from ..search_space.channels import CHANNEL_ORDERS, check_channel_order, fill_in_order
+from .cv_kernels import CV_INTERPOLATION_FLAGS
 
 __all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'as_fill', 'check_options', 'check_image',
            'fill_in_image_order']
 
-INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
-CHANNEL_ORDERS = ('bgr', 'rgb')
+#: the warps' interpolations ('nearest' first: the paper's)
+INTERPOLATIONS = tuple(CV_INTERPOLATION_FLAGS)
 
 
 def as_fill(value: Any, field: str) -> Union[int, Tuple[int, ...]]:
@@ -44,9 +46,7 @@ def check_options(sub_policies: List, top_k: Optional[int], magnitude_scale: Any
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f'interpolation must be one of {list(INTERPOLATIONS)}, '
                          f'got {interpolation!r}')
-    if channel_order not in CHANNEL_ORDERS:
-        raise ValueError(f'channel_order must be one of {list(CHANNEL_ORDERS)}, '
-                         f'got {channel_order!r}')
+    check_channel_order(channel_order)
     return sub_policies
 
 
@@ -71,9 +71,6 @@ def check_image(img: Any, owner: str, channels: Sequence[int]) -> np.ndarray:
 def fill_in_image_order(fill: Union[int, Tuple[int, ...]], img: np.ndarray,
                         channel_order: str) -> Union[int, Tuple[int, ...]]:
     """An (R, G, B) or int fill as ``img`` needs it: the R value for gray images whatever
-    the channel order (as image_ops.apply_op does), reordered for BGR ones."""
-    if isinstance(fill, tuple):
-        if img.ndim == 2 or img.shape[2] == 1:
-            return fill[0]
-        return fill[::-1] if channel_order == 'bgr' else fill
-    return fill
+    the channel order, reordered for BGR ones (``channels.fill_in_order``, the rule
+    image_ops.apply_op and the batched ops follow too)."""
+    return fill_in_order(fill, 1 if img.ndim == 2 else img.shape[2], channel_order)

@@ -32,7 +32,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..search_space.detection_ops import SOLARIZE_ADD_THRESHOLD, detection_inverse_matrix
-from . import image_ops
+from . import cv_kernels, image_ops
 
 __all__ = ['solarize_add', 'cutout_square', 'box_pixel_region', 'bbox_cutout_region',
            'crop_op', 'apply_in_boxes', 'colour_op', 'fill_region']
@@ -47,7 +47,7 @@ def solarize_add(img: np.ndarray, addition: int,
     [0, 255]); the others are kept."""
     values = np.arange(256, dtype=np.int64)
     lut = np.where(values < threshold, np.clip(values + int(addition), 0, 255), values)
-    return image_ops._apply_lut(np.asarray(img), lut.astype(np.uint8))
+    return cv_kernels.apply_lut(np.asarray(img), lut.astype(np.uint8))
 
 
 def _square(height: int, width: int, pad: int, cy: int, cx: int) -> Region:
