@@ -6,48 +6,26 @@
 # Outputs in the work_dir: dada_policy.json (the policy), dada_search_history.json,
 # epoch_*.pth (classifier; `tools/export_backbone.py` turns it into detection weights).
 #
-# A user with ImageNet in mmpretrain's layout (data/imagenet/{train,val,meta}) changes
-# only `data_root`.
-_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+# Data and pipelines (the paper's search pipeline; the hook applies the policy on the
+# training device, after it): configs/_base_/dada_imagenet.py, where `data_root` is set.
+_base_ = './_base_/dada_imagenet.py'
 
-custom_imports = dict(imports=['dada_mm'], allow_failed_imports=False)
-
-data_root = 'data/imagenet'
 search_epochs = 20
 held_out_fraction = 0.02
 split_seed = 0
-
-# the paper's ImageNet search pipeline; the policy itself is applied by the hook, on the
-# training device, after these transforms
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
 
 train_dataloader = dict(
     dataset=dict(
         _delete_=True, type='HeldOutSplit', part='train', held_out=held_out_fraction,
         seed=split_seed,
-        dataset=dict(type='ImageNet', data_root=data_root, split='train',
-                     pipeline=train_pipeline)))
+        dataset=dict(type='ImageNet', data_root=_base_.data_root, split='train',
+                     pipeline=_base_.train_pipeline)))
 held_out_dataloader = dict(
     batch_size=32, num_workers=4,
     dataset=dict(
         type='HeldOutSplit', part='held_out', held_out=held_out_fraction, seed=split_seed,
-        dataset=dict(type='ImageNet', data_root=data_root, split='train',
-                     pipeline=test_pipeline)))
-val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+        dataset=dict(type='ImageNet', data_root=_base_.data_root, split='train',
+                     pipeline=_base_.test_pipeline)))
 
 custom_hooks = [
     dict(type='DADASearchHook', val_dataloader=held_out_dataloader,

@@ -6,11 +6,9 @@
 # `policy` is a policy file written by `configs/dada_search_reduced_imagenet.py`
 # (work_dirs/dada_search_reduced_imagenet/dada_policy.json) or the preset
 # 'dada-imagenet' (the paper's published policy, the default).
-_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+# Data and test pipeline: configs/_base_/dada_imagenet.py, where `data_root` is set.
+_base_ = './_base_/dada_imagenet.py'
 
-custom_imports = dict(imports=['dada_mm'], allow_failed_imports=False)
-
-data_root = 'data/imagenet'
 policy = 'dada-imagenet'
 
 train_pipeline = [
@@ -24,17 +22,7 @@ train_pipeline = [
                  [-0.5836, -0.6948, 0.4203]], alphastd=0.1, to_rgb=True),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(batch_size=128, dataset=dict(data_root=data_root,
-                                                     pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+train_dataloader = dict(batch_size=128, dataset=dict(pipeline=train_pipeline))
 
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.2, momentum=0.9, weight_decay=1e-4,
                                     nesterov=True))

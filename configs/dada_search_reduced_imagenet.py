@@ -5,12 +5,11 @@
 # `configs/dada_retrain_resnet50_imagenet.py`.
 #
 # The class subset is drawn with `split_seed` (the official hard-coded list is not
-# reproduced). A user with ImageNet in mmpretrain's layout changes only `data_root`.
-_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+# reproduced). Data and pipelines (the paper's search pipeline; the hook applies the policy
+# on the training device, after it): configs/_base_/dada_imagenet.py, where `data_root` is
+# set.
+_base_ = './_base_/dada_imagenet.py'
 
-custom_imports = dict(imports=['dada_mm'], allow_failed_imports=False)
-
-data_root = 'data/imagenet'
 num_classes = 120
 num_images = 6000
 split_seed = 0
@@ -19,22 +18,8 @@ epochs = 20
 model = dict(head=dict(num_classes=num_classes, topk=(1, 5)))
 data_preprocessor = dict(num_classes=num_classes)
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow',
-         interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='PackInputs'),
-]
-imagenet_train = dict(type='ImageNet', data_root=data_root, split='train',
-                      pipeline=train_pipeline)
+imagenet_train = dict(type='ImageNet', data_root=_base_.data_root, split='train',
+                      pipeline=_base_.train_pipeline)
 
 train_dataloader = dict(
     batch_size=32,
@@ -43,7 +28,8 @@ train_dataloader = dict(
                  seed=split_seed))
 search_val_dataset = dict(type='ReducedSearchSplit', dataset=imagenet_train,
                           part='search_val', num_classes=num_classes,
-                          num_images=num_images, seed=split_seed, pipeline=test_pipeline)
+                          num_images=num_images, seed=split_seed,
+                          pipeline=_base_.test_pipeline)
 search_val_dataloader = dict(batch_size=32, num_workers=4, dataset=search_val_dataset)
 # held-out accuracy of the proxy network, on the search-val half
 val_dataloader = dict(batch_size=64, dataset=dict(_delete_=True, **search_val_dataset))

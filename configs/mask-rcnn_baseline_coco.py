@@ -1,19 +1,19 @@
-# Mask R-CNN R-50-FPN, 1x schedule on COCO: the baseline of configs/mask-rcnn_dada_coco.py.
-# Identical except for the two DADA points: the backbone is mmdet's default ImageNet
-# initialisation (torchvision://resnet50) and there is no DADAAugment.
-# To use another COCO copy change only `data_root`.
+# Mask R-CNN R-50-FPN, 1x schedule on COCO: the baseline of configs/mask-rcnn_dada_coco.py
+# (mmdet's default ImageNet initialisation, torchvision://resnet50, and no DADAAugment).
+# configs/mask-rcnn_dada_coco.py is this file plus the DADA switches
+# (configs/_base_/dada_detection.py), so both train on the same data: to use another COCO
+# copy change only `data_root`, here.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 data_root = 'data/coco/'
-dada_train_transforms = []  # the DADA config inserts DADAAugment here
 
 # ---- data: mmdet's COCO layout under data_root ({train,val}2017/, annotations/) ------
+# mmdet's training pipeline, written out: the DADA / zoph configs splice their policy in
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    *dada_train_transforms,
     dict(type='PackDetInputs'),
 ]
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))

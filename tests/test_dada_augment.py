@@ -41,15 +41,15 @@ def replay(t, img, seed, fill=0, cutout_fill=(114, 123, 125), channel_order='bgr
     randint(n_sub_policies), then per op: rand (apply), rand (sign), rand, rand (centre).
     """
     np.random.seed(seed)
-    index = int(np.random.randint(len(t._resolved)))
+    index = int(np.random.randint(len(t._scaled_sub_policies)))
     draws = []
-    for _ in t._resolved[index]:
+    for _ in t._scaled_sub_policies[index]:
         u = float(np.random.rand())
         sign = 1.0 if np.random.rand() < 0.5 else -1.0
         center = (float(np.random.rand()), float(np.random.rand()))
         draws.append((u, sign, center))
     out, applied = img, []
-    for (name, prob, level), (u, sign, center) in zip(t._resolved[index], draws):
+    for (name, prob, level), (u, sign, center) in zip(t._scaled_sub_policies[index], draws):
         if u < prob:
             out = apply_op(out, name, level, sign=sign, center=center, fill=fill,
                            cutout_fill=cutout_fill, channel_order=channel_order)
@@ -188,7 +188,7 @@ def test_policy_forms_agree(tmp_path):
     }
     for name, t in forms.items():
         assert t.sub_policies == EXAMPLE, name
-        assert t._resolved == [[('ShearX', 0.5, 0.7), ('Color', 0.3, 0.2)]], name
+        assert t._scaled_sub_policies == [[('ShearX', 0.5, 0.7), ('Color', 0.3, 0.2)]], name
     assert forms['file'].policy_meta == {'source': 'test'}
     assert forms['doc'].policy_meta == {'source': 'doc'}
     img = rand_img((10, 10, 3))
@@ -204,7 +204,7 @@ def test_preset_and_top_k():
     for k in (1, 7, 25, 100):
         t = DADAAugment(policy='dada-imagenet', top_k=k)
         assert t.sub_policies == preset[:k]
-        assert len(t._resolved) == min(k, 25)
+        assert len(t._scaled_sub_policies) == min(k, 25)
     t = DADAAugment(policy='dada-imagenet', top_k=1)
     img = rand_img((6, 6, 3))
     assert {run(t, img.copy(), seed=s)['dada_sub_policy'] for s in range(30)} == {0}
@@ -465,7 +465,7 @@ def test_magnitude_scale_zero_is_identity(name):
     for m in (0.0, 0.3, 0.5, 1.0):
         t = DADAAugment(policy=[[dict(op=name, prob=1.0, magnitude=m)]],
                         magnitude_scale=0)
-        assert t._resolved[0][0][2] == get_op(name).identity_level
+        assert t._scaled_sub_policies[0][0][2] == get_op(name).identity_level
         for seed in range(3):
             res = run(t, img.copy(), seed)
             assert res['dada_applied_ops'] == [name]
@@ -487,7 +487,7 @@ def test_magnitude_scale_leaves_levelless_ops(name):
 def test_magnitude_scale_two_doubles_deviation(name, m):
     op = get_op(name)
     t = DADAAugment(policy=[[dict(op=name, prob=1.0, magnitude=m)]], magnitude_scale=2)
-    level = t._resolved[0][0][2]
+    level = t._scaled_sub_policies[0][0][2]
     assert level == scale_level(op, m, 2.0)
     want_level = min(max(op.identity_level + 2 * (m - op.identity_level), 0.0), 1.0)
     assert level == pytest.approx(want_level, abs=1e-12)
@@ -507,7 +507,7 @@ def test_magnitude_scale_clips_to_unit_range():
     t = DADAAugment(policy=[[dict(op='Rotate', prob=1.0, magnitude=0.9),
                              dict(op='Solarize', prob=1.0, magnitude=0.2)]],
                     magnitude_scale=5)
-    assert [lvl for _, _, lvl in t._resolved[0]] == [1.0, 0.0]
+    assert [lvl for _, _, lvl in t._scaled_sub_policies[0]] == [1.0, 0.0]
 
 
 # --------------------------------------------------------------------------------------

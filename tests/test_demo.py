@@ -99,8 +99,41 @@ def test_demo_skips_generation_when_data_is_current(demo_run, tmp_path):
                                 '--work-dir', str(tmp_path)])
     stamp = osp.join(data_root, '.dada_demo_data.json')
     before = os.stat(stamp).st_mtime_ns
-    assert run_demo.step_data(args, run_demo.SCALES['ci']) == dict(generated=False)
+    assert run_demo.step_data(args, run_demo.SCALES['ci']) == run_demo.DataResult(
+        generated=False)
     assert os.stat(stamp).st_mtime_ns == before
+
+
+def test_demo_finds_dada_augment_by_type(tmp_path):
+    """The policy options point at the configs' DADAAugment (found by type, at the
+    indices the configs have); the baselines are the DADA pipelines without the policy."""
+    sys.path.insert(0, REPO)
+    from mmengine.config import Config
+
+    from tools import run_demo
+    configs = run_demo.CONFIGS
+    assert run_demo.policy_option(configs['pretrain_dada'], 'p.json') == \
+        'train_dataloader.dataset.pipeline.3.policy=p.json'
+    exported = run_demo.Exported(backbones=dict(dada='d.pth', baseline='b.pth'),
+                                 policy='q.json')
+    args = run_demo.parse_args(['--data-root', 'root'])
+    dada = run_demo.det_options(args, 'dada', exported)
+    assert dada[-2:] == ['model.backbone.init_cfg.checkpoint=d.pth',
+                         'train_dataloader.dataset.pipeline.4.policy=q.json']
+    assert run_demo.det_options(args, 'baseline', exported)[-1] == \
+        'model.backbone.init_cfg.checkpoint=b.pth'
+    for kind, dropped in (('pretrain', {'DADAAugment'}),
+                          ('det', {'DADAAugment', 'FilterAnnotations'})):
+        with_policy = Config.fromfile(configs[f'{kind}_dada']).train_dataloader.dataset
+        without = Config.fromfile(configs[f'{kind}_baseline']).train_dataloader.dataset
+        assert without.pipeline == [t for t in with_policy.pipeline
+                                    if t['type'] not in dropped]
+        with pytest.raises(ValueError, match="0 'DADAAugment'"):
+            run_demo.policy_option(configs[f'{kind}_baseline'], 'x.json')
+    paths = run_demo.DemoPaths(str(tmp_path))
+    assert paths.policy == osp.join(str(tmp_path), 'search', 'dada_policy.json')
+    assert paths.backbone('dada') == osp.join(str(tmp_path), 'backbone_dada.pth')
+    assert paths.det('baseline') == osp.join(str(tmp_path), 'det_baseline')
 
 
 def _white_bbox(tile):

@@ -145,16 +145,113 @@ def test_baseline_differs_only_in_backbone_and_policy(model):
         assert cfg.test_evaluator.ann_file.startswith(cfg.data_root)
 
 
-def test_switch_off_policy_needs_no_list_edit(tmp_path):
-    """Flipping `use_dada_policy` in a child config removes DADAAugment from the pipeline
-    only if the pipeline is recomputed; in the shipped file it is computed from the
-    switch, so editing the switch line is all that is needed."""
+def _load(name):
     from mmengine.config import Config
-    src = open(osp.join(REPO, 'configs', 'retinanet_dada_coco.py')).read()
+    return Config.fromfile(osp.join(REPO, 'configs', f'{name}.py'))
+
+
+def _types(pipeline):
+    return [t['type'] for t in pipeline]
+
+
+POLICY_TYPES = ('DADAAugment', 'FilterAnnotations')
+
+
+@pytest.mark.parametrize('model', ['retinanet', 'faster-rcnn', 'mask-rcnn'])
+def test_baseline_has_no_dada_transform(model):
+    base = _load(f'{model}_baseline_coco')
+    pipeline = base.train_dataloader.dataset.pipeline
+    assert not set(POLICY_TYPES) & set(_types(pipeline))
+    assert _types(pipeline) == ['LoadImageFromFile', 'LoadAnnotations', 'Resize',
+                                'RandomFlip', 'PackDetInputs']
+    assert base.train_pipeline == pipeline
+    # no DADA leftovers (switches, placeholders, imports) in a baseline
+    for key in ('custom_imports', 'dada_train_transforms', 'dada_policy',
+                'use_dada_policy', 'backbone_checkpoint', 'zoph_policy'):
+        assert key not in base, key
+
+
+@pytest.mark.parametrize('model', ['retinanet', 'faster-rcnn', 'mask-rcnn'])
+def test_merged_dada_config_puts_the_policy_after_random_flip(model):
+    """configs/<model>_dada_coco.py = baseline + configs/_base_/dada_detection.py: the
+    baseline's pipeline with DADAAugment + FilterAnnotations spliced in after RandomFlip
+    (pipeline index 4, the index docs/reuse_dada_augment.md uses), nothing else moved."""
+    dada, base = _load(f'{model}_dada_coco'), _load(f'{model}_baseline_coco')
+    pipeline = dada.train_dataloader.dataset.pipeline
+    stock = base.train_dataloader.dataset.pipeline
+    flip = _types(stock).index('RandomFlip')
+    assert _types(pipeline) == (_types(stock)[:flip + 1] + list(POLICY_TYPES)
+                                + _types(stock)[flip + 1:])
+    assert _types(pipeline).index('DADAAugment') == 4
+    assert pipeline[flip + 1] == dict(type='DADAAugment', policy=dada.dada_policy)
+    assert dada.dada_policy == 'dada-imagenet' and dada.use_dada_policy is True
+    assert pipeline[flip + 2] == dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2))
+    assert pipeline[:flip + 1] + pipeline[flip + 3:] == stock
+    assert dada.train_pipeline == pipeline
+    assert dada.dada_train_transforms == pipeline[flip + 1:flip + 3]
+    assert dada.custom_imports == dict(imports=['dada_mm'], allow_failed_imports=False)
+    # plain data, as written in the files (no `_scope_` added by the splice)
+    assert '_scope_' not in str(pipeline)
+    assert dada.data_root == base.data_root == 'data/coco/'
+
+
+@pytest.mark.parametrize('model', ['retinanet', 'faster-rcnn'])
+def test_merged_zoph_config_puts_the_policy_before_resize(model):
+    """configs/<model>_zoph-v0_coco.py = baseline + configs/_base_/zoph_detection.py: the
+    policy right after LoadAnnotations; otherwise the baseline (the stock config)."""
+    zoph, base = _load(f'{model}_zoph-v0_coco'), _load(f'{model}_baseline_coco')
+    pipeline = zoph.train_dataloader.dataset.pipeline
+    stock = base.train_dataloader.dataset.pipeline
+    assert _types(pipeline) == ['LoadImageFromFile', 'LoadAnnotations', *POLICY_TYPES,
+                                'Resize', 'RandomFlip', 'PackDetInputs']
+    assert pipeline[2] == dict(type='DADAAugment', policy='zoph-det-v0')
+    assert zoph.zoph_policy == 'zoph-det-v0'
+    assert pipeline[:2] + pipeline[4:] == stock
+    assert zoph.train_pipeline == pipeline
+    assert 'dada_policy' not in zoph and 'backbone_checkpoint' not in zoph
+    z, b = zoph.to_dict(), base.to_dict()
+    for cfg in (z, b):
+        cfg['train_dataloader']['dataset'].pop('pipeline')
+        for key in ('custom_imports', 'zoph_policy', 'zoph_train_transforms',
+                    'train_pipeline'):
+            cfg.pop(key, None)
+    assert z == b
+
+
+def _configs_copy(tmp_path):
+    import shutil
+    dst = tmp_path / 'configs'
+    shutil.copytree(osp.join(REPO, 'configs'), dst,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    return dst
+
+
+@pytest.mark.parametrize('model', ['retinanet', 'faster-rcnn', 'mask-rcnn'])
+def test_switch_off_policy_needs_no_list_edit(tmp_path, model):
+    """The pipeline is computed from the switch in configs/_base_/dada_detection.py, so
+    flipping `use_dada_policy` there is all that is needed: each DADA config then trains
+    the baseline's pipeline (with the DADA backbone)."""
+    from mmengine.config import Config
+    configs = _configs_copy(tmp_path)
+    switches = configs / '_base_' / 'dada_detection.py'
+    src = switches.read_text()
     assert 'use_dada_policy = True' in src
-    path = tmp_path / 'retinanet_nodada.py'
-    path.write_text(src.replace('use_dada_policy = True', 'use_dada_policy = False'))
-    cfg = Config.fromfile(str(path))
-    types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert types == ['LoadImageFromFile', 'LoadAnnotations', 'Resize', 'RandomFlip',
-                     'PackDetInputs']
+    switches.write_text(src.replace('use_dada_policy = True', 'use_dada_policy = False'))
+    cfg = Config.fromfile(str(configs / f'{model}_dada_coco.py'))
+    base = Config.fromfile(str(configs / f'{model}_baseline_coco.py'))
+    assert cfg.train_dataloader.dataset.pipeline == base.train_dataloader.dataset.pipeline
+    assert cfg.model.backbone.init_cfg.checkpoint == cfg.backbone_checkpoint
+
+
+def test_policy_switch_holds_for_every_detector(tmp_path):
+    """One edit of `dada_policy` in configs/_base_/dada_detection.py reaches all three."""
+    from mmengine.config import Config
+    configs = _configs_copy(tmp_path)
+    switches = configs / '_base_' / 'dada_detection.py'
+    switches.write_text(switches.read_text().replace(
+        "dada_policy = 'dada-imagenet'", "dada_policy = 'my_policy.json'"))
+    for model in ('retinanet', 'faster-rcnn', 'mask-rcnn'):
+        cfg = Config.fromfile(str(configs / f'{model}_dada_coco.py'))
+        (dada, ) = [t for t in cfg.train_dataloader.dataset.pipeline
+                    if t['type'] == 'DADAAugment']
+        assert dada.policy == 'my_policy.json'

@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 
@@ -38,14 +39,18 @@ def fake_imagenet(tmp_path_factory):
     return root
 
 
-def shrink(text, data_root):
-    """Only data_root (as a user would), then sizes/epochs so a CPU test is quick."""
-    text = re.sub(r"^data_root = .*$", f'data_root = {data_root!r}', text, flags=re.M)
+def shrink_sizes(text):
+    """Image sizes a CPU test can afford."""
     text = text.replace('scale=224', 'scale=40').replace('scale=256', 'scale=44')
-    text = text.replace('crop_size=224', 'crop_size=40')
-    text += '''
+    return text.replace('crop_size=224', 'crop_size=40')
+
+
+def shrink(text):
+    """Sizes, batches and hooks of a child config, so that a CPU test is quick."""
+    return shrink_sizes(text) + '''
 train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
-val_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+val_dataloader = dict(globals().get('val_dataloader', {}), batch_size=4, num_workers=0,
+                      persistent_workers=False)
 test_dataloader = val_dataloader
 for _h in globals().get('custom_hooks', []):
     if _h['type'] == 'DADASearchHook':
@@ -53,7 +58,61 @@ for _h in globals().get('custom_hooks', []):
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
                      checkpoint=dict(type='CheckpointHook', interval=1))
 '''
-    return text
+
+
+@pytest.fixture
+def configs(tmp_path, repo_root, fake_imagenet):
+    """A copy of configs/ whose ImageNet is the fake one: as a user would, only
+    `data_root` changes, once, in configs/_base_/dada_imagenet.py (plus the sizes)."""
+    dst = tmp_path / 'configs'
+    shutil.copytree(osp.join(repo_root, 'configs'), dst,
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    base = dst / '_base_' / 'dada_imagenet.py'
+    text = re.sub(r"^data_root = .*$", f'data_root = {fake_imagenet!r}', base.read_text(),
+                  flags=re.M)
+    base.write_text(shrink_sizes(text))
+    return dst
+
+
+def write_child(configs, name, edits=(), extra=''):
+    """configs/<name>.py shrunk, with ``(old, new)`` text edits; its path."""
+    path = configs / f'{name}.py'
+    text = path.read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(shrink(text) + extra)
+    return str(path)
+
+
+IMAGENET_CONFIGS = ('dada_resnet50_imagenet', 'dada_search_reduced_imagenet',
+                    'dada_retrain_resnet50_imagenet')
+
+
+def _datasets(node):
+    """Every dict with a data_root under ``node``."""
+    if isinstance(node, dict):
+        if 'data_root' in node:
+            yield node
+        for value in node.values():
+            yield from _datasets(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _datasets(value)
+
+
+def test_imagenet_configs_read_data_root_from_one_place(configs):
+    """Each ImageNet config takes `data_root` and the pipelines from the shared base."""
+    from mmengine.config import Config
+    base = Config.fromfile(str(configs / '_base_' / 'dada_imagenet.py'))
+    for name in IMAGENET_CONFIGS:
+        cfg = Config.fromfile(str(configs / f'{name}.py'))
+        assert cfg.data_root == base.data_root
+        found = list(_datasets(cfg.to_dict()))
+        assert len(found) >= 3, name  # train, val, test (and the search's own loaders)
+        assert all(d['data_root'] == base.data_root for d in found), name
+        assert cfg.test_pipeline == base.test_pipeline
+        assert cfg.custom_imports == dict(imports=['dada_mm'], allow_failed_imports=False)
 
 
 def run(repo_root, cfg, work_dir, *extra):
@@ -64,16 +123,13 @@ def run(repo_root, cfg, work_dir, *extra):
     return proc
 
 
-def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, fake_imagenet):
-    text = open(osp.join(repo_root, 'configs', 'dada_resnet50_imagenet.py')).read()
-    text = shrink(text, fake_imagenet)
-    text = text.replace('search_epochs = 20', 'search_epochs = 1')
-    text = text.replace('held_out_fraction = 0.02', 'held_out_fraction = 0.25')
-    text += 'train_cfg = dict(max_epochs=2, val_interval=2)\n'
-    cfg = tmp_path / 'cfg.py'
-    cfg.write_text(text)
+def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, configs):
+    cfg = write_child(configs, 'dada_resnet50_imagenet',
+                      [('search_epochs = 20', 'search_epochs = 1'),
+                       ('held_out_fraction = 0.02', 'held_out_fraction = 0.25')],
+                      'train_cfg = dict(max_epochs=2, val_interval=2)\n')
     wd = str(tmp_path / 'wd')
-    run(repo_root, str(cfg), wd)
+    run(repo_root, cfg, wd)
     doc = json.load(open(osp.join(wd, 'dada_policy.json')))
     assert len(doc['sub_policies']) == 25 and doc['meta']['frozen'] is True
     ckpt = torch.load(osp.join(wd, 'epoch_2.pth'))
@@ -83,25 +139,19 @@ def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, fake_imag
     assert any(k.startswith('backbone.layer4') for k in ckpt['state_dict'])
 
 
-def test_reduced_search_then_retrain_with_its_policy(tmp_path, repo_root, fake_imagenet):
-    text = open(osp.join(repo_root, 'configs', 'dada_search_reduced_imagenet.py')).read()
-    text = shrink(text, fake_imagenet)
-    text = text.replace('num_classes = 120', 'num_classes = 3')
-    text = text.replace('topk=(1, 5)', 'topk=(1, )')  # 3 classes have no top-5
-    text = text.replace('num_images = 6000', 'num_images = 18')
-    text = text.replace('epochs = 20', 'epochs = 1')
-    cfg = tmp_path / 'search.py'
-    cfg.write_text(text)
+def test_reduced_search_then_retrain_with_its_policy(tmp_path, repo_root, configs):
+    cfg = write_child(configs, 'dada_search_reduced_imagenet',
+                      [('num_classes = 120', 'num_classes = 3'),
+                       ('topk=(1, 5)', 'topk=(1, )'),  # 3 classes have no top-5
+                       ('num_images = 6000', 'num_images = 18'),
+                       ('epochs = 20', 'epochs = 1')])
     wd = str(tmp_path / 'search')
-    run(repo_root, str(cfg), wd)
+    run(repo_root, cfg, wd)
     policy = osp.join(wd, 'dada_policy.json')
     assert len(json.load(open(policy))['sub_policies']) == 25
     # the retraining config takes that file
-    text = open(osp.join(repo_root, 'configs', 'dada_retrain_resnet50_imagenet.py')).read()
-    text = shrink(text, fake_imagenet)
-    text = text.replace("policy = 'dada-imagenet'", f'policy = {policy!r}')
-    text += 'train_cfg = dict(max_epochs=1, val_interval=1)\n'
-    cfg = tmp_path / 'retrain.py'
-    cfg.write_text(text)
-    proc = run(repo_root, str(cfg), str(tmp_path / 'retrain'))
+    cfg = write_child(configs, 'dada_retrain_resnet50_imagenet',
+                      [("policy = 'dada-imagenet'", f'policy = {policy!r}')],
+                      'train_cfg = dict(max_epochs=1, val_interval=1)\n')
+    proc = run(repo_root, cfg, str(tmp_path / 'retrain'))
     assert 'accuracy/top1' in proc.stdout + proc.stderr

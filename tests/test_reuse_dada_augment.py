@@ -6,6 +6,7 @@ must have moved exactly as the recorded homography says.
 """
 import json
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def test_stock_config_plus_dada_moves_boxes_consistently(coco_root, name, with_m
             ((expected[:, 3] - expected[:, 1]) > 1e-2)
         got = out['gt_bboxes'].tensor.numpy()
         np.testing.assert_allclose(got, expected[keep], atol=1e-3)
-        assert out['gt_bboxes_labels'].tolist() == [l for l, kk in zip(labels, keep)
+        assert out['gt_bboxes_labels'].tolist() == [lab for lab, kk in zip(labels, keep)
                                                     if kk]
         assert len(out['gt_ignore_flags']) == len(got)
         if with_mask:
@@ -110,17 +111,68 @@ def test_stock_config_plus_dada_moves_boxes_consistently(coco_root, name, with_m
             assert len(gt.masks) == len(gt.labels)
 
 
+def _without_scope(pipeline):
+    return [{k: v for k, v in t.items() if k != '_scope_'} for t in pipeline]
+
+
 def test_documented_config_snippet_parses(tmp_path):
-    """The config of docs/reuse_dada_augment.md section 1 is valid as written."""
+    """The configs of docs/reuse_dada_augment.md section 1 are valid as written: the stock
+    training pipeline with the DADA lines spliced in after RandomFlip, nothing else moved."""
     from mmengine.config import Config
+    from mmengine.hub import get_config
     doc = open(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'docs',
                         'reuse_dada_augment.md')).read()
     blocks = doc.split('```python\n')[1:3]
+    added = ('DADAAugment', 'FilterAnnotations')
     for i, block in enumerate(blocks):
         path = tmp_path / f'cfg{i}.py'
         path.write_text(block.split('```')[0])
         cfg = Config.fromfile(str(path))
-        types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        types = [t['type'] for t in pipeline]
         assert 'DADAAugment' in types
+        assert types[types.index('DADAAugment') - 1] == 'RandomFlip'
         assert cfg.custom_imports['imports'] == ['dada_mm']
-        assert json.dumps(cfg.train_dataloader.dataset.pipeline)  # plain data
+        assert json.dumps(pipeline)  # plain data
+        stock = get_config(re.search(r"^_base_ = '([^']+)'", block, re.M).group(1))
+        assert _without_scope([t for t in pipeline if t['type'] not in added]) == \
+            _without_scope(stock.train_dataloader.dataset.pipeline)
+        # dumped, it is a standalone config with the same pipeline
+        cfg.dump(str(tmp_path / f'dumped{i}.py'))
+        again = Config.fromfile(str(tmp_path / f'dumped{i}.py'))
+        assert again.train_dataloader.dataset.pipeline == pipeline
+
+
+def test_train_transform_key_finds_the_transform_by_type():
+    """The --cfg-options key of a config's DADAAugment, found by its type."""
+    from mmengine.config import Config
+
+    from dada_mm.utils.pipeline import train_transform_key
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    expected = {'retinanet_dada_coco': 4, 'mask-rcnn_dada_coco': 4,
+                'retinanet_zoph-v0_coco': 2, 'dada_retrain_resnet50_imagenet': 3,
+                'demo/demo_pretrain_shapes': 3, 'demo/demo_retinanet_shapes': 4}
+    for name, index in expected.items():
+        cfg = Config.fromfile(osp.join(repo, 'configs', f'{name}.py'))
+        key = train_transform_key(cfg)
+        assert key == f'train_dataloader.dataset.pipeline.{index}', name
+        cfg.merge_from_dict({f'{key}.policy': 'my_policy.json'})
+        assert cfg.train_dataloader.dataset.pipeline[index] == dict(
+            type='DADAAugment', policy='my_policy.json'), name
+    cfg = Config.fromfile(osp.join(repo, 'configs', 'retinanet_dada_coco.py'))
+    assert train_transform_key(cfg, 'RandomFlip') == 'train_dataloader.dataset.pipeline.3'
+    # through dataset wrappers
+    wrapped = Config(dict(train_dataloader=dict(dataset=dict(
+        type='RepeatDataset', times=2, dataset=dict(pipeline=[
+            dict(type='LoadImageFromFile'), dict(type='DADAAugment', policy='x')])))))
+    assert train_transform_key(wrapped) == 'train_dataloader.dataset.dataset.pipeline.1'
+    # none, or two: no key to give
+    base = Config.fromfile(osp.join(repo, 'configs', 'retinanet_baseline_coco.py'))
+    with pytest.raises(ValueError, match="0 'DADAAugment'"):
+        train_transform_key(base)
+    base.train_dataloader.dataset.pipeline += [dict(type='DADAAugment')] * 2
+    with pytest.raises(ValueError, match="2 'DADAAugment'"):
+        train_transform_key(base)
+    with pytest.raises(KeyError):
+        train_transform_key(Config(dict(train_dataloader=dict(dataset=dict(
+            type='ConcatDataset', datasets=[])))))

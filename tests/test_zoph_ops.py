@@ -680,4 +680,4 @@ def test_magnitude_scale_and_gray_images():
     np.random.seed(0)
     res = out(dict(img=img[..., None].copy(), gt_bboxes=np.zeros((0, 4), np.float32)))
     assert res['img'].shape == (H, W, 1)
-    assert math.isclose(single('Color', 5)._resolved[0][0][2], 0.5)
+    assert math.isclose(single('Color', 5)._scaled_sub_policies[0][0][2], 0.5)

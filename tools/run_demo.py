@@ -34,6 +34,7 @@ smaller version of the same pipeline (a couple of minutes) for the tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import hashlib
 import json
@@ -43,7 +44,8 @@ import os.path as osp
 import shlex
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -56,25 +58,115 @@ CONFIGS = dict(
     det_dada=osp.join(REPO, 'configs', 'demo', 'demo_retinanet_shapes.py'),
     det_baseline=osp.join(REPO, 'configs', 'demo', 'demo_retinanet_shapes_baseline.py'),
 )
+KINDS = ('dada', 'baseline')  # the two arms: with the searched policy, and without
 
-#: per scale: generated data sizes and epochs of each training step. ``None`` epochs
-#: keep the config's own schedule (``full`` is what the configs are written for).
-SCALES: Dict[str, Dict[str, Any]] = dict(
-    full=dict(
-        data=dict(classes=6, train_per_class=400, test_per_class=50, cls_size=32,
-                  coco_train=240, coco_val=30, seed=0),
-        search_epochs=None, pretrain_epochs=None, det_epochs=None),
-    ci=dict(
-        data=dict(classes=6, train_per_class=8, test_per_class=4, cls_size=32,
-                  coco_train=16, coco_val=8, seed=0),
-        search_epochs=2, pretrain_epochs=1, det_epochs=1,
-        # an untrained head scores below mmdet's 0.05: keep every box so that the COCO
-        # evaluation has detections to score
-        det_options=['model.test_cfg.score_thr=0.0']),
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The generated data sets (``tools/generate_data.py``'s arguments)."""
+    classes: int
+    train_per_class: int
+    test_per_class: int
+    cls_size: int
+    coco_train: int
+    coco_val: int
+    seed: int
+
+    def argv(self, root: str) -> List[str]:
+        return ['--root', root, '--classes', str(self.classes),
+                '--train-per-class', str(self.train_per_class),
+                '--test-per-class', str(self.test_per_class),
+                '--cls-size', str(self.cls_size), '--coco-train', str(self.coco_train),
+                '--coco-val', str(self.coco_val), '--seed', str(self.seed)]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Generated data sizes and the epochs of each training step. ``None`` epochs keep
+    the config's own schedule (``full`` is what the configs are written for)."""
+    data: DataSpec
+    search_epochs: Optional[int] = None
+    pretrain_epochs: Optional[int] = None
+    det_epochs: Optional[int] = None
+    #: extra ``--cfg-options`` of the detection runs (training and evaluation)
+    det_options: Tuple[str, ...] = ()
+
+
+SCALES: Dict[str, Scale] = dict(
+    full=Scale(data=DataSpec(classes=6, train_per_class=400, test_per_class=50,
+                             cls_size=32, coco_train=240, coco_val=30, seed=0)),
+    ci=Scale(data=DataSpec(classes=6, train_per_class=8, test_per_class=4, cls_size=32,
+                           coco_train=16, coco_val=8, seed=0),
+             search_epochs=2, pretrain_epochs=1, det_epochs=1,
+             # an untrained head scores below mmdet's 0.05: keep every box so that the
+             # COCO evaluation has detections to score
+             det_options=('model.test_cfg.score_thr=0.0', )),
 )
 
 DATA_STAMP = '.dada_demo_data.json'
 DEMO_CLASSES = ('circle', 'star', 'cross')  # images of the sample grid (val split)
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the steps write, under the work dir."""
+    work_dir: str
+
+    @property
+    def search(self) -> str:
+        return osp.join(self.work_dir, 'search')
+
+    @property
+    def policy(self) -> str:
+        return osp.join(self.search, 'dada_policy.json')
+
+    @property
+    def history(self) -> str:
+        return osp.join(self.search, 'dada_search_history.json')
+
+    def pretrain(self, kind: str) -> str:
+        return osp.join(self.work_dir, f'pretrain_{kind}')
+
+    def backbone(self, kind: str) -> str:
+        return osp.join(self.work_dir, f'backbone_{kind}.pth')
+
+    def det(self, kind: str) -> str:
+        return osp.join(self.work_dir, f'det_{kind}')
+
+
+@dataclass(frozen=True)
+class DataResult:
+    generated: bool  # False: the data under --data-root was used as it is
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    val: Dict[str, float]  # the last validation metrics ({} without validation)
+    checkpoint: Optional[str] = None  # the final checkpoint
+
+
+@dataclass(frozen=True)
+class Exported:
+    backbones: Dict[str, str]  # kind -> backbone file for mmdet
+    policy: str  # the policy shipped with the DADA backbone
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    classification: Dict[str, Dict[str, float]]  # kind -> metrics
+    detection: Dict[str, Dict[str, float]]  # kind -> metrics
+
+
+@dataclass
+class DemoResults:
+    """What the steps return, filled in as they run."""
+    data: Optional[DataResult] = None
+    search: Optional[TrainResult] = None
+    pretrain: Dict[str, TrainResult] = field(default_factory=dict)
+    export: Optional[Exported] = None
+    det: Dict[str, TrainResult] = field(default_factory=dict)
+    eval: Optional[Evaluation] = None
+    figures: Dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,6 +185,20 @@ def epochs_options(epochs: Optional[int]) -> List[str]:
         return []
     return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
             f'default_hooks.checkpoint.interval={epochs}']
+
+
+@functools.lru_cache(maxsize=None)
+def _dada_augment_key(config: str) -> str:
+    from mmengine.config import Config
+
+    from dada_mm.utils.pipeline import train_transform_key
+    return train_transform_key(Config.fromfile(config), 'DADAAugment')
+
+
+def policy_option(config: str, policy: str) -> str:
+    """The ``--cfg-options`` entry that sets the policy of ``config``'s DADAAugment
+    (found by its type: ``--cfg-options`` reaches a pipeline entry by index only)."""
+    return f'{_dada_augment_key(config)}.policy={policy}'
 
 
 def last_checkpoint(work_dir: str) -> str:
@@ -159,8 +265,8 @@ def _source_digest() -> str:
 
 
 # --------------------------------------------------------------------------- steps
-def step_data(args, scale) -> Dict[str, Any]:
-    params = dict(scale['data'], generator=_source_digest())
+def step_data(args, scale: Scale) -> DataResult:
+    params = dict(asdict(scale.data), generator=_source_digest())
     stamp = osp.join(args.data_root, DATA_STAMP)
     present = all(osp.isdir(osp.join(args.data_root, d))
                   for d in ('shapes/meta', 'shapes_coco/annotations'))
@@ -168,99 +274,91 @@ def step_data(args, scale) -> Dict[str, Any]:
         if not present:
             raise FileNotFoundError(f'--skip-data: no generated data in {args.data_root}')
         print(f'--skip-data: using the data in {args.data_root} as it is', flush=True)
-        return dict(generated=False)
+        return DataResult(generated=False)
     if present and osp.isfile(stamp):
         with open(stamp) as f:
             if json.load(f) == params:
                 print(f'data in {args.data_root} already generated with the same '
                       f'parameters ({stamp}); skipping', flush=True)
-                return dict(generated=False)
+                return DataResult(generated=False)
     from tools.generate_data import main as generate_main
-    d = scale['data']
-    argv = ['--root', args.data_root, '--classes', str(d['classes']),
-            '--train-per-class', str(d['train_per_class']),
-            '--test-per-class', str(d['test_per_class']), '--cls-size', str(d['cls_size']),
-            '--coco-train', str(d['coco_train']), '--coco-val', str(d['coco_val']),
-            '--seed', str(d['seed'])]
+    argv = scale.data.argv(args.data_root)
     show_command('tools/generate_data.py', argv)
     if osp.isfile(stamp):
         os.remove(stamp)  # never leave a stamp that does not match the files
     generate_main(argv)
     with open(stamp, 'w') as f:
         json.dump(params, f, indent=1)
-    return dict(generated=True)
+    return DataResult(generated=True)
 
 
-def step_search(args, scale, paths) -> Dict[str, Any]:
+def step_search(args, scale: Scale, paths: DemoPaths) -> TrainResult:
     root = osp.join(args.data_root, 'shapes')
     opts = cls_data_options(root) + [
         f'custom_hooks.0.val_dataloader.dataset.data_root={root}']
-    if scale['search_epochs'] is not None:
-        n = scale['search_epochs']
+    if scale.search_epochs is not None:
+        n = scale.search_epochs
         opts += epochs_options(n) + [f'param_scheduler.T_max={n}']
-    metrics = run_train(CONFIGS['search'], paths['search'], opts)
-    return dict(val=metrics)
+    return TrainResult(val=run_train(CONFIGS['search'], paths.search, opts))
 
 
-def step_pretrain(args, scale, paths, kind: str) -> Dict[str, Any]:
+def step_pretrain(args, scale: Scale, paths: DemoPaths, kind: str) -> TrainResult:
+    config = CONFIGS[f'pretrain_{kind}']
     opts = cls_data_options(osp.join(args.data_root, 'shapes'))
     if kind == 'dada':
-        opts.append(f'train_dataloader.dataset.pipeline.3.policy={paths["policy"]}')
-    opts += epochs_options(scale['pretrain_epochs'])
-    metrics = run_train(CONFIGS[f'pretrain_{kind}'], paths[f'pretrain_{kind}'], opts)
-    return dict(val=metrics, checkpoint=last_checkpoint(paths[f'pretrain_{kind}']))
+        opts.append(policy_option(config, paths.policy))
+    opts += epochs_options(scale.pretrain_epochs)
+    metrics = run_train(config, paths.pretrain(kind), opts)
+    return TrainResult(val=metrics, checkpoint=last_checkpoint(paths.pretrain(kind)))
 
 
-def step_export(paths, results) -> Dict[str, Any]:
+def step_export(paths: DemoPaths, pretrain: Dict[str, TrainResult]) -> Exported:
     from tools.export_backbone import main as export_main
-    out = {}
-    for kind in ('dada', 'baseline'):
-        argv = [results[f'pretrain_{kind}']['checkpoint'], paths[f'backbone_{kind}'],
+    for kind in KINDS:
+        argv = [pretrain[kind].checkpoint, paths.backbone(kind),
                 '--depth', '18', '--base-channels', '16', '--force']
         if kind == 'dada':
-            argv += ['--policy', paths['policy']]
+            argv += ['--policy', paths.policy]
         show_command('tools/export_backbone.py', argv)
         if export_main(argv) != 0:
             raise RuntimeError(f'tools/export_backbone.py failed for the {kind} backbone')
-        out[kind] = paths[f'backbone_{kind}']
-    out['policy'] = paths['backbone_dada'][:-len('.pth')] + '_policy.json'
-    if not osp.isfile(out['policy']):
-        raise FileNotFoundError(f'export did not write {out["policy"]}')
-    return out
+    policy = paths.backbone('dada')[:-len('.pth')] + '_policy.json'
+    if not osp.isfile(policy):
+        raise FileNotFoundError(f'export did not write {policy}')
+    return Exported(backbones={kind: paths.backbone(kind) for kind in KINDS},
+                    policy=policy)
 
 
-def det_options(args, scale, paths, kind: str, exported) -> List[str]:
+def det_options(args, kind: str, exported: Exported) -> List[str]:
+    """--cfg-options of the detector of arm ``kind``, in training and in evaluation."""
     opts = det_data_options(osp.join(args.data_root, 'shapes_coco'))
-    opts.append(f'model.backbone.init_cfg.checkpoint={exported[kind]}')
+    opts.append(f'model.backbone.init_cfg.checkpoint={exported.backbones[kind]}')
     if kind == 'dada':
-        opts.append(f'train_dataloader.dataset.pipeline.4.policy={exported["policy"]}')
+        opts.append(policy_option(CONFIGS['det_dada'], exported.policy))
     return opts
 
 
-def step_detection(args, scale, paths, kind: str, exported) -> Dict[str, Any]:
-    opts = det_options(args, scale, paths, kind, exported)
-    opts += epochs_options(scale['det_epochs'])
-    opts += scale.get('det_options', [])
+def step_detection(args, scale: Scale, paths: DemoPaths, kind: str,
+                   exported: Exported) -> TrainResult:
+    opts = det_options(args, kind, exported)
+    opts += epochs_options(scale.det_epochs)
+    opts += scale.det_options
     # evaluated once, by the eval step (tools/test.py on the final checkpoint)
-    metrics = run_train(CONFIGS[f'det_{kind}'], paths[f'det_{kind}'], opts,
-                        validate=False)
-    return dict(val=metrics, checkpoint=last_checkpoint(paths[f'det_{kind}']))
+    metrics = run_train(CONFIGS[f'det_{kind}'], paths.det(kind), opts, validate=False)
+    return TrainResult(val=metrics, checkpoint=last_checkpoint(paths.det(kind)))
 
 
-def step_eval(args, scale, paths, results, exported) -> Dict[str, Any]:
+def step_eval(args, scale: Scale, paths: DemoPaths, results: DemoResults) -> Evaluation:
     # the classifiers were validated on the val split after their last epoch (their
     # final checkpoint): top-1 comes from there, no second pass
-    out = {}
-    for kind in ('dada', 'baseline'):
-        name = f'pretrain_{kind}'
-        out[name] = dict(results[name]['val'])
-    for kind in ('dada', 'baseline'):
-        name = f'det_{kind}'
-        out[name] = run_test(CONFIGS[name], results[name]['checkpoint'],
-                             osp.join(paths[name], 'test'),
-                             det_options(args, scale, paths, kind, exported)
-                             + scale.get('det_options', []))
-    return out
+    classification = {kind: dict(results.pretrain[kind].val) for kind in KINDS}
+    detection = {}
+    for kind in KINDS:
+        detection[kind] = run_test(
+            CONFIGS[f'det_{kind}'], results.det[kind].checkpoint,
+            osp.join(paths.det(kind), 'test'),
+            det_options(args, kind, results.export) + list(scale.det_options))
+    return Evaluation(classification=classification, detection=detection)
 
 
 def _demo_images(data_root: str):
@@ -292,19 +390,19 @@ def _det_image_with_boxes(data_root: str):
     return img, boxes
 
 
-def step_figures(args, paths) -> Dict[str, str]:
+def step_figures(args, paths: DemoPaths) -> Dict[str, str]:
     from dada_mm.visualization import (build_visualizer, policy_sample_grid, save_image,
                                        write_policy_figures)
     vis_dir = osp.join(args.work_dir, 'vis')
     visualizer = build_visualizer(vis_dir, name=f'dada_demo_{os.getpid()}_{time.time()}')
     figures = write_policy_figures(
-        args.work_dir, paths['policy'], history=paths['history'],
+        args.work_dir, paths.policy, history=paths.history,
         images=_demo_images(args.data_root), top_k=5, draws=3, seed=0,
         visualizer=visualizer,
         title='Top-5 searched sub-policies on shapes val images (DADAAugment draws)')
     img, boxes = _det_image_with_boxes(args.data_root)
     grid, _ = policy_sample_grid(
-        paths['policy'], [img], boxes=[boxes], top_k=5, draws=4, seed=0, cell=160,
+        paths.policy, [img], boxes=[boxes], top_k=5, draws=4, seed=0, cell=160,
         title='Top-5 sub-policies on a shapes_coco image; boxes move with the geometric '
               'ops')
     figures['policy_samples_det'] = save_image(
@@ -321,41 +419,42 @@ def _fmt(value, pattern='{:.2f}'):
     return pattern.format(value)
 
 
-def build_summary(args, scale_name, paths, results, times) -> Dict[str, Any]:
+def build_summary(args, scale_name: str, paths: DemoPaths, results: DemoResults,
+                  times: Dict[str, float]) -> Dict[str, Any]:
     from dada_mm.policy import load_policy_file
-    doc = load_policy_file(paths['policy'])
+    doc = load_policy_file(paths.policy)
     sel = doc['meta'].get('selection_probs') or [None] * len(doc['sub_policies'])
     top5 = [dict(rank=i + 1, selection_weight=sel[i], ops=sub)
             for i, sub in enumerate(doc['sub_policies'][:5])]
-    ev = results['eval']
+    cls_eval, det_eval = results.eval.classification, results.eval.detection
     summary = dict(
         scale=scale_name, work_dir=osp.abspath(args.work_dir),
         data_root=osp.abspath(args.data_root),
         search=dict(seconds=times.get('search'),
                     epochs=doc['meta'].get('epochs_done'),
                     updates=doc['meta'].get('search', {}).get('updates'),
-                    policy_file=paths['policy'], history_file=paths['history'],
+                    policy_file=paths.policy, history_file=paths.history,
                     top5=top5),
         classification=dict(
-            dada_top1=ev['pretrain_dada'].get('accuracy/top1'),
-            baseline_top1=ev['pretrain_baseline'].get('accuracy/top1'),
-            search_net_top1=results['search']['val'].get('accuracy/top1'),
-            checkpoints=dict(dada=results['pretrain_dada']['checkpoint'],
-                             baseline=results['pretrain_baseline']['checkpoint'])),
+            dada_top1=cls_eval['dada'].get('accuracy/top1'),
+            baseline_top1=cls_eval['baseline'].get('accuracy/top1'),
+            search_net_top1=results.search.val.get('accuracy/top1'),
+            checkpoints=dict(dada=results.pretrain['dada'].checkpoint,
+                             baseline=results.pretrain['baseline'].checkpoint)),
         detection=dict(
-            dada_bbox_mAP=ev['det_dada'].get('coco/bbox_mAP'),
-            baseline_bbox_mAP=ev['det_baseline'].get('coco/bbox_mAP'),
-            dada_bbox_mAP_50=ev['det_dada'].get('coco/bbox_mAP_50'),
-            baseline_bbox_mAP_50=ev['det_baseline'].get('coco/bbox_mAP_50'),
-            metrics=dict(dada=ev['det_dada'], baseline=ev['det_baseline']),
-            checkpoints=dict(dada=results['det_dada']['checkpoint'],
-                             baseline=results['det_baseline']['checkpoint']),
-            backbones=dict(dada=paths['backbone_dada'],
-                           baseline=paths['backbone_baseline'],
-                           dada_policy=results['export']['policy'])),
+            dada_bbox_mAP=det_eval['dada'].get('coco/bbox_mAP'),
+            baseline_bbox_mAP=det_eval['baseline'].get('coco/bbox_mAP'),
+            dada_bbox_mAP_50=det_eval['dada'].get('coco/bbox_mAP_50'),
+            baseline_bbox_mAP_50=det_eval['baseline'].get('coco/bbox_mAP_50'),
+            metrics=dict(dada=det_eval['dada'], baseline=det_eval['baseline']),
+            checkpoints=dict(dada=results.det['dada'].checkpoint,
+                             baseline=results.det['baseline'].checkpoint),
+            backbones=dict(dada=paths.backbone('dada'),
+                           baseline=paths.backbone('baseline'),
+                           dada_policy=results.export.policy)),
         baseline=('same classifier recipe without the policy (crop + flip only), its '
                   'backbone fine-tuned in the same RetinaNet without DADAAugment'),
-        figures=results['figures'],
+        figures=results.figures,
         step_seconds=times,
         total_seconds=sum(times.values()))
     return summary
@@ -413,42 +512,41 @@ def main(argv=None) -> Dict[str, Any]:
     scale = SCALES[args.scale]
     os.makedirs(args.work_dir, exist_ok=True)
     wd = args.work_dir
-    paths = dict(
-        search=osp.join(wd, 'search'), pretrain_dada=osp.join(wd, 'pretrain_dada'),
-        pretrain_baseline=osp.join(wd, 'pretrain_baseline'),
-        det_dada=osp.join(wd, 'det_dada'), det_baseline=osp.join(wd, 'det_baseline'),
-        backbone_dada=osp.join(wd, 'backbone_dada.pth'),
-        backbone_baseline=osp.join(wd, 'backbone_baseline.pth'))
-    paths['policy'] = osp.join(paths['search'], 'dada_policy.json')
-    paths['history'] = osp.join(paths['search'], 'dada_search_history.json')
+    paths = DemoPaths(wd)
 
     import dada_mm  # noqa: F401  (registers everything once)
     times: Dict[str, float] = {}
-    results: Dict[str, Any] = {}
+    results = DemoResults()
 
     def timed(name, title, fn, *a):
         banner(f'[{len(times) + 1}] {title}')
         start = time.perf_counter()
-        results[name] = fn(*a)
+        out = fn(*a)
         times[name] = time.perf_counter() - start
         print(f'-- {name}: {times[name]:.1f} s', flush=True)
+        return out
 
-    timed('data', 'generate the built-in data', step_data, args, scale)
-    timed('search', 'DADA search on the shapes search split', step_search, args, scale,
-          paths)
-    timed('pretrain_dada', 'classifier pretraining with the searched policy',
-          step_pretrain, args, scale, paths, 'dada')
-    timed('pretrain_baseline', 'classifier pretraining without a policy (baseline)',
-          step_pretrain, args, scale, paths, 'baseline')
-    timed('export', 'export both backbones for mmdet', step_export, paths, results)
-    timed('det_dada', 'RetinaNet on shapes_coco: DADA backbone + DADA policy',
-          step_detection, args, scale, paths, 'dada', results['export'])
-    timed('det_baseline', 'RetinaNet on shapes_coco: baseline backbone, no policy',
-          step_detection, args, scale, paths, 'baseline', results['export'])
-    timed('eval', 'evaluation (tools/test.py): top-1 and COCO bbox mAP', step_eval,
-          args, scale, paths, results, results['export'])
-    timed('figures', 'pictures of the policy and of the search', step_figures, args,
-          paths)
+    results.data = timed('data', 'generate the built-in data', step_data, args, scale)
+    results.search = timed('search', 'DADA search on the shapes search split',
+                           step_search, args, scale, paths)
+    results.pretrain['dada'] = timed(
+        'pretrain_dada', 'classifier pretraining with the searched policy',
+        step_pretrain, args, scale, paths, 'dada')
+    results.pretrain['baseline'] = timed(
+        'pretrain_baseline', 'classifier pretraining without a policy (baseline)',
+        step_pretrain, args, scale, paths, 'baseline')
+    results.export = timed('export', 'export both backbones for mmdet', step_export,
+                           paths, results.pretrain)
+    results.det['dada'] = timed(
+        'det_dada', 'RetinaNet on shapes_coco: DADA backbone + DADA policy',
+        step_detection, args, scale, paths, 'dada', results.export)
+    results.det['baseline'] = timed(
+        'det_baseline', 'RetinaNet on shapes_coco: baseline backbone, no policy',
+        step_detection, args, scale, paths, 'baseline', results.export)
+    results.eval = timed('eval', 'evaluation (tools/test.py): top-1 and COCO bbox mAP',
+                         step_eval, args, scale, paths, results)
+    results.figures = timed('figures', 'pictures of the policy and of the search',
+                            step_figures, args, paths)
 
     summary = build_summary(args, args.scale, paths, results, times)
     text = summary_markdown(summary)

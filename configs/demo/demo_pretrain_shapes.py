@@ -2,8 +2,8 @@
 # the searched DADA policy (the paper's recipe: search on a reduced split, then retrain
 # with the learned top-k policy). The backbone is then exported for the detector.
 #
-#   python tools/train.py configs/demo/demo_pretrain_shapes.py \
-#       --cfg-options "train_dataloader.dataset.pipeline.3.policy=<search work_dir>/dada_policy.json"
+#   python tools/train.py configs/demo/demo_pretrain_shapes.py --cfg-options \
+#       "train_dataloader.dataset.pipeline.3.policy=<search work_dir>/dada_policy.json"
 #
 # Baseline (same recipe, no policy): configs/demo/demo_pretrain_shapes_baseline.py
 _base_ = ['./demo_search_shapes.py']
@@ -17,6 +17,7 @@ train_pipeline = [
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     # index 3: the learned policy, after crop and flip as in the paper
+    # (tools/run_demo.py finds it by its type)
     dict(type='DADAAugment', policy=dada_policy),
     dict(type='PackInputs'),
 ]

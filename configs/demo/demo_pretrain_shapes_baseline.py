@@ -3,11 +3,6 @@
 # initialises the baseline detector (configs/demo/demo_retinanet_shapes_baseline.py).
 _base_ = ['./demo_pretrain_shapes.py']
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale={{_base_.crop}}, crop_ratio_range=(0.5, 1.0),
-         backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='PackInputs'),
-]
+# the DADA recipe's pipeline without its policy (the same recipe by construction)
+train_pipeline = [t for t in _base_.train_pipeline if t['type'] != 'DADAAugment']
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

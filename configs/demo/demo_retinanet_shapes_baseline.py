@@ -7,11 +7,7 @@ _base_ = ['./demo_retinanet_shapes.py']
 backbone_checkpoint = 'work_dirs/demo/backbone_baseline.pth'
 model = dict(backbone=dict(init_cfg=dict(checkpoint=backbone_checkpoint)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale={{_base_.img_scale}}, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
+# the DADA detector's pipeline without the policy and the box filter that follows it
+train_pipeline = [t for t in _base_.train_pipeline
+                  if t['type'] not in ('DADAAugment', 'FilterAnnotations')]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

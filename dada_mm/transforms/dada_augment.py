@@ -94,7 +94,7 @@ class DADAAugment(BaseTransform):
         self.interpolation = interpolation
         self.channel_order = channel_order
         # (op name, prob, scaled level) per sub-policy, resolved once
-        self._resolved: List[List[Tuple[str, float, float]]] = [
+        self._scaled_sub_policies: List[List[Tuple[str, float, float]]] = [
             [(op['op'], op['prob'],
               scale_level(get_op(op['op']), op['magnitude'], self.magnitude_scale))
              for op in sub] for sub in sub_policies]
@@ -102,10 +102,10 @@ class DADAAugment(BaseTransform):
     # -- helpers ---------------------------------------------------------------------
     def _draw(self) -> Tuple[int, List[Tuple[bool, float, Tuple[float, float]]]]:
         """All random numbers of one call, in a fixed order whatever gets applied."""
-        index = int(np.random.randint(len(self._resolved)))
+        index = int(np.random.randint(len(self._scaled_sub_policies)))
         # One rand(4 n) call gives the same numbers as 4 n successive rand() calls
         # (apply, sign, centre x, centre y per op), at a fraction of the call overhead.
-        u = np.random.rand(4 * len(self._resolved[index])).tolist()
+        u = np.random.rand(4 * len(self._scaled_sub_policies[index])).tolist()
         draws = [(u[k], 1.0 if u[k + 1] < 0.5 else -1.0, (u[k + 2], u[k + 3]))
                  for k in range(0, len(u), 4)]
         return index, draws
@@ -140,7 +140,7 @@ class DADAAugment(BaseTransform):
         img = check_image(results['img'], 'DADAAugment', (1, 3, 4))
         index, draws = self._draw()
         applied = []
-        for (name, prob, level), (apply_u, sign, center) in zip(self._resolved[index],
+        for (name, prob, level), (apply_u, sign, center) in zip(self._scaled_sub_policies[index],
                                                               draws):
             if apply_u >= prob:
                 continue

@@ -123,12 +123,12 @@ class ZophDetectionAugment(BaseTransform):
                                     'cutout_fill')
         self.interpolation = interpolation
         self.channel_order = channel_order
-        self._resolved: List[List[Tuple[str, float, float]]] = [
+        self._scaled_sub_policies: List[List[Tuple[str, float, float]]] = [
             [(op['op'], op['prob'], scale_level(get_detection_op(op['op']),
                                                 op['magnitude'], self.magnitude_scale))
              for op in sub] for sub in sub_policies]
         #: ops that read the boxes: results without 'gt_bboxes' are refused
-        self.box_ops = sorted({name for sub in self._resolved for name, _, _ in sub
+        self.box_ops = sorted({name for sub in self._scaled_sub_policies for name, _, _ in sub
                                if get_detection_op(name).kind in ('box_only',
                                                                   'bbox_cutout')})
 
@@ -182,8 +182,8 @@ class ZophDetectionAugment(BaseTransform):
                 f"ZophDetectionAugment: the policy's box ops ({', '.join(self.box_ops)}) "
                 f"need results['gt_bboxes'], which is missing; load boxes first "
                 f"(LoadAnnotations(with_bbox=True)) or use a policy without box ops")
-        index = int(np.random.randint(len(self._resolved)))
-        sub = self._resolved[index]
+        index = int(np.random.randint(len(self._scaled_sub_policies)))
+        sub = self._scaled_sub_policies[index]
         u = np.random.rand(4 * len(sub)).tolist()
         applied = []
         for j, (name, prob, level) in enumerate(sub):

@@ -1,8 +1,9 @@
 """Insert ``DADAAugment`` into the training pipeline of any stock OpenMMLab config.
 
-Classic (``_base_``) MMEngine configs cannot splice a list inherited from a base file, so
-adding one transform to a stock pipeline means either writing the pipeline out (see
-``docs/reuse_dada_augment.md``) or editing the loaded config, which this helper does::
+A config file can splice the transform into the pipeline it inherits
+(``[*_base_.train_pipeline[:-1], dada, _base_.train_pipeline[-1]]``, as
+``configs/*_dada_coco.py`` do; ``docs/reuse_dada_augment.md``); code that holds a loaded
+config instead can let this helper edit it::
 
     from mmengine.config import Config
     from dada_mm.utils.pipeline import add_dada_augment
@@ -15,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Dict, List, Optional
 
-__all__ = ['add_dada_augment', 'train_pipeline_of']
+__all__ = ['add_dada_augment', 'train_pipeline_of', 'train_transform_key']
 
 DETECTION_PACKERS = ('PackDetInputs', 'PackTrackInputs')
 
@@ -70,3 +71,24 @@ def add_dada_augment(cfg: Any, policy: Any = 'dada-imagenet', after: str = 'Rand
     if 'train_pipeline' in cfg:
         cfg['train_pipeline'] = copy.deepcopy(pipeline)
     return cfg
+
+
+def train_transform_key(cfg: Any, type_name: str = 'DADAAugment') -> str:
+    """The dotted key of the ``type_name`` transform in ``cfg.train_dataloader``'s pipeline.
+
+    E.g. ``'train_dataloader.dataset.pipeline.4'`` for ``configs/retinanet_dada_coco.py``:
+    ``--cfg-options`` reaches a pipeline entry only by its index, so
+    ``f'{train_transform_key(cfg)}.policy=my_policy.json'`` is the option that changes the
+    policy without counting transforms. Follows dataset wrappers as
+    :func:`train_pipeline_of` does; the pipeline must hold exactly one such transform.
+    """
+    key, dataset = 'train_dataloader.dataset', cfg['train_dataloader']['dataset']
+    while 'pipeline' not in dataset:
+        if 'dataset' not in dataset:
+            raise KeyError(f'{key} has no pipeline (ConcatDataset or a custom wrapper?)')
+        key, dataset = key + '.dataset', dataset['dataset']
+    hits = [i for i, t in enumerate(dataset['pipeline']) if t.get('type') == type_name]
+    if len(hits) != 1:
+        raise ValueError(f'{key}.pipeline has {len(hits)} {type_name!r} transforms, '
+                         'expected one')
+    return f'{key}.pipeline.{hits[0]}'
