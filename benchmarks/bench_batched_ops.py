@@ -52,9 +52,10 @@ import torch  # noqa: E402
 
 from dada_mm.search.batched_ops import apply_sub_policies  # noqa: E402
 from dada_mm.search_space import OPS, SUB_POLICY_OP_INDICES  # noqa: E402
-from dada_mm.search_space.ops import CUTOUT_FILL_RGB  # noqa: E402
+from dada_mm.search_space.ops import CUTOUT_FILL_RGB, ops_of_kind  # noqa: E402
 
-GEOMETRIC = (0, 1, 2, 3, 4)
+#: indices of the warps (nearest / bilinear resampling is set on their kornia modules)
+GEOMETRIC = tuple(op.index for op in ops_of_kind('geometric'))
 
 
 # ------------------------------------------------------------------------------ workload
@@ -366,7 +367,8 @@ def main(argv=None):
     print(f'batched ops: batch {b} at {size}x{size}, slot p {args.prob}, device {dev} '
           f'({name}), torch {torch.__version__} ({torch.get_num_threads()} threads), '
           f'torchvision {torchvision.__version__}, kornia {kv or "not installed"}, load '
-          f'average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs')
+          f'average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, '
+          f'THP_MEM_ALLOC_ENABLE={os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")}')
 
     images_u8 = make_images(b, size, dev, args.seed)
     images = images_u8.float()

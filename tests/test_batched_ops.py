@@ -6,13 +6,22 @@ import pytest
 import torch
 from PIL import Image
 
-from dada_mm.search.batched_ops import (DIFFERENTIABLE_OP_INDICES, affine_matrices,
-                                        apply_op_batch, apply_sub_policies, cutout_boxes,
-                                        surrogate_op)
-from dada_mm.testing import pil_ops
-from dada_mm.search_space.ops import (GEOMETRIC_OPS, OP_NAMES,
-                                      inverse_output_to_input_matrix, level_to_value)
+from dada_mm.search.batched_ops import (
+    DIFFERENTIABLE_OP_INDICES,
+    affine_matrices,
+    apply_op_batch,
+    apply_sub_policies,
+    cutout_boxes,
+    surrogate_op,
+)
+from dada_mm.search_space.ops import (
+    GEOMETRIC_OPS,
+    OP_NAMES,
+    inverse_output_to_input_matrix,
+    level_to_value,
+)
 from dada_mm.search_space.sub_policies import SUB_POLICY_OP_INDICES
+from dada_mm.testing import pil_ops
 
 H, W = 41, 53  # odd, non-square: catches H/W swaps and centre conventions
 LEVELS = (0.0, 0.05, 0.13, 0.25, 0.37, 0.5, 0.61, 0.75, 0.88, 0.97, 1.0, -0.2, 1.3)
@@ -373,3 +382,62 @@ def test_deterministic_and_does_not_modify_input():
     assert a.min() >= 0 and a.max() <= 255 and torch.equal(a, a.round())
     with pytest.raises(ValueError):
         apply_sub_policies(x, *args, magnitude_grad='nope')
+
+
+# ------------------------------------------- fast value paths (issue #15): same values
+def _reference_warp(x, ix, iy, fill):
+    """Gather + where on full [N, H, W] source indices (the generic nearest warp)."""
+    n, c, h, w = x.shape
+    ixc, iyc = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
+    valid = (ixc == ix) & (iyc == iy)
+    flat = (iyc * w + ixc).reshape(n, 1, h * w).expand(n, c, h * w)
+    out = torch.gather(x.reshape(n, c, h * w), 2, flat).view(n, c, h, w)
+    return torch.where(valid.unsqueeze(1), out, fill)
+
+
+def test_separable_warp_equals_gather_on_any_indices():
+    """The scale path's slice / index_select warp equals the gather on consecutive
+    (translation) indices, out of range on either side or entirely, and on arbitrary
+    separable indices (its fallback)."""
+    from dada_mm.search.batched_ops import _warp_separable
+    g = torch.Generator().manual_seed(21)
+    n, c, h, w = 7, 3, 19, 23
+    x = (torch.rand(n, c, h, w, generator=g) * 255).round()
+    ar_x, ar_y = torch.arange(w), torch.arange(h)
+    ix = torch.stack([ar_x + s for s in (0, 5, -7, 30, -40, 2, 0)])
+    iy = torch.stack([ar_y + s for s in (0, -3, 4, 1, 0, -25, 0)])
+    ix[5] = torch.randint(-5, w + 5, (w,), generator=g)  # not consecutive: fallback
+    iy[6] = torch.randint(-5, h + 5, (h,), generator=g)
+    for fill in (torch.tensor(7.0).view(1, 1, 1, 1), torch.tensor([1.0, 2.0, 3.0]).view(
+            1, 3, 1, 1)):
+        ref = _reference_warp(x, ix.view(n, 1, w).expand(n, h, w),
+                              iy.view(n, h, 1).expand(n, h, w), fill)
+        for it in (torch.int32, torch.int64):
+            assert torch.equal(_warp_separable(x, ix.to(it), iy.to(it), fill), ref)
+
+
+@pytest.mark.parametrize('channels', (3, 1))
+def test_in_place_value_paths_equal_apply_op_batch(channels):
+    """apply_sub_policies computes the values in place on its private copy of each op's
+    samples; apply_op_batch (no in-place) must give the same values and leave its input
+    alone, also on non-contiguous and float64 inputs."""
+    g = torch.Generator().manual_seed(22)
+    b, h, w = 6, 29, 37
+    x = (torch.rand(b, channels, h, w, generator=g) * 255).round()
+    x[0] = 0
+    x[1, :, :10] = 255
+    lv = torch.rand(b, generator=g)
+    lv[2] = 0.0
+    sg = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
+    ct = torch.rand(b, 2, generator=g)
+    for k, name in enumerate(OP_NAMES):
+        ops = torch.tensor([[k, 0]] * b)
+        apply = torch.tensor([[1.0, 0.0]] * b)
+        levels = torch.stack([lv, lv], 1)
+        got = apply_sub_policies(x, ops, apply, levels, torch.stack([sg, sg], 1),
+                                 torch.stack([ct, ct], 1), fill=5.0)
+        for xv in (x, x.contiguous(memory_format=torch.channels_last), x.double()):
+            before = xv.clone()
+            ref = apply_op_batch(xv, name, lv, signs=sg, centers=ct, fill=5.0)
+            assert torch.equal(xv, before), name
+            assert torch.equal(ref.to(got.dtype), got), name

@@ -40,6 +40,17 @@ truncated as the uint8 PIL op would be.
 The warps are the one known difference from ``dada_mm.transforms.image_ops`` (it uses
 cv2's 1/1024-pixel fixed point: ~0.4 % of a rotation's pixels differ).
 
+Speed: the exact values rely on the inputs holding uint8 values (integers 0..255), as
+documented above, and are computed with few passes and few full-size temporaries (on a
+CPU, fresh memory costs page faults that can exceed the arithmetic): in place on the
+private per-op copy that ``apply_sub_policies`` makes (``_OpArgs.inplace``); luma in
+float32 (integer sums below 2**24 are exact); LUT ops through one int32 index
+(``bincount`` and ``index_select`` on ``row * 256 + v``); Solarize as ``|x - 255 m|``;
+Sharpness by box sums on the interior only; Cutout by slice assignment on the box (CPU);
+translations by slice copies, ShearX / ShearY by a gather within rows (CPU). Each of these
+gives the same values, bit for bit, as the straightforward formulation (kept for the
+surrogates and checked by the tests).
+
 Magnitude gradients (``magnitude_grad``)
 ----------------------------------------
 ``'straight_through'`` (default) is the paper's estimator (DADA §2.4 of the spec): the
@@ -82,11 +93,23 @@ import torch
 import torch.nn.functional as F
 
 from dada_mm.search_space.channels import fill_in_order, rgb_positions
-from dada_mm.search_space.ops import (CUTOUT_FILL_RGB, LUMA_SHIFT, LUMA_WEIGHTS_RGB,
-                                      OP_INDEX, OP_NAMES, OPS, SMOOTH_DIVISOR,
-                                      SMOOTH_KERNEL, MatrixMath, OpSpec, blend,
-                                      check_registry, cutout_box_edges, cutout_side,
-                                      ops_of_kind)
+from dada_mm.search_space.ops import (
+    CUTOUT_FILL_RGB,
+    LUMA_SHIFT,
+    LUMA_WEIGHTS_RGB,
+    OP_INDEX,
+    OP_NAMES,
+    OPS,
+    SMOOTH_DIVISOR,
+    SMOOTH_KERNEL,
+    MatrixMath,
+    OpSpec,
+    blend,
+    check_registry,
+    cutout_box_edges,
+    cutout_side,
+    ops_of_kind,
+)
 
 __all__ = ['apply_sub_policies', 'apply_op_batch', 'surrogate_op', 'affine_matrices',
            'cutout_boxes', 'OP_FUNCTIONS', 'DIFFERENTIABLE_KINDS', 'DIFFERENTIABLE_OPS',
@@ -228,14 +251,72 @@ def _warp_nearest(x: torch.Tensor, mats64: torch.Tensor, fill_t: torch.Tensor,
     n, c, h, w = x.shape
     if pil_fixed_point:
         ix, iy = _pil_source_indices(mats64, h, w, scale_path)
+        if scale_path and x.device.type == 'cpu':
+            return _warp_separable(x, ix.view(n, w), iy.view(n, h), fill_t)
     else:
         xin, yin = _source_coords(mats64, h, w)
         ix, iy = torch.floor(xin).long(), torch.floor(yin).long()
+    rows_kept = (iy.shape == (n, h, w) and n > 0
+                 and bool(((mats64[:, 1, 0] == 0) & (mats64[:, 1, 1] == 1)).all()))
+    if rows_kept and bool((iy == torch.arange(h, device=x.device,
+                                              dtype=iy.dtype).view(1, h, 1)).all()):
+        # every output pixel reads its own row (ShearX): a gather within rows (cache
+        # friendly, much faster than the flat gather), same values
+        ixc = ix.clamp(0, w - 1)
+        out = torch.gather(x, 3, ixc.view(n, 1, h, w).long().expand(n, c, h, w))
+        return torch.where((ixc == ix).unsqueeze(1), out, fill_t)
+    cols_kept = (ix.shape == (n, h, w) and n > 0 and x.device.type == 'cpu'
+                 and bool(((mats64[:, 0, 0] == 1) & (mats64[:, 0, 1] == 0)).all()))
+    if cols_kept and bool((ix == torch.arange(w, device=x.device,
+                                              dtype=ix.dtype).view(1, 1, w)).all()):
+        # every output pixel reads its own column (ShearY): the same gather within rows
+        # on the transposed image (two transposing copies are cheaper than the flat
+        # gather on CPU), same values
+        iyc = iy.clamp(0, h - 1)
+        idx_t = iyc.transpose(1, 2).reshape(n, 1, w, h).long().expand(n, c, w, h)
+        out_t = torch.gather(x.transpose(2, 3).contiguous(), 3, idx_t)
+        out = torch.where((iyc == iy).unsqueeze(1), out_t.transpose(2, 3), fill_t)
+        return out.contiguous()
     ixc, iyc = ix.clamp(0, w - 1), iy.clamp(0, h - 1)
     valid = (ixc == ix) & (iyc == iy)
     flat_idx = (iyc * w + ixc).expand(n, h, w).reshape(n, 1, h * w).long()
     out = torch.gather(x.reshape(n, c, h * w), 2, flat_idx.expand(n, c, h * w))
     return torch.where(valid.unsqueeze(1), out.view(n, c, h, w), fill_t)
+
+
+def _warp_separable(x: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor,
+                    fill_t: torch.Tensor) -> torch.Tensor:
+    """``_warp_nearest`` for separable source indices (the scale path: output (i, j)
+    reads input (iy[i], ix[j])), the same values as the gather + ``where``. Per sample:
+    where the indices are consecutive (``ix[j] = ix[0] + j``, the translations), one
+    slice copy of the in-bounds block and ``fill`` around it; otherwise a row then a
+    column ``index_select`` and ``fill`` on the out-of-bounds rows / columns."""
+    n, c, h, w = x.shape
+    fill = fill_t.view(-1, 1, 1)
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    step_x = ((ix[:, 1:] - ix[:, :-1]) == 1).all(dim=1).tolist()
+    step_y = ((iy[:, 1:] - iy[:, :-1]) == 1).all(dim=1).tolist()
+    x0s, y0s = ix[:, 0].tolist(), iy[:, 0].tolist()
+    for i in range(n):
+        o = out[i]
+        if step_x[i] and step_y[i]:
+            sx, sy = x0s[i], y0s[i]
+            c0, c1 = min(max(0, -sx), w), max(min(w, w - sx), 0)
+            r0, r1 = min(max(0, -sy), h), max(min(h, h - sy), 0)
+            if c1 <= c0 or r1 <= r0:
+                o.copy_(fill.expand_as(o))
+                continue
+            o[:, r0:r1, c0:c1] = x[i, :, sy + r0:sy + r1, sx + c0:sx + c1]
+            o[:, :r0] = fill
+            o[:, r1:] = fill
+            o[:, r0:r1, :c0] = fill
+            o[:, r0:r1, c1:] = fill
+            continue
+        ixc, iyc = ix[i].clamp(0, w - 1), iy[i].clamp(0, h - 1)
+        torch.index_select(x[i].index_select(1, iyc), 2, ixc, out=o)
+        o[:, iyc != iy[i], :] = fill
+        o[:, :, ixc != ix[i]] = fill
+    return out
 
 
 def _warp_bilinear(x: torch.Tensor, mats: torch.Tensor, fill_t: torch.Tensor):
@@ -258,6 +339,22 @@ def _luma_int(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
     return (r * wr + g * wg + b * wb + (1 << (LUMA_SHIFT - 1))) >> LUMA_SHIFT
 
 
+def _luma_exact(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
+    """``_luma_int`` as floats of ``x.dtype`` [N, 1, H, W], for uint8-valued ``x``.
+
+    Computed in the float dtype: every weighted sum is an integer below ``255 * 2**16 +
+    2**15 < 2**24``, so exact in float32 in any order, and ``>> 16`` is ``floor(s *
+    2**-16)`` (a power of two), so the value equals the integer luma (no int64 pass).
+    """
+    if x.shape[1] == 1:
+        return x.clone()
+    r, g, b = (x[:, i:i + 1] for i in rgb)
+    wr, wg, wb = LUMA_WEIGHTS_RGB
+    luma = r * float(wr)
+    luma.add_(g, alpha=float(wg)).add_(b, alpha=float(wb))
+    return luma.add_(float(1 << (LUMA_SHIFT - 1))).mul_(2.0 ** -LUMA_SHIFT).floor_()
+
+
 def _luma_float(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
     """Unrounded, differentiable luma (surrogate of ``_luma_int``)."""
     if x.shape[1] == 1:
@@ -267,13 +364,25 @@ def _luma_float(x: torch.Tensor, rgb: Tuple[int, int, int]) -> torch.Tensor:
     return (r * wr + g * wg + b * wb) / float(1 << LUMA_SHIFT)
 
 
-def _pil_blend(degenerate: torch.Tensor, image: torch.Tensor,
-               factor64: torch.Tensor) -> torch.Tensor:
-    """``Image.blend(degenerate, image, factor)`` in float32 as PIL's C code, as uint8."""
+def _pil_blend(degenerate: Optional[torch.Tensor], image: torch.Tensor,
+               factor64: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``Image.blend(degenerate, image, factor)`` in float32 as PIL's C code, as uint8.
+
+    ``blend``'s ``d + a * (x - d)`` evaluated in place on one float32 buffer (``image``
+    itself when ``inplace`` and float32): the same float operations, one temporary.
+    ``degenerate`` (broadcastable to ``image``) None means 0 (``0 + a * (x - 0)``).
+    """
     a = factor64.to(torch.float32).view(-1, 1, 1, 1)
-    d = degenerate.to(torch.float32)
-    t = blend(d, image.to(torch.float32), a)
-    return t.clamp(0.0, 255.0).trunc().to(image.dtype)
+    x32 = image.to(torch.float32)
+    own = inplace or x32.data_ptr() != image.data_ptr()
+    if degenerate is None:
+        t = x32.mul_(a) if own else x32 * a
+        t.add_(0.0)  # 0 + (-0.0) is +0.0, as in the blend
+    else:
+        d = degenerate.to(torch.float32)
+        t = x32.sub_(d) if own else x32 - d
+        t.mul_(a).add_(d)
+    return t.clamp_(0.0, 255.0).trunc_().to(image.dtype)
 
 
 def _smooth_sum(x: torch.Tensor) -> torch.Tensor:
@@ -289,18 +398,24 @@ def _with_border(x: torch.Tensor, interior: torch.Tensor) -> torch.Tensor:
                       x[:, :, -1:]], dim=2)
 
 
-def _lut_apply(xi: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
-    """xi int64 [N, C, H, W], lut [N*C, 256] -> lut values at xi."""
-    n, c, h, w = xi.shape
-    return torch.gather(lut, 1, xi.reshape(n * c, h * w)).view(n, c, h, w)
+def _row_indices(x: torch.Tensor) -> torch.Tensor:
+    """Flat indices ``row * 256 + v`` (row = sample * C + channel) of uint8-valued ``x``
+    into [N*C, 256] tables, int32 (int64 past 2**31 entries), [N*C*H*W]."""
+    n, c = x.shape[:2]
+    it = torch.int32 if n * c * 256 < 2 ** 31 else torch.int64
+    idx = x.to(it, memory_format=torch.contiguous_format)
+    idx.add_((torch.arange(n * c, device=x.device, dtype=it) * 256).view(n, c, 1, 1))
+    return idx.view(-1)
 
 
-def _equalize_lut(xi: torch.Tensor) -> torch.Tensor:
-    n, c, h, w = xi.shape
-    rows = n * c
-    offs = (torch.arange(rows, device=xi.device) * 256).view(n, c, 1, 1)
-    hist = torch.bincount((xi + offs).reshape(-1), minlength=rows * 256).view(rows, 256)
-    ar = torch.arange(256, device=xi.device)
+def _lut_take(idx: torch.Tensor, lut: torch.Tensor, shape, dtype) -> torch.Tensor:
+    """Values of the tables ``lut`` [N*C, 256] at ``_row_indices``, as ``dtype``."""
+    return lut.to(dtype).view(-1).index_select(0, idx).view(shape)
+
+
+def _equalize_lut(hist: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Equalize tables [rows, 256] (int64) from the histograms [rows, 256]."""
+    ar = torch.arange(256, device=hist.device)
     nonzero = hist > 0
     last = torch.where(nonzero, ar, -1).amax(dim=1, keepdim=True)
     h_last = torch.gather(hist, 1, last.clamp(min=0))
@@ -389,6 +504,8 @@ class _OpArgs:
     fill: torch.Tensor     # [1, C or 1, 1, 1]
     cutout_fill_rgb: Sequence[int]
     pil_fixed_point: bool = True
+    #: the exact value may overwrite ``x`` (a private copy, no surrogate needed)
+    inplace: bool = False
     levels64: torch.Tensor = field(init=False)  # detached float64 copy of ``levels``
 
     def __post_init__(self):
@@ -418,7 +535,7 @@ def _auto_contrast(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor
     if surrogate:
         scale, offset, identity = _autocontrast_params(x.detach())
         return torch.where(identity, x, x * scale.to(x.dtype) + offset.to(x.dtype))
-    return _lut_apply(x.round().long(), _autocontrast_lut(x)).to(x.dtype)
+    return _lut_take(_row_indices(x), _autocontrast_lut(x), x.shape, x.dtype)
 
 
 def _invert(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
@@ -428,14 +545,22 @@ def _invert(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
 def _equalize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
     if surrogate:
         return x
-    xi = x.round().long().clamp(0, 255)
-    return _lut_apply(xi, _equalize_lut(xi)).to(x.dtype)
+    n, c, h, w = x.shape
+    idx = _row_indices(x)
+    hist = torch.bincount(idx, minlength=n * c * 256).view(n * c, 256)
+    return _lut_take(idx, _equalize_lut(hist, h, w), x.shape, x.dtype)
 
 
 def _solarize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
     # PIL: lut[i] = i if i < thr else 255 - i, thr = level * 256 (a float)
     thr = torch.ceil(_values(a.spec, a.levels64, None)).to(x.dtype).view(-1, 1, 1, 1)
-    return torch.where(x.detach() >= thr, 255.0 - x, x)
+    if surrogate:
+        return torch.where(x.detach() >= thr, 255.0 - x, x)
+    # value (x uint8-valued, thr an integer): |x - 255 m| with m = [x >= thr] =
+    # clamp(x - thr + 1, 0, 1), i.e. 255 - x or x; exact integer arithmetic in one
+    # buffer, no (slow) bool-mask where
+    m = (x - thr).add_(1.0).clamp_(0.0, 1.0)
+    return m.mul_(-255.0).add_(x).abs_()
 
 
 def _posterize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
@@ -443,7 +568,7 @@ def _posterize(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
         return x
     bits = torch.floor(_values(a.spec, a.levels64, None))
     q = torch.pow(2.0, 8.0 - bits).to(x.dtype).view(-1, 1, 1, 1)
-    return torch.floor(x / q) * q
+    return (x.div_(q) if a.inplace else x / q).floor_().mul_(q)
 
 
 def _contrast_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
@@ -478,22 +603,80 @@ def _sharpness_degenerate(x: torch.Tensor, rgb, exact: bool) -> torch.Tensor:
     return _with_border(x, s)
 
 
-def _blend(degenerate: Callable[[torch.Tensor, Tuple[int, int, int], bool], torch.Tensor]
+def _contrast_value(x: torch.Tensor, a: _OpArgs, f64: torch.Tensor) -> torch.Tensor:
+    n, _, h, w = x.shape
+    total = _luma_exact(x, a.rgb).sum(dim=(1, 2, 3), dtype=torch.float64)
+    mean = torch.floor(torch.div(total, torch.full_like(total, float(h * w))) + 0.5)
+    return _pil_blend(mean.to(x.dtype).view(n, 1, 1, 1), x, f64, a.inplace)
+
+
+def _color_value(x: torch.Tensor, a: _OpArgs, f64: torch.Tensor) -> torch.Tensor:
+    return _pil_blend(_luma_exact(x, a.rgb), x, f64, a.inplace)
+
+
+def _brightness_value(x: torch.Tensor, a: _OpArgs, f64: torch.Tensor) -> torch.Tensor:
+    return _pil_blend(None, x, f64, a.inplace)
+
+
+_SMOOTH_ONES_BUT_CENTRE = all(v == 1 for i, row in enumerate(SMOOTH_KERNEL)
+                              for j, v in enumerate(row) if (i, j) != (1, 1))
+
+
+def _smooth_sum_exact(x: torch.Tensor) -> torch.Tensor:
+    """``_smooth_sum`` of uint8-valued ``x`` as separable box sums plus the extra centre
+    weight (integer sums below 2**24: exact, equal to the convolution)."""
+    if not _SMOOTH_ONES_BUT_CENTRE:
+        return _smooth_sum(x)
+    rows = x[..., :-2] + x[..., 1:-1]
+    rows += x[..., 2:]
+    s = rows[:, :, :-2] + rows[:, :, 1:-1]
+    s += rows[:, :, 2:]
+    return s.add_(x[:, :, 1:-1, 1:-1], alpha=float(SMOOTH_KERNEL[1][1] - 1))
+
+
+def _sharpness_value(x: torch.Tensor, a: _OpArgs, f64: torch.Tensor) -> torch.Tensor:
+    # the border keeps x (degenerate = x there: x + f * 0, uint8 values unchanged), so
+    # only the interior is blended, in place on the output's interior view
+    out = x if a.inplace else x.clone()
+    if x.shape[2] < 3 or x.shape[3] < 3:
+        return out
+    deg = _smooth_sum_exact(x).div_(float(SMOOTH_DIVISOR)).add_(0.5).floor_()
+    inner = out[:, :, 1:-1, 1:-1]
+    if out.dtype != torch.float32:
+        inner.copy_(_pil_blend(deg, inner, f64))
+        return out
+    af = f64.to(torch.float32).view(-1, 1, 1, 1)
+    inner.sub_(deg).mul_(af).add_(deg).clamp_(0.0, 255.0).trunc_()
+    return out
+
+
+def _blend(degenerate: Callable[[torch.Tensor, Tuple[int, int, int], bool], torch.Tensor],
+           value: Callable[[torch.Tensor, _OpArgs, torch.Tensor], torch.Tensor]
            ) -> OpFunction:
-    """A blend op: ``Image.blend(degenerate(x), x, factor)`` (the same for every blend)."""
+    """A blend op: ``Image.blend(degenerate(x), x, factor)`` (the same for every blend);
+    ``value(x, a, factor64)`` is its exact value (the same map, with fewer passes)."""
     def apply(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
-        deg = degenerate(x, a.rgb, not surrogate)
         if surrogate:
+            deg = degenerate(x, a.rgb, False)
             f = _values(a.spec, a.levels, None).to(x.dtype).view(-1, 1, 1, 1)
             return blend(deg, x, f)
-        return _pil_blend(deg, x, _values(a.spec, a.levels64, None))
+        return value(x, a, _values(a.spec, a.levels64, None))
     return apply
 
 
 def _cutout(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
     h, w = x.shape[2:]
-    mask = _box_mask(cutout_boxes(h, w, a.levels64, a.centers), h, w)
-    return torch.where(mask, _cutout_fill(x, a.channel_order, a.cutout_fill_rgb), x)
+    boxes = cutout_boxes(h, w, a.levels64, a.centers)
+    fill = _cutout_fill(x, a.channel_order, a.cutout_fill_rgb)
+    if x.device.type != 'cpu' or (surrogate and x.requires_grad):
+        return torch.where(_box_mask(boxes, h, w), fill, x)
+    # CPU: paint each box with a slice assignment (no full-image mask / where)
+    out = x if a.inplace else x.clone()
+    for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 > x0 and y1 > y0:
+            out[i, :, y0:y1, x0:x1] = fill[0]
+    return out
 
 
 _REGISTRY: Dict[str, OpFunction] = {
@@ -503,10 +686,10 @@ _REGISTRY: Dict[str, OpFunction] = {
     'Equalize': _equalize,
     'Solarize': _solarize,
     'Posterize': _posterize,
-    'Contrast': _blend(_contrast_degenerate),
-    'Color': _blend(_color_degenerate),
-    'Brightness': _blend(_brightness_degenerate),
-    'Sharpness': _blend(_sharpness_degenerate),
+    'Contrast': _blend(_contrast_degenerate, _contrast_value),
+    'Color': _blend(_color_degenerate, _color_value),
+    'Brightness': _blend(_brightness_degenerate, _brightness_value),
+    'Sharpness': _blend(_sharpness_degenerate, _sharpness_value),
     'Cutout': _cutout,
 }
 check_registry(_REGISTRY, 'dada_mm.search.batched_ops.OP_FUNCTIONS')
@@ -658,6 +841,7 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
             args = _OpArgs(spec, lv, sg[:, j].index_select(0, idx),
                            ct[:, j].index_select(0, idx), channel_order, rgb, fill_t,
                            cutout_fill_rgb, pil_fixed_point)
+            args.inplace = not need_sur  # xs is index_select's copy
             value, sur = _op_forward(xs, args, want_value=True, want_surrogate=need_sur)
             if need_sur:
                 out = value + (sur - sur.detach())
