@@ -1,10 +1,13 @@
-.PHONY: setup test demo
+.PHONY: setup lint test demo
 PY := .venv/bin/python
 
 setup:
 	bash tools/setup_env.sh
 
-test: setup
+lint: setup
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest tests
 
 demo: setup

@@ -67,8 +67,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dada_mm.policy import resolve_policy  # noqa: E402
 from dada_mm.search_space import CUTOUT_FILL_RGB, level_to_value  # noqa: E402
 from dada_mm.testing.pil_ops import pil_op  # noqa: E402
-from dada_mm.transforms import DADAAugment  # noqa: E402
-from dada_mm.transforms import image_ops  # noqa: E402
+from dada_mm.transforms import (
+    DADAAugment,  # noqa: E402
+    image_ops,  # noqa: E402
+)
 
 
 # --------------------------------------------------------------------------------------

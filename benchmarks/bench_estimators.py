@@ -14,7 +14,7 @@ Part 2, real step (``--part real``): the rewards the search hook feeds the estim
 The demo search config (configs/demo/demo_search_shapes.py, 105 sub-policies) is built on a
 generated shapes set, the network is trained --real-pretrain-iters plain iterations, then
 frozen: fixed weights w, one fixed training batch, one held-out batch giving
-v = grad L_val(w) and R = fd_epsilon / ||v||, as in ``DADASearchHook._policy_step``
+v = grad L_val(w) and R = fd_epsilon / ||v||, as in ``search/bilevel_reward.py``
 (except that v is taken at w itself: no training step between the two).
 Each "draw batch" is a fresh, independent policy sample for the fixed images (the hook's
 PolicyParameters at init, optionally perturbed by --real-policy-noise), the images
@@ -62,10 +62,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dada_mm.search.control_variate import RelaxControlVariate  # noqa: E402
 from dada_mm.search.distributions import sample_policy  # noqa: E402
-from dada_mm.search.estimators import (GumbelStraightThroughEstimator,  # noqa: E402
-                                       RelaxEstimator, ReinforceEstimator, exact_gradient,
-                                       table_reward)
+from dada_mm.search.estimators import (  # noqa: E402
+    GumbelStraightThroughEstimator,
+    ReinforceEstimator,
+    RelaxEstimator,
+)
 from dada_mm.search.policy_params import PolicyParameters  # noqa: E402
+from dada_mm.testing.toy_rewards import exact_gradient, table_reward  # noqa: E402
 
 N = 4
 TABLE = torch.tensor([[[4.0, 5.5], [3.0, 6.0]], [[5.0, 2.5], [4.5, 7.0]],
@@ -213,12 +216,17 @@ class RealStep:
     """One frozen search step: fixed weights, training batch, held-out direction v.
 
     ``draw(generator)`` returns the per-image rewards and the policy sample of one fresh,
-    independent draw batch, computed as ``DADASearchHook._policy_step`` does.
+    independent draw batch, computed as ``BilevelReward`` (search/bilevel_reward.py) does.
     """
 
     def __init__(self, runner, hook, args) -> None:
-        from dada_mm.search.bilevel import (global_norm, labels_of, trainable_parameters,
-                                            unwrap_model, validation_gradient)
+        from dada_mm.search.bilevel import (
+            global_norm,
+            labels_of,
+            trainable_parameters,
+            unwrap_model,
+            validation_gradient,
+        )
         from dada_mm.search_space import SUB_POLICY_OP_INDICES
         self.hook = hook
         self.model = unwrap_model(runner.model)
@@ -246,11 +254,12 @@ class RealStep:
         self.v_norm = float(global_norm(self.v))
         if not (math.isfinite(self.v_norm) and self.v_norm > 0):
             raise RuntimeError(f'held-out gradient norm is {self.v_norm}')
-        self.radius = hook.fd_epsilon / self.v_norm
+        self.radius = hook.bilevel_reward.fd_epsilon / self.v_norm
         lr = runner.optim_wrapper.get_lr()
         lr = next(iter(lr.values()))
         lr = float(lr[0] if isinstance(lr, (list, tuple)) else lr)
-        self.xi = lr if hook.hypergrad_scale == 'lr' else float(hook.hypergrad_scale)
+        scale = hook.bilevel_reward.hypergrad_scale
+        self.xi = lr if scale == 'lr' else float(scale)
         self.policy = copy.deepcopy(hook.policy)  # the hook's own policy is never touched
         if args.real_policy_noise > 0:
             g = torch.Generator().manual_seed(args.seed + 4000)
@@ -261,7 +270,7 @@ class RealStep:
                 self.policy.probs.copy_(torch.sigmoid(
                     logit + s * torch.randn(logit.shape, generator=g)))
         self.op_table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long)
-        self.tau = hook.temperature
+        self.tau = hook.learner_cfg.temperature
         self.reward_scale = 1.0  # set by run_real to the hook's RMS normalisation
 
     def draw(self, generator: torch.Generator):
@@ -313,6 +322,7 @@ def signal_norm2(units: torch.Tensor) -> float:
 
 def run_real(args) -> Dict[str, str]:
     from mmengine.registry import OPTIMIZERS
+
     from dada_mm.datasets.synthetic import make_classification_set
     torch.set_num_threads(args.real_threads)
     t_start = time.time()
@@ -326,9 +336,9 @@ def run_real(args) -> Dict[str, str]:
     t_setup = time.time() - t_start
     gen = torch.Generator().manual_seed(args.seed + 3000)
     policy = step.policy
-    cv_init = copy.deepcopy(hook.control_variate)  # the hook's control variate, untrained
+    cv_init = copy.deepcopy(hook.learner.control_variate)  # the hook's, untrained
     cv = copy.deepcopy(cv_init)
-    opt_cfg = dict(hook.control_variate_optimizer_cfg)
+    opt_cfg = dict(hook.learner_cfg.control_variate_optimizer)
     opt_cfg['params'] = list(cv.parameters())
     opt = OPTIMIZERS.build(opt_cfg)
     trainer = RelaxEstimator(train_control_variate=True)
@@ -343,7 +353,7 @@ def run_real(args) -> Dict[str, str]:
     # control variate's draws, one fixed factor; it changes no ratio between the
     # score-function estimators, only the scale the control variate works at)
     scale = 1.0
-    if hook.reward_scaler is not None and pool:
+    if hook.learner.reward_scaler is not None and pool:
         scale = float(torch.cat([r for r, _ in pool]).double().pow(2).mean()) ** -0.5
     step.reward_scale = scale
     pool = [(r * scale, smp) for r, smp in pool]

@@ -29,7 +29,6 @@ of top-1 accuracy, and how many seeds found the planted op).
 """
 import argparse
 import json
-import os
 import os.path as osp
 import statistics
 import sys
@@ -151,6 +150,7 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
 def undo_op_summary(policy, op: str) -> Dict[str, float]:
     """How the search treats the op that reproduces the planted shift."""
     import torch
+
     from dada_mm.search_space import SUB_POLICIES
     holds = torch.tensor([op in sub for sub in SUB_POLICIES])
     slot = torch.tensor([[a == op, b == op] for a, b in SUB_POLICIES])
@@ -190,6 +190,7 @@ def _worker_init(threads: int) -> None:
 def run_search(job: Dict) -> Dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     import dada_mm  # noqa: F401
     from dada_mm.datasets.digits import SHIFT_OPS
     t0 = time.perf_counter()
@@ -213,6 +214,7 @@ def run_search(job: Dict) -> Dict:
 def run_retrain(job: Dict) -> Dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     import dada_mm  # noqa: F401
     t0 = time.perf_counter()
     runner = Runner.from_cfg(Config(job['cfg']))

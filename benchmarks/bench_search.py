@@ -137,6 +137,10 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=0,
                         help='torch intra-op threads (0: leave as is)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--epochs', type=int, nargs=2, default=(100, 20),
+                        metavar=('TOTAL', 'SEARCH'),
+                        help='pretraining and search epochs of the end-to-end estimate '
+                        "(configs/dada_resnet50_imagenet.py: 100 and 20)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -166,23 +170,51 @@ def main(argv=None):
                 out = runner.model.train_step(b, optim_wrapper=runner.optim_wrapper)
                 hook.after_train_iter(runner, 0, b, out)
 
-            steps[order] = (plain, search)
+            def no_update(runner=runner, hook=hook, batch=batch):
+                # an iteration between policy updates (update_interval > 1): the hook
+                # still samples and augments on the device, the policy step is skipped
+                b, interval = copy.copy(batch), hook.update_interval
+                hook.update_interval = 2   # runner.iter is 0: (0 + 1) % 2 != 0
+                try:
+                    hook.before_train_iter(runner, 0, b)
+                    out = runner.model.train_step(b, optim_wrapper=runner.optim_wrapper)
+                    hook.after_train_iter(runner, 0, b, out)
+                finally:
+                    hook.update_interval = interval
+
+            steps[order] = (plain, search, no_update)
         for _ in range(args.warmup):
-            for plain, search in steps.values():
-                plain()
-                search()
+            for step_fns in steps.values():
+                for fn in step_fns:
+                    fn()
         # interleaved rounds: a load spike hits a pair, not a whole block of one kind
-        times = {o: ([], []) for o in orders}
+        times = {o: ([], [], []) for o in orders}
         for _ in range(args.repeats):
-            for order, (plain, search) in steps.items():
-                times[order][0].append(time_once(plain, args.device))
-                times[order][1].append(time_once(search, args.device))
-        ratios = {}
-        for order, (t_plain, t_search) in times.items():
+            for order, step_fns in steps.items():
+                for kind, fn in enumerate(step_fns):
+                    times[order][kind].append(time_once(fn, args.device))
+        ratios, no_update_ratios = {}, {}
+        for order, (t_plain, t_search, t_skip) in times.items():
             ratios[order] = statistics.median(s / p for p, s in zip(t_plain, t_search))
+            no_update_ratios[order] = statistics.median(
+                s / p for p, s in zip(t_plain, t_skip))
             print(f'{order:>6} order: plain {statistics.median(t_plain) * 1e3:8.1f} ms  '
                   f'search {statistics.median(t_search) * 1e3:8.1f} ms  '
-                  f'ratio (median of {args.repeats} paired rounds) {ratios[order]:.2f}')
+                  f'ratio (median of {args.repeats} paired rounds) {ratios[order]:.2f}; '
+                  f'iteration without update {statistics.median(t_skip) * 1e3:8.1f} ms, '
+                  f'ratio {no_update_ratios[order]:.2f}')
+        total, searched = args.epochs
+        print(f'amortised cost per search iteration, (r + (n - 1) q) / n, and pretraining '
+              f'end to end ({total} epochs, search in the first {searched}; the frozen-policy '
+              'epochs also augment on the device, counted at q):')
+        for order in orders:
+            r, q = ratios[order], no_update_ratios[order]
+            cells = []
+            for n in (1, 2, 4, 8):
+                per_iter = (r + (n - 1) * q) / n
+                end_to_end = ((total - searched) * q + searched * per_iter) / total
+                cells.append(f'n={n}: {per_iter:.2f} / {end_to_end:.3f}')
+            print(f'{order:>6} order: ' + ',  '.join(cells))
         plain_ref = statistics.median(times['second'][0])
         # batched ops alone
         from dada_mm.search.batched_ops import apply_sub_policies
@@ -199,7 +231,9 @@ def main(argv=None):
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.2f}x of a plain iteration)')
     print(f"second_order_ratio={ratios['second']:.2f} "
-          f"first_order_ratio={ratios['first']:.2f}")
+          f"first_order_ratio={ratios['first']:.2f} "
+          f"second_order_no_update_ratio={no_update_ratios['second']:.2f} "
+          f"first_order_no_update_ratio={no_update_ratios['first']:.2f}")
 
 
 if __name__ == '__main__':

@@ -6,14 +6,14 @@ Layout, in pipeline order: ``search_space`` (15 ops, 105 sub-policies) -> ``sear
 
 Importing the package registers everything in MMEngine's root registries, so it is
 buildable under ``default_scope='mmpretrain'`` and ``'mmdet'`` alike, and allow-lists the
-types of MMEngine checkpoints for torch's safe loading.
+types of MMEngine checkpoints for torch's safe loading; for that it also changes how
+mmengine's ``HistoryBuffer`` pickles (``utils/safe_checkpoint.py`` says how and why).
 """
 from .utils.safe_checkpoint import register_checkpoint_safe_globals
 
 register_checkpoint_safe_globals()
 
-from . import search_space  # noqa: E402
-from . import policy  # noqa: E402
+from . import policy, search_space  # noqa: E402
 from .datasets import HeldOutSplit, ReducedSearchSplit  # noqa: E402
 from .search import DADASearchHook  # noqa: E402
 from .transforms import DADAAugment  # noqa: E402

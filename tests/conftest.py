@@ -1,5 +1,4 @@
 """Shared fixtures: generated data sets (no downloads) and the repository root."""
-import os
 import os.path as osp
 import sys
 

@@ -45,6 +45,7 @@ def test_unknown_preset_lists_presets():
 
 def test_search_refuses_mixed_image_sizes_and_batch_augments():
     from types import SimpleNamespace
+
     from dada_mm.search import DADASearchHook
     hook = DADASearchHook(val_dataloader=dict())
     hook.device = torch.device('cpu')

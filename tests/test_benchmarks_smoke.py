@@ -38,10 +38,15 @@ def test_bench_search_prints_both_ratios(capsys, monkeypatch):
     load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '1',
                                '--warmup', '1', '--device', 'cpu'])
     pairs = last_line_pairs(capsys)
-    assert set(pairs) == {'second_order_ratio', 'first_order_ratio'}
-    for value in pairs.values():
-        # a search iteration contains a plain one plus extra passes
-        assert math.isfinite(float(value)) and float(value) > 1.0
+    assert set(pairs) == {'second_order_ratio', 'first_order_ratio',
+                          'second_order_no_update_ratio', 'first_order_no_update_ratio'}
+    for order in ('second', 'first'):
+        search = float(pairs[f'{order}_order_ratio'])
+        no_update = float(pairs[f'{order}_order_no_update_ratio'])
+        # a search iteration contains a plain one plus extra passes; one without a policy
+        # update is a plain one plus the augmentation (one noisy round: loose bound)
+        assert math.isfinite(search) and search > 1.0
+        assert math.isfinite(no_update) and 0.5 < no_update < search
 
 
 def test_bench_augment_prints_ratios(capsys):

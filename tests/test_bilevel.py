@@ -4,16 +4,20 @@ import torch
 import torch.nn.functional as F
 
 from dada_mm.search.batched_ops import apply_sub_policies
-from dada_mm.search.bilevel import (directional_derivatives, finite_difference_losses,
-                                    labels_of, per_sample_losses, trainable_parameters,
-                                    validation_gradient)
+from dada_mm.search.bilevel import (
+    directional_derivatives,
+    finite_difference_losses,
+    labels_of,
+    per_sample_losses,
+    trainable_parameters,
+    validation_gradient,
+)
 
 
 @pytest.fixture(scope='module')
 def tiny_classifier():
-    from mmengine.registry import MODELS
+    from mmengine.registry import MODELS, init_default_scope
     from mmpretrain.structures import DataSample
-    from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = MODELS.build(dict(

@@ -18,8 +18,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import dada_mm  # noqa: F401
 from dada_mm.datasets.synthetic import make_classification_set
-from dada_mm.utils.safe_checkpoint import (checkpoint_safe_globals,
-                                           register_checkpoint_safe_globals)
+from dada_mm.utils.safe_checkpoint import checkpoint_safe_globals, register_checkpoint_safe_globals
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

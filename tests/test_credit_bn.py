@@ -10,10 +10,10 @@ import itertools
 import pytest
 import torch
 
+from dada_mm.search.control_variate import RelaxControlVariate
 from dada_mm.search.distributions import sample_policy
 from dada_mm.search.estimators import build_estimator
 from dada_mm.search.policy_params import PolicyParameters
-from dada_mm.search.control_variate import RelaxControlVariate
 from dada_mm.search.reward import assign_credit
 
 N, B, D = 2, 3, 2

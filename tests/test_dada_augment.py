@@ -14,8 +14,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 
 import dada_mm  # noqa: F401
 from dada_mm.policy import PolicyError, load_preset, save_policy_file
-from dada_mm.search_space import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, OP_NAMES, get_op,
-                                  scale_level)
+from dada_mm.search_space import CUTOUT_FILL_RGB, GEOMETRIC_OPS, OP_NAMES, get_op, scale_level
 from dada_mm.transforms import DADAAugment
 from dada_mm.transforms.image_ops import apply_op
 

@@ -8,10 +8,10 @@ epoch (3 iterations), then COCO evaluation on the val set. Score thresholds are 
 so that the barely-trained detectors still output boxes to evaluate.
 """
 import glob
-import uuid
 import json
 import math
 import os.path as osp
+import uuid
 
 import pytest
 

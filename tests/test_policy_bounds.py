@@ -6,9 +6,10 @@ keeps the value clamped and lets the gradient through.
 """
 import torch
 
-from dada_mm.search.estimators import build_estimator, exact_gradient
 from dada_mm.search.distributions import sample_policy
+from dada_mm.search.estimators import build_estimator
 from dada_mm.search.policy_params import PolicyParameters, straight_through_clamp
+from dada_mm.testing.toy_rewards import exact_gradient
 
 
 def test_straight_through_clamp_value_and_gradient():

@@ -10,9 +10,17 @@ import sys
 import pytest
 
 import dada_mm.policy.policy_file as policy_file
-from dada_mm.policy import (PRESET_DIR, PolicyError, list_presets, load_policy_file,
-                            load_preset, parse_policy_json, resolve_policy,
-                            save_policy_file, validate_sub_policies)
+from dada_mm.policy import (
+    PRESET_DIR,
+    PolicyError,
+    list_presets,
+    load_policy_file,
+    load_preset,
+    parse_policy_json,
+    resolve_policy,
+    save_policy_file,
+    validate_sub_policies,
+)
 from dada_mm.search_space import OP_NAMES
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -62,9 +62,10 @@ def _stock_with_dada(name, policy):
     ('mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', True)])
 def test_stock_config_plus_dada_moves_boxes_consistently(coco_root, name, with_mask):
     _need_mmdet()
-    import dada_mm  # noqa: F401
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
+
+    import dada_mm  # noqa: F401
     init_default_scope('mmdet')
     policy = [[dict(op='Rotate', prob=1.0, magnitude=0.85)]]
     cfg, pipeline = _stock_with_dada(name, policy)

@@ -29,6 +29,7 @@ def load_bench():
 def searched(tmp_path_factory):
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     from dada_mm.datasets.digits import make_digits_set
     bench = load_bench()
     work = tmp_path_factory.mktemp('direction')

@@ -17,7 +17,6 @@ import sys
 
 import pytest
 import torch
-
 from test_search_hook import run_train, write_config
 
 HELPERS_MODULE = 'dada_fault_hooks'
@@ -32,7 +31,7 @@ from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-import dada_mm.search.hook as hook_module
+import dada_mm.search.bilevel_reward as reward_module
 from dada_mm.search.hook import DADASearchHook
 
 
@@ -48,10 +47,11 @@ class DumpPolicyHook(Hook):
     def after_train(self, runner):
         hook = _search_hook(runner)
         rank, world_size = get_dist_info()
+        learner = hook.learner
         torch.save(dict(policy=hook.policy.state_dict(),
-                        control_variate=hook.control_variate.state_dict(),
-                        optimizer=hook.optimizer.state_dict(),
-                        generator=hook.generator.get_state(),
+                        control_variate=learner.control_variate.state_dict(),
+                        optimizer=learner.optimizer.state_dict(),
+                        generator=learner.generator.get_state(),
                         val_consumed=hook.val_stream.consumed,
                         updates=hook.updates, skipped_updates=hook.skipped_updates,
                         iters=runner.iter, world_size=world_size),
@@ -86,12 +86,13 @@ class PoisonedDADASearchHook(DADASearchHook):
         self.poison_at, self.poison, self.poison_rank = poison_at, poison, poison_rank
         self.poisoned_step_changed_policy = None
 
-    def _policy_step(self, runner, s):
+    def _policy_step(self, runner, step):
         if (runner.iter + 1 != self.poison_at
                 or self.poison_rank not in (None, get_dist_info()[0])):
-            return super()._policy_step(runner, s)
+            return super()._policy_step(runner, step)
         before = {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
-        estimator, validation_gradient = self.estimator, hook_module.validation_gradient
+        learner = self.learner
+        estimator, validation_gradient = learner.estimator, reward_module.validation_gradient
         nan = float('nan')
 
         def poisoned_estimator(reward, *args):
@@ -106,14 +107,14 @@ class PoisonedDADASearchHook(DADASearchHook):
             v, loss = validation_gradient(*args, **kwargs)
             return {k: t * nan for k, t in v.items()}, loss
 
-        self.estimator = poisoned_estimator
+        learner.estimator = poisoned_estimator
         if self.poison == 'nan_val':
-            hook_module.validation_gradient = poisoned_validation_gradient
+            reward_module.validation_gradient = poisoned_validation_gradient
         try:
-            return super()._policy_step(runner, s)
+            return super()._policy_step(runner, step)
         finally:
-            self.estimator = estimator
-            hook_module.validation_gradient = validation_gradient
+            learner.estimator = estimator
+            reward_module.validation_gradient = validation_gradient
             self.poisoned_step_changed_policy = any(
                 not torch.equal(before[k], v) for k, v in self.policy.state_dict().items())
 '''
@@ -302,9 +303,9 @@ def test_non_finite_step_is_skipped_with_a_warning(tmp_path, repo_root, shapes_r
     assert type(hook).__name__ == 'PoisonedDADASearchHook'
     assert hook.poisoned_step_changed_policy is False
     for name, value in list(hook.policy.named_parameters()) + list(
-            hook.control_variate.named_parameters()):
+            hook.learner.control_variate.named_parameters()):
         assert bool(torch.isfinite(value).all()), name
-    for state in hook.optimizer.state.values():
+    for state in hook.learner.optimizer.state.values():
         for key, value in state.items():
             assert bool(torch.isfinite(torch.as_tensor(value)).all()), key
     assert runner.iter == 3

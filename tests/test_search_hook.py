@@ -218,7 +218,7 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
                                                                    monkeypatch):
     """reward_baseline='clean': the estimator gets -xi * (h - h_clean), with h_clean the
     finite difference of the un-augmented images at the same weights and direction."""
-    import dada_mm.search.hook as hook_module
+    import dada_mm.search.bilevel_reward as reward_module
     from dada_mm.search.bilevel import finite_difference_losses, labels_of
     path = write_config(tmp_path, repo_root, shapes_root, order=order, epochs=1)
     text = open(path).read().replace(
@@ -228,16 +228,16 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
     seen = {}
-    monkeypatch.setattr(hook_module, 'directional_derivatives',
-                        recording(seen, 'h', hook_module.directional_derivatives))
-    monkeypatch.setattr(hook_module, 'finite_difference_losses',
-                        recording(seen, 'clean', hook_module.finite_difference_losses))
-    hook.estimator = recording(seen, 'estimator', hook.estimator)
+    monkeypatch.setattr(reward_module, 'directional_derivatives',
+                        recording(seen, 'h', reward_module.directional_derivatives))
+    monkeypatch.setattr(reward_module, 'finite_difference_losses',
+                        recording(seen, 'clean', reward_module.finite_difference_losses))
+    hook.learner.estimator = recording(seen, 'estimator', hook.learner.estimator)
     batch = next(iter(runner.train_dataloader))
     clean_images = torch.stack(list(batch['inputs'])).float()
     hook.before_train_iter(runner, 0, batch)
     step = hook._step_input
-    xi = step['lr']
+    xi = step.lr
     out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
     hook.after_train_iter(runner, 0, batch, out)
     assert hook.updates == 1
@@ -245,13 +245,13 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     clean_args, clean_kwargs, h_clean = seen['clean']
     # the baseline saw the un-augmented images, not the augmented batch
     torch.testing.assert_close(clean_args[4], clean_images)
-    assert not torch.equal(clean_args[4], step['augmented'].detach())
+    assert not torch.equal(clean_args[4], step.augmented.detach())
     assert clean_kwargs['central'] == (order == 'second')
     # and it is the same finite difference, computed independently here
     model = unwrap(runner)
-    labels = labels_of(step['data_samples'])
-    ref = finite_difference_losses(model, step['weights'], clean_args[2], clean_args[3],
-                                   clean_images, step['data_samples'], labels,
+    labels = labels_of(step.data_samples)
+    ref = finite_difference_losses(model, step.weights, clean_args[2], clean_args[3],
+                                   clean_images, step.data_samples, labels,
                                    central=order == 'second')
     torch.testing.assert_close(h_clean, ref)
     reward = seen['estimator'][0][0]
@@ -265,7 +265,7 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
                                                               monkeypatch):
     """The estimator gets the credited reward divided by its RMS (the first step has no
     history, so its own), and the magnitude gradient is divided by the same factor."""
-    import dada_mm.search.hook as hook_module
+    import dada_mm.search.bilevel_reward as reward_module
     path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
     text = open(path).read().replace(
         "top_k=10),", f"top_k=10, credit={credit!r}, reward_baseline=None),")
@@ -273,14 +273,14 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
     seen = {}
-    monkeypatch.setattr(hook_module, 'directional_derivatives',
-                        recording(seen, 'h', hook_module.directional_derivatives))
-    hook.estimator = recording(seen, 'estimator', hook.estimator)
+    monkeypatch.setattr(reward_module, 'directional_derivatives',
+                        recording(seen, 'h', reward_module.directional_derivatives))
+    hook.learner.estimator = recording(seen, 'estimator', hook.learner.estimator)
     for it in range(2):
         batch = next(iter(runner.train_dataloader))
         hook.before_train_iter(runner, it, batch)
-        xi = hook._step_input['lr']
-        ms_before = hook.reward_scaler.running
+        xi = hook._step_input.lr
+        ms_before = hook.learner.reward_scaler.running
         out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
         hook.after_train_iter(runner, it, batch, out)
         h, dh_dm = seen['h'][2]
@@ -295,7 +295,7 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
             if credit == 'batch':  # one value for the whole batch
                 assert torch.allclose(reward, reward[0].expand(4))
     assert hook.updates == 2
-    assert hook.reward_scaler.running is not None
+    assert hook.learner.reward_scaler.running is not None
 
 
 def test_credit_and_normalisation_bad_values_name_the_option():
@@ -329,17 +329,17 @@ def test_first_order_base_point_equals_a_separate_pass(tmp_path, repo_root, shap
     step = hook._step_input
     buffers = clone_buffers(model)
     runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
-    labels = labels_of(step['data_samples'])
-    f0, g0 = hook._base_point(labels)
-    f_ref, g_ref = input_gradient_and_losses(model, {**step['weights'], **buffers},
-                                             step['augmented'], step['data_samples'],
+    labels = labels_of(step.data_samples)
+    f0, g0 = hook.bilevel_reward.base_point(labels)
+    f_ref, g_ref = input_gradient_and_losses(model, {**step.weights, **buffers},
+                                             step.augmented, step.data_samples,
                                              labels)
     assert g0.abs().max() > 0
     torch.testing.assert_close(f0, f_ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g0, g_ref, rtol=1e-4, atol=1e-4 * float(g_ref.abs().max()))
     # and the training step did move the weights the reference pass was taken at
-    moved = any(not torch.equal(p, step['weights'][n])
-                for n, p in model.named_parameters() if n in step['weights'])
+    moved = any(not torch.equal(p, step.weights[n])
+                for n, p in model.named_parameters() if n in step.weights)
     assert moved
 
 
@@ -350,7 +350,8 @@ def unwrap(runner):
 
 def test_first_order_refuses_amp_and_label_smoothing(tmp_path, repo_root, shapes_root):
     from types import SimpleNamespace
-    from dada_mm.search import DADASearchHook
+
+    from dada_mm.search.bilevel_reward import check_first_order
 
     class AmpOptimWrapper:  # mmengine refuses real AMP on the CPU; the check is by type
         _accumulative_counts = 1
@@ -363,11 +364,9 @@ def test_first_order_refuses_amp_and_label_smoothing(tmp_path, repo_root, shapes
                              in_channels=4))
     model = SimpleNamespace(head=head)
     with pytest.raises(ValueError, match='mixed-precision'):
-        DADASearchHook._check_first_order(SimpleNamespace(optim_wrapper=AmpOptimWrapper()),
-                                          model)
+        check_first_order(SimpleNamespace(optim_wrapper=AmpOptimWrapper()), model)
     with pytest.raises(ValueError, match='accumulation'):
-        DADASearchHook._check_first_order(SimpleNamespace(optim_wrapper=OptimWrapper()),
-                                          model)
+        check_first_order(SimpleNamespace(optim_wrapper=OptimWrapper()), model)
     cfg = write_config(tmp_path, repo_root, shapes_root, order='first', epochs=1)
     with pytest.raises(ValueError, match='plain CrossEntropyLoss'):
         run_train([cfg, '--work-dir', str(tmp_path / 'b'), '--cfg-options',
@@ -385,7 +384,7 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
     weights and direction, the level moved by +-0.05), so a flipped sign of the
     magnitude gradient in the hook fails. With 'straight_through' the hook must move the
     level along its own (op-agnostic) straight-through derivative."""
-    import dada_mm.search.hook as hook_module
+    import dada_mm.search.bilevel_reward as reward_module
     from dada_mm.search_space import SUB_POLICIES
     path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
     text = open(path).read().replace(
@@ -393,30 +392,30 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
-    k = SUB_POLICIES.index(('Contrast', 'Brightness'))
+    index = SUB_POLICIES.index(('Contrast', 'Brightness'))
     with torch.no_grad():
         hook.policy.alpha.fill_(-30.0)
-        hook.policy.alpha[k] = 30.0
+        hook.policy.alpha[index] = 30.0
         hook.policy.probs.fill_(1.0)
         # factors 0.64 and 0.82: no pixel clips, so the 'exact' surrogate is exact
-        hook.policy.magnitudes[k] = torch.tensor([0.3, 0.4])
+        hook.policy.magnitudes[index] = torch.tensor([0.3, 0.4])
     seen = {}
-    real_dd = hook_module.directional_derivatives
+    real_dd = reward_module.directional_derivatives
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setattr(hook_module, 'directional_derivatives',
+    monkeypatch.setattr(reward_module, 'directional_derivatives',
                         recording(seen, 'h', real_dd))
     try:
         batch = next(iter(runner.train_dataloader))
         images = torch.stack(list(batch['inputs'])).float()
         hook.before_train_iter(runner, 0, batch)
         step = hook._step_input
-        assert torch.all(step['sample'].k == k) and torch.all(step['sample'].b == 1)
-        before = hook.policy.magnitudes.detach()[k].clone()
+        assert torch.all(step.sample.k == index) and torch.all(step.sample.b == 1)
+        before = hook.policy.magnitudes.detach()[index].clone()
         out = runner.model.train_step(batch, optim_wrapper=runner.optim_wrapper)
         hook.after_train_iter(runner, 0, batch, out)
     finally:
         monkeypatch.undo()
-    moved = hook.policy.magnitudes.detach()[k] - before
+    moved = hook.policy.magnitudes.detach()[index] - before
     assert torch.all(moved.abs() > 1e-3), moved
     model = unwrap(runner)
     _, weights, v, radius, _, data_samples, labels = seen['h'][0][:7]
@@ -441,5 +440,5 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
             assert torch.sign(moved[j]) == -torch.sign(torch.tensor(d_reward)), (
                 j, moved, d_reward)
     else:
-        dh_dm = seen['h'][2][1][k]
+        dh_dm = seen['h'][2][1][index]
         assert torch.all(torch.sign(moved) == torch.sign(dh_dm)), (moved, dh_dm)

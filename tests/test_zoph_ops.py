@@ -29,11 +29,15 @@ import torch
 from PIL import Image, ImageEnhance, ImageOps
 
 from dada_mm import DADAAugment
-from dada_mm.search_space.detection_ops import (BOX_ONLY_PROB_DIVISOR, DETECTION_OP_NAMES,
-                                                DETECTION_OPS, REPLACE_FILL,
-                                                detection_value, get_detection_op)
-from dada_mm.transforms import ZophDetectionAugment
-from dada_mm.transforms import zoph_ops
+from dada_mm.search_space.detection_ops import (
+    BOX_ONLY_PROB_DIVISOR,
+    DETECTION_OP_NAMES,
+    DETECTION_OPS,
+    REPLACE_FILL,
+    detection_value,
+    get_detection_op,
+)
+from dada_mm.transforms import ZophDetectionAugment, zoph_ops
 
 H, W = 100, 200
 

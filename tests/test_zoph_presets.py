@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 
 from dada_mm import DADAAugment
-from dada_mm.policy import (PolicyError, list_presets, load_preset, policy_op_family,
-                            resolve_policy, save_policy_file)
+from dada_mm.policy import (
+    PolicyError,
+    list_presets,
+    load_preset,
+    policy_op_family,
+    resolve_policy,
+    save_policy_file,
+)
 from dada_mm.search_space import get_op
 from dada_mm.transforms import ZophDetectionAugment
 
@@ -269,9 +275,9 @@ def test_sibling_transform_builds_from_the_registry():
 @pytest.mark.parametrize('model', ['retinanet', 'faster-rcnn'])
 def test_zoph_configs_build_and_run_their_train_pipeline(tmp_path, model):
     _need_mmdet()
+    from mmdet.utils import register_all_modules
     from mmengine.config import Config
     from mmengine.dataset import Compose
-    from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(osp.join(REPO, 'configs', f'{model}_zoph-v0_coco.py'))
     pipeline = cfg.train_dataloader.dataset.pipeline

@@ -40,8 +40,7 @@ import torch  # noqa: E402
 
 import dada_mm  # noqa: E402  (allow-lists MMEngine checkpoint types for weights_only)
 from dada_mm.policy import PolicyError  # noqa: E402
-from dada_mm.policy.policy_file import (load_policy_file, policy_to_dict,  # noqa: E402
-                                        save_policy_file)
+from dada_mm.policy.policy_file import load_policy_file, policy_to_dict, save_policy_file  # noqa: E402
 
 PREFIX = 'backbone.'
 SIDECAR_POLICY = 'dada_policy.json'
@@ -152,6 +151,7 @@ def policy_from_search_state(state: Any, top_k: int
     params = state.get('policy')
     if not isinstance(params, dict) or 'alpha' not in params:
         return None
+    from dada_mm.policy.export import export_top_k
     from dada_mm.search.policy_params import PolicyParameters
     from dada_mm.search_space import SUB_POLICIES
     n = int(params['alpha'].shape[0])
@@ -159,9 +159,7 @@ def policy_from_search_state(state: Any, top_k: int
         return None
     policy = PolicyParameters(num_sub_policies=n)
     policy.load_state_dict(params)
-    rows = [[dict(op=name, prob=p, magnitude=m)
-             for name, p, m in zip(SUB_POLICIES[index], probs, mags)]
-            for index, probs, mags in policy.top_k(top_k)]
+    rows = export_top_k(policy, top_k)  # the entries the search hook writes
     return rows, dict(source='dada_mm tools/export_backbone.py',
                       origin='checkpoint dada_search (search not finished)',
                       frozen=False, ranked_by='alpha', top_k=int(top_k))

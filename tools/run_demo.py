@@ -391,8 +391,12 @@ def _det_image_with_boxes(data_root: str):
 
 
 def step_figures(args, paths: DemoPaths) -> Dict[str, str]:
-    from dada_mm.visualization import (build_visualizer, policy_sample_grid, save_image,
-                                       write_policy_figures)
+    from dada_mm.visualization import (
+        build_visualizer,
+        policy_sample_grid,
+        save_image,
+        write_policy_figures,
+    )
     vis_dir = osp.join(args.work_dir, 'vis')
     visualizer = build_visualizer(vis_dir, name=f'dada_demo_{os.getpid()}_{time.time()}')
     figures = write_policy_figures(

@@ -10,10 +10,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import dada_mm  # noqa: E402,F401  (registers transforms/hooks, safe checkpoint types)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+
+import dada_mm  # noqa: E402,F401  (registers transforms/hooks, safe checkpoint types)
 
 
 def parse_args(argv=None):

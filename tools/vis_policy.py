@@ -22,8 +22,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import cv2  # noqa: E402
 
 from dada_mm.policy import PolicyError, policy_op_family, resolve_policy  # noqa: E402
-from dada_mm.visualization import (build_visualizer, policy_sample_grid,  # noqa: E402
-                                   save_image)
+from dada_mm.visualization import build_visualizer, policy_sample_grid, save_image  # noqa: E402
 
 
 def parse_box(text):

@@ -19,14 +19,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..search_space import OP_NAMES, get_op
-from ..search_space.detection_ops import (DADA_FAMILY, DETECTION_FAMILY,
-                                          DETECTION_ONLY_OP_NAMES, DETECTION_OP_NAMES,
-                                          OP_FAMILIES)
+from ..search_space.detection_ops import (
+    DADA_FAMILY,
+    DETECTION_FAMILY,
+    DETECTION_ONLY_OP_NAMES,
+    DETECTION_OP_NAMES,
+    OP_FAMILIES,
+)
+from ..utils.files import write_json_atomic
 
 __all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',
            'load_policy_file', 'save_policy_file', 'parse_policy_json',
@@ -222,20 +226,7 @@ def load_policy_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
 
 def save_policy_file(path: Union[str, os.PathLike], sub_policies: SubPolicies,
                      meta: Optional[Dict[str, Any]] = None) -> Path:
-    """Validate and write a policy file atomically (temp file + fsync + rename)."""
-    path = Path(path)
+    """Validate and write a policy file atomically (``utils.files.write_json_atomic``:
+    temp file + fsync + rename, the temp file removed if writing fails)."""
     doc = policy_to_dict(sub_policies, meta)
-    text = json.dumps(doc, indent=1, allow_nan=False) + '\n'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_json_atomic(path, doc, end='\n', indent=1, allow_nan=False)

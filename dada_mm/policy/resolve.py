@@ -5,9 +5,16 @@ import os
 from typing import Any, Dict, Optional
 
 from ..search_space.detection_ops import DADA_FAMILY, DETECTION_FAMILY
-from .policy_file import (POLICY_FILE_VERSION, PolicyError, check_op_family,
-                          infer_op_family, load_policy_file, policy_op_family,
-                          validate_policy_document, validate_sub_policies)
+from .policy_file import (
+    POLICY_FILE_VERSION,
+    PolicyError,
+    check_op_family,
+    infer_op_family,
+    load_policy_file,
+    policy_op_family,
+    validate_policy_document,
+    validate_sub_policies,
+)
 from .presets import list_presets, load_preset
 
 __all__ = ['resolve_policy']

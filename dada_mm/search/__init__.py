@@ -1,10 +1,14 @@
 """Search: policy parameters, their distribution and gradient estimators, batched ops on
-the training device, the one-pass bi-level step and the MMEngine hook that runs it."""
+the training device, the one-pass bi-level reward (``bilevel_reward``), the learner that
+updates the policy (``learner``), the search history (``history``) and the MMEngine hook
+that connects them to a training run (``hook``)."""
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, sample_policy
 from .estimators import ESTIMATORS, build_estimator
 from .hook import DADASearchHook
+from .learner import LearnerConfig, PolicyLearner
 from .policy_params import PolicyParameters
 
 __all__ = ['RelaxControlVariate', 'PolicySample', 'sample_policy', 'ESTIMATORS',
-           'build_estimator', 'DADASearchHook', 'PolicyParameters']
+           'build_estimator', 'DADASearchHook', 'PolicyParameters', 'PolicyLearner',
+           'LearnerConfig']

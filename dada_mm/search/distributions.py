@@ -100,14 +100,6 @@ class PolicySample:
         zc, zb = (self.z_cat_tilde, self.z_bern_tilde) if tilde else (self.z_cat, self.z_bern)
         return torch.softmax(zc / self.tau, dim=-1), torch.sigmoid(zb / self.tau)
 
-    def op_indices(self) -> Tensor:
-        """[B, 2] op indices (0..14) of the selected sub-policies (105-sub-policy space only)."""
-        from ..search_space import SUB_POLICY_OP_INDICES
-        if self.num_sub_policies != len(SUB_POLICY_OP_INDICES):
-            raise ValueError('op_indices() needs the full 105-sub-policy search space')
-        table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long, device=self.k.device)
-        return table[self.k]
-
 
 def _uniform(shape, generator: torch.Generator, device, dtype, eps: float) -> Tensor:
     return torch.rand(shape, generator=generator, device=device, dtype=dtype).clamp_(

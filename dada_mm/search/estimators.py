@@ -22,7 +22,6 @@ variance statistics and the per-sample variance loss for phi at no extra cost.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Tuple, Type, Union
 
@@ -35,8 +34,7 @@ from .policy_params import PolicyParameters, straight_through_clamp
 
 __all__ = ['GradientEstimate', 'PolicyGradientEstimator', 'RelaxEstimator',
            'ReinforceEstimator', 'GumbelStraightThroughEstimator', 'ESTIMATORS',
-           'build_estimator', 'gumbel_straight_through_weights', 'table_reward',
-           'exact_expected_reward', 'exact_gradient']
+           'build_estimator', 'gumbel_straight_through_weights']
 
 Reward = Union[Tensor, Callable[[Tensor], Tensor]]
 
@@ -108,7 +106,6 @@ def _finish(ga: Tensor, gp: Tensor, f: Tensor, stats: Dict[str, float]) -> Gradi
 class PolicyGradientEstimator:
     """Common interface: ``__call__(f, sample, params, control_variate=None)``."""
     name = ''
-    needs_control_variate = False
 
     def __call__(self, f: Reward, sample: PolicySample, params: PolicyParameters,
                  control_variate: Optional[RelaxControlVariate] = None) -> GradientEstimate:
@@ -131,7 +128,6 @@ class RelaxEstimator(PolicyGradientEstimator):
     independent variance gradients). Put it in phi's ``.grad`` and step phi's optimiser.
     """
     name = 'relax'
-    needs_control_variate = True
 
     def __init__(self, train_control_variate: bool = True) -> None:
         self.train_control_variate = bool(train_control_variate)
@@ -286,29 +282,3 @@ def build_estimator(name: str, **kwargs) -> PolicyGradientEstimator:
     return cls(**kwargs)
 
 
-# ---------------------------------------------------------------------------------------
-# Exact reference for toy problems: f depends on the draw only, through a table f[k, b1, b2].
-# ---------------------------------------------------------------------------------------
-def table_reward(table: Tensor, sample: PolicySample) -> Tensor:
-    """[B] rewards ``table[k_i, b_i1, b_i2]`` for a reward table of shape [N, 2, 2]."""
-    b = sample.b.long()
-    return table[sample.k, b[:, 0], b[:, 1]]
-
-
-def exact_expected_reward(params: PolicyParameters, table: Tensor, eps: float = 1e-6) -> Tensor:
-    """E[table[k, b]] enumerated over all N * 4 outcomes; differentiable in alpha and probs."""
-    theta = params.selection_probs()
-    p = params.clamped_probs(eps)
-    total = theta.new_zeros(())
-    for b1, b2 in itertools.product((0, 1), repeat=2):
-        pb = (p[:, 0] if b1 else 1 - p[:, 0]) * (p[:, 1] if b2 else 1 - p[:, 1])
-        total = total + (theta * pb * table[:, b1, b2].to(theta.dtype)).sum()
-    return total
-
-
-def exact_gradient(params: PolicyParameters, table: Tensor, eps: float = 1e-6
-                   ) -> Tuple[Tensor, Tensor]:
-    """Exact (d/dalpha, d/dprobs) of ``exact_expected_reward`` by autograd."""
-    ga, gp = torch.autograd.grad(exact_expected_reward(params, table, eps),
-                                 [params.alpha, params.probs])
-    return ga.detach(), gp.detach()

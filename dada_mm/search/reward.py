@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-import torch
 from torch import Tensor
 
 __all__ = ['CREDITS', 'assign_credit', 'RewardScaler']

@@ -1,17 +1,46 @@
 """Search space: the op table of the 15 ops (``ops``), the 105 two-op sub-policies (shared
 by all stages), the channel orders the ops understand (``channels``), and the detection
 op family of Zoph et al. beside it (``detection_ops``)."""
-from .channels import (CHANNEL_ORDERS, check_channel_order, fill_in_order, rgb_positions,
-                       rgb_to_order)
-from .detection_ops import (DADA_FAMILY, DETECTION_FAMILY, DETECTION_OP_NAMES,
-                            DETECTION_ONLY_OP_NAMES, DETECTION_OPS, OP_FAMILIES,
-                            get_detection_op)
-from .ops import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, LUMA_WEIGHTS_RGB, OP_INDEX, OP_KINDS,
-                  OP_NAMES, OPS, SMOOTH_KERNEL, OpSpec, check_registry, get_op,
-                  inverse_output_to_input_matrix, level_to_value, ops_of_kind,
-                  scale_level)
-from .sub_policies import (NUM_SUB_POLICIES, OPS_PER_SUB_POLICY, SUB_POLICIES,
-                           SUB_POLICY_INDEX, SUB_POLICY_OP_INDICES)
+from .channels import (
+                       CHANNEL_ORDERS,
+                       check_channel_order,
+                       fill_in_order,
+                       rgb_positions,
+                       rgb_to_order,
+)
+from .detection_ops import (
+                       DADA_FAMILY,
+                       DETECTION_FAMILY,
+                       DETECTION_ONLY_OP_NAMES,
+                       DETECTION_OP_NAMES,
+                       DETECTION_OPS,
+                       OP_FAMILIES,
+                       get_detection_op,
+)
+from .ops import (
+                       CUTOUT_FILL_RGB,
+                       GEOMETRIC_OPS,
+                       LUMA_WEIGHTS_RGB,
+                       OP_INDEX,
+                       OP_KINDS,
+                       OP_NAMES,
+                       OPS,
+                       SMOOTH_KERNEL,
+                       OpSpec,
+                       check_registry,
+                       get_op,
+                       inverse_output_to_input_matrix,
+                       level_to_value,
+                       ops_of_kind,
+                       scale_level,
+)
+from .sub_policies import (
+                       NUM_SUB_POLICIES,
+                       OPS_PER_SUB_POLICY,
+                       SUB_POLICIES,
+                       SUB_POLICY_INDEX,
+                       SUB_POLICY_OP_INDICES,
+)
 
 __all__ = [
     'CUTOUT_FILL_RGB', 'GEOMETRIC_OPS', 'LUMA_WEIGHTS_RGB', 'OP_INDEX', 'OP_KINDS',

@@ -16,8 +16,14 @@ from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from ..policy import policy_op_family, resolve_policy
-from ..search_space import (CUTOUT_FILL_RGB, GEOMETRIC_OPS, get_op,
-                            inverse_output_to_input_matrix, level_to_value, scale_level)
+from ..search_space import (
+    CUTOUT_FILL_RGB,
+    GEOMETRIC_OPS,
+    get_op,
+    inverse_output_to_input_matrix,
+    level_to_value,
+    scale_level,
+)
 from . import image_ops
 from .annotations import move_with_image
 from .options import as_fill, check_image, check_options, fill_in_image_order

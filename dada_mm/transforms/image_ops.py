@@ -48,15 +48,37 @@ import cv2
 import numpy as np
 
 from dada_mm.search_space.channels import check_channel_order, fill_in_order, rgb_to_order
-from dada_mm.search_space.ops import (CUTOUT_FILL_RGB, LUMA_SHIFT, LUMA_WEIGHTS_RGB,
-                                      OP_NAMES, SMOOTH_DIVISOR, SMOOTH_KERNEL,
-                                      check_registry, cutout_box_edges, cutout_side,
-                                      inverse_output_to_input_matrix, level_to_value,
-                                      ops_of_kind)
+from dada_mm.search_space.ops import (
+    CUTOUT_FILL_RGB,
+    LUMA_SHIFT,
+    LUMA_WEIGHTS_RGB,
+    OP_NAMES,
+    SMOOTH_DIVISOR,
+    SMOOTH_KERNEL,
+    check_registry,
+    cutout_box_edges,
+    cutout_side,
+    inverse_output_to_input_matrix,
+    level_to_value,
+    ops_of_kind,
+)
 
-from .cv_kernels import (IDENTITY_LUT, Fill, apply_channel_luts, apply_lut, as_cv,
-                         blend_images, blend_lut, channel_histograms, check_u8,
-                         fill_values, num_channels, restore, split_planes, warp_affine)
+from .cv_kernels import (
+    IDENTITY_LUT,
+    Fill,
+    apply_channel_luts,
+    apply_lut,
+    as_cv,
+    blend_images,
+    blend_lut,
+    channel_histograms,
+    check_u8,
+    fill_values,
+    num_channels,
+    restore,
+    split_planes,
+    warp_affine,
+)
 
 __all__ = [
     'warp_affine', 'shear_x', 'shear_y', 'translate_x', 'translate_y', 'rotate',

@@ -43,9 +43,14 @@ from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
 from ..policy import resolve_policy
-from ..search_space.detection_ops import (BOX_ONLY_PROB_DIVISOR, DETECTION_FAMILY,
-                                          REPLACE_FILL, detection_inverse_matrix,
-                                          detection_value, get_detection_op)
+from ..search_space.detection_ops import (
+    BOX_ONLY_PROB_DIVISOR,
+    DETECTION_FAMILY,
+    REPLACE_FILL,
+    detection_inverse_matrix,
+    detection_value,
+    get_detection_op,
+)
 from ..search_space.ops import scale_level
 from . import image_ops, zoph_ops
 from .annotations import move_with_image

@@ -1,1 +1,3 @@
-"""Utilities: safe checkpoint loading."""
+"""Utilities: safe checkpoint loading (``safe_checkpoint``), atomic file writes
+(``files``), agreement between ranks (``dist``), renamed arguments (``deprecation``) and
+pipeline editing (``pipeline``)."""

@@ -5,11 +5,25 @@ mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch>=2.6 then r
 ``meta['message_hub']``. We allow-list exactly those types, once, at ``import dada_mm``.
 Everything else stays refused: a checkpoint carrying any other pickled class still fails.
 
-One more detail: mmengine's ``HistoryBuffer.__getstate__`` pickles its statistics methods
-(``HistoryBuffer.min`` ...) as ``getattr(HistoryBuffer, 'min')``. Allow-listing ``getattr``
-would re-open arbitrary code execution, so instead buffers are pickled without the four
-built-in methods, which ``HistoryBuffer.__setstate__`` re-creates on load anyway. Custom
-statistics registered by a user are still pickled (and then need a trusted load).
+Side effect: ``import dada_mm`` changes how mmengine's ``HistoryBuffer`` pickles
+-------------------------------------------------------------------------------------
+What: ``register_checkpoint_safe_globals`` replaces ``HistoryBuffer.__getstate__``, for the
+whole process, by :func:`_history_buffer_getstate`: buffers (the message hub's logged
+scalars, saved in every checkpoint's ``meta['message_hub']``) are pickled without the
+four built-in statistics methods ``min``, ``max``, ``current`` and ``mean``.
+
+Why: mmengine's own ``__getstate__`` pickles those methods as
+``getattr(HistoryBuffer, 'min')`` ...; a ``weights_only=True`` load would then need
+``getattr`` on torch's allow-list, and allow-listing ``getattr`` re-opens arbitrary code
+execution. ``HistoryBuffer.__setstate__`` re-creates the four methods on load anyway, so
+nothing is lost.
+
+Consequences: checkpoints written after ``import dada_mm`` load with ``weights_only=True``
+(after ``import dada_mm``, which allow-lists ``HistoryBuffer``); a trusted
+(``weights_only=False``) load reads them anywhere, as before. A statistics method that a
+user registered on a buffer is still pickled, so such a checkpoint needs a trusted load,
+as do checkpoints written without ``import dada_mm`` (they hold the ``getattr``
+references).
 """
 from __future__ import annotations
 

@@ -1,8 +1,16 @@
 """Pictures of DADA policies: augmented-sample grids and search-trajectory plots."""
-from .policy_plots import (augment_samples, build_visualizer, draw_boxes,
-                           load_search_history, plot_probs_magnitudes,
-                           plot_search_weights, policy_sample_grid, save_image,
-                           top_sub_policies, write_policy_figures)
+from .policy_plots import (
+                           augment_samples,
+                           build_visualizer,
+                           draw_boxes,
+                           load_search_history,
+                           plot_probs_magnitudes,
+                           plot_search_weights,
+                           policy_sample_grid,
+                           save_image,
+                           top_sub_policies,
+                           write_policy_figures,
+)
 
 __all__ = ['augment_samples', 'build_visualizer', 'draw_boxes', 'load_search_history',
            'plot_probs_magnitudes', 'plot_search_weights', 'policy_sample_grid',

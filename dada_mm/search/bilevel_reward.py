@@ -1,0 +1,200 @@
+"""The reward of one policy step: DARTS' one-pass hyper-gradient, per image.
+
+After the runner's training step (the unrolled step w_t -> w_{t+1}), a held-out batch
+gives v = grad L_val(w_{t+1}); finite differences of each training image's loss at
+w_t +/- R v (R = fd_epsilon / ||v||; ``order='first'``: one-sided, against the training
+step's own pass at w_t) give its hyper-gradient h_i, and the reward is
+``-xi * h_i`` (xi: the network's learning rate, or a fixed scale). Optionally the same
+difference of the un-augmented image is subtracted (``reward_baseline='clean'``), then
+the credit is assigned (``reward.assign_credit``). The magnitudes get
+``-xi * d mean(h) / dm`` through the augmentation graph. The primitives are in
+``bilevel.py``; :class:`StepInput` is what the hook keeps from ``before_train_iter``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from ..utils.dist import all_ranks
+from .bilevel import (
+    directional_derivatives,
+    finite_difference_losses,
+    global_norm,
+    labels_of,
+    trainable_parameters,
+    validation_gradient,
+)
+from .distributions import PolicySample
+from .learner import PolicyReward, SkipPolicyUpdate
+from .reward import CREDITS, assign_credit
+
+__all__ = ['StepInput', 'BilevelReward', 'network_lr', 'check_first_order', 'ORDERS',
+           'REWARD_BASELINES', 'HELD_OUT_NORMS']
+
+ORDERS = ('second', 'first')
+REWARD_BASELINES = (None, 'clean')
+HELD_OUT_NORMS = ('batch', 'running')
+
+
+@dataclass
+class StepInput:
+    """One update iteration's inputs to the policy step, kept by ``before_train_iter``.
+
+    Attributes:
+        augmented: [B, C, H, W] float augmented batch, with its graph to the magnitudes.
+        images: [B, C, H, W] the un-augmented uint8 batch on the training device.
+        sample: the policy draws the batch was augmented with.
+        data_samples: the batch's data samples (labels).
+        weights: the trainable weights w_t before the training step (detached copies).
+        lr: the network's learning rate at this step (xi when ``hypergrad_scale='lr'``).
+    """
+    augmented: Tensor
+    images: Tensor
+    sample: PolicySample
+    data_samples: Sequence
+    weights: Dict[str, Tensor]
+    lr: float
+
+    @classmethod
+    def before_step(cls, model: nn.Module, optim_wrapper, augmented: Tensor, images: Tensor,
+                    sample: PolicySample, data_samples: Sequence) -> 'StepInput':
+        """Capture w_t and the learning rate now, before the training step runs."""
+        return cls(augmented=augmented, images=images, sample=sample,
+                   data_samples=data_samples,
+                   weights={n: p.detach().clone()
+                            for n, p in trainable_parameters(model).items()},
+                   lr=network_lr(optim_wrapper))
+
+
+def network_lr(optim_wrapper) -> float:
+    """The first parameter group's learning rate."""
+    first = next(iter(optim_wrapper.get_lr().values()))
+    return float(first[0] if isinstance(first, (list, tuple)) else first)
+
+
+def check_first_order(runner, model: nn.Module) -> None:
+    """First order reuses the training step's loss and input gradient as the base point
+    of its difference, so that loss must be the plain per-image cross-entropy the other
+    points use, in full precision, without gradient accumulation."""
+    loss = getattr(getattr(model, 'head', None), 'loss_module', None)
+    plain = (type(loss).__name__ == 'CrossEntropyLoss'
+             and not getattr(loss, 'use_sigmoid', False)
+             and not getattr(loss, 'use_soft', False)
+             and getattr(loss, 'loss_weight', 1.0) == 1.0
+             and getattr(loss, 'class_weight', None) is None)
+    if not plain:
+        raise ValueError("DADASearchHook(order='first') needs a classifier whose "
+                         'head loss is a plain CrossEntropyLoss (loss_weight=1, no '
+                         f"class weights or label smoothing), got {loss!r}; use "
+                         "order='second'")
+    wrapper = runner.optim_wrapper
+    if type(wrapper).__name__ == 'AmpOptimWrapper':
+        raise ValueError("DADASearchHook(order='first') cannot reuse a mixed-"
+                         "precision training step; use order='second' with --amp")
+    if getattr(wrapper, '_accumulative_counts', 1) != 1:
+        raise ValueError("DADASearchHook(order='first') does not support gradient "
+                         "accumulation; use order='second'")
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
+
+
+class BilevelReward:
+    """Per-image rewards and the magnitude gradient of one policy step.
+
+    Args: ``order``, ``reward_baseline``, ``credit``, ``fd_epsilon``, ``hypergrad_scale``
+    and ``held_out_norm`` as ``DADASearchHook``'s arguments of the same names.
+    """
+
+    def __init__(self, order: str = 'second', reward_baseline: Optional[str] = 'clean',
+                 credit: str = 'batch', fd_epsilon: float = 0.01,
+                 hypergrad_scale: Union[str, float] = 'lr',
+                 held_out_norm: str = 'batch') -> None:
+        _check_choice('order', order, ORDERS)
+        _check_choice('reward_baseline', reward_baseline, REWARD_BASELINES)
+        _check_choice('credit', credit, CREDITS)
+        _check_choice('held_out_norm', held_out_norm, HELD_OUT_NORMS)
+        if not (isinstance(hypergrad_scale, (int, float)) or hypergrad_scale == 'lr'):
+            raise ValueError(f"hypergrad_scale must be 'lr' or a number, got "
+                             f'{hypergrad_scale!r}')
+        self.order, self.reward_baseline, self.credit = order, reward_baseline, credit
+        self.fd_epsilon = float(fd_epsilon)
+        self.hypergrad_scale = hypergrad_scale
+        self.held_out_norm = held_out_norm
+        self._base_capture = None
+
+    def check_model(self, runner, model: nn.Module) -> None:
+        """Refuse a model the reward cannot be computed for: soft labels from batch
+        augments, or (first order) a training step whose loss cannot be reused."""
+        if getattr(model.data_preprocessor, 'batch_augments', None) is not None:
+            raise ValueError('DADASearchHook: the data preprocessor has batch_augments '
+                             '(Mixup/CutMix); the search needs hard labels, remove them')
+        if self.order == 'first':
+            check_first_order(runner, model)
+
+    # ------------------------------------------------------------------ first order
+    def capture_base_point(self, model: nn.Module, data_batch: Dict,
+                           augmented: Tensor) -> None:
+        """First order: the training step itself evaluates the base point w_t. Its input
+        is a detached copy of the augmented batch that requires grad (so its backward
+        leaves d loss / d images in ``.grad``), and its head's logits are recorded (the
+        per-image losses)."""
+        x = augmented.detach().requires_grad_(True)
+        data_batch['inputs'] = x
+        captured = {'inputs': x}
+
+        def keep_logits(module, args, output):
+            captured['logits'] = output.detach()
+
+        self._base_capture = (captured, model.head.register_forward_hook(keep_logits))
+
+    def base_point(self, labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """The captured per-image losses and d mean(loss) / d images at w_t."""
+        captured, handle = self._base_capture
+        handle.remove()
+        self._base_capture = None
+        grad = captured['inputs'].grad
+        if 'logits' not in captured or grad is None:
+            raise RuntimeError("DADASearchHook(order='first'): the training step did not "
+                               'run the head forward/backward on the augmented batch')
+        f0 = torch.nn.functional.cross_entropy(captured['logits'], labels,
+                                               reduction='none')
+        return f0, grad.detach()
+
+    # ------------------------------------------------------------------ reward
+    def __call__(self, model: nn.Module, step: StepInput, val_batch: Dict,
+                 magnitudes: Tensor) -> PolicyReward:
+        """The rewards of ``step``'s draws (``model``: the bare model, now at w_{t+1});
+        raises :class:`SkipPolicyUpdate` when v is zero or not finite on some rank."""
+        device = step.images.device
+        params = trainable_parameters(model)
+        labels = labels_of(step.data_samples).to(device)
+        base = self.base_point(labels) if self.order == 'first' else None
+        v, val_loss = validation_gradient(model, val_batch, params, norm=self.held_out_norm)
+        v_norm = float(global_norm(v))
+        # every rank must take the same branch: a rank returning here alone would leave
+        # the others waiting in the collectives that follow
+        if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, device):
+            raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
+                                   'another rank)')
+        radius = self.fd_epsilon / v_norm
+        xi = step.lr if self.hypergrad_scale == 'lr' else float(self.hypergrad_scale)
+        central = self.order == 'second'
+        h, dh_dm = directional_derivatives(
+            model, step.weights, v, radius, step.augmented, step.data_samples, labels,
+            magnitudes, central=central, base=base)
+        reward = -xi * h                              # d L_val(w_{t+1}) contribution
+        if self.reward_baseline == 'clean':
+            h_clean = finite_difference_losses(
+                model, step.weights, v, radius, step.images.float(), step.data_samples,
+                labels, central=central)
+            reward = -xi * (h - h_clean)
+        return PolicyReward(per_image=assign_credit(reward, self.credit),
+                            grad_magnitudes=-xi * dh_dm, val_loss=val_loss,
+                            h_mean=float(h.mean()))

@@ -1,0 +1,257 @@
+"""`PolicyLearner`: the learnable policy and everything that updates it.
+
+It owns the policy parameters (alpha, p, m), RELAX's control variate, the gradient
+estimator, the per-op sharing (``op_sharing.py``), the reward scaler (``reward.py``), the
+optimisers of the policy and of the control variate, and the generator of every random
+draw of the search (policy samples, signs, Cutout centres, frozen draws). It knows nothing
+of runners or networks: the hook asks it for draws (:meth:`sample`) and hands it the
+per-image rewards of those draws (:meth:`step`).
+
+One step: scale the reward by the running RMS of earlier rewards (the mean square
+averaged over the ranks), let the estimator turn it into gradients of alpha and p (and of
+the control variate's variance objective), put the magnitude gradient on m, check that
+every gradient is finite on every rank (else :class:`SkipPolicyUpdate`: nothing moves),
+average the gradients over the ranks, step the per-op offsets and both optimisers, and
+clamp p and m back into [0, 1] (``clamp_after_step``).
+
+Every rank holds identical parameters (averaged gradients, identical initialisation: the
+control variate is initialised on the CPU from the seed) and its own generator stream
+(``seed * 1000003 + rank``), so the ranks draw different augmentations.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from mmengine.dist import all_gather, all_reduce, get_dist_info
+from mmengine.registry import OPTIMIZERS
+from torch import Tensor
+
+from ..search_space import SUB_POLICY_OP_INDICES
+from ..utils.dist import all_ranks, rank_mean
+from .control_variate import RelaxControlVariate
+from .distributions import PolicySample, sample_policy
+from .estimators import build_estimator
+from .op_sharing import OpSharing
+from .policy_params import PolicyParameters
+from .reward import RewardScaler
+
+__all__ = ['LearnerConfig', 'PolicyLearner', 'PolicyReward', 'SkipPolicyUpdate',
+           'REWARD_NORMALIZATIONS']
+
+REWARD_NORMALIZATIONS = (None, 'rms')
+DEFAULT_POLICY_OPTIMIZER = dict(type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0)
+DEFAULT_CONTROL_VARIATE = dict(hidden=100)
+DEFAULT_CV_OPTIMIZER = dict(type='Adam', lr=0.005, betas=(0.9, 0.999), weight_decay=0.0)
+
+
+class SkipPolicyUpdate(Exception):
+    """This policy step cannot be taken on every rank (the message says why); alpha, p
+    and m stay as they are."""
+
+
+@dataclass
+class PolicyReward:
+    """What one policy step learns from (``bilevel_reward.BilevelReward`` computes it).
+
+    Attributes:
+        per_image: [B] rewards of the step's draws, credited, not yet scaled.
+        grad_magnitudes: [N, 2] gradient of the (unscaled) reward in the magnitudes.
+        val_loss: held-out loss (logged).
+        h_mean: mean finite-difference hyper-gradient of the training loss (logged).
+    """
+    per_image: Tensor
+    grad_magnitudes: Tensor
+    val_loss: float
+    h_mean: float
+
+
+@dataclass
+class LearnerConfig:
+    """Options of :class:`PolicyLearner` (``DADASearchHook``'s arguments of the same
+    names; None takes the defaults below). Checked when created."""
+    estimator: str = 'relax'
+    temperature: float = 0.5
+    reward_normalization: Optional[str] = 'rms'
+    share_ops: bool = True
+    policy_optimizer: Optional[Dict] = None
+    control_variate: Optional[Dict] = None
+    control_variate_optimizer: Optional[Dict] = None
+    init: Optional[Dict] = None
+    clamp_after_step: bool = True
+
+    def __post_init__(self) -> None:
+        build_estimator(self.estimator)  # a KeyError listing the estimators if unknown
+        if self.reward_normalization not in REWARD_NORMALIZATIONS:
+            raise ValueError('reward_normalization must be one of '
+                             f'{list(REWARD_NORMALIZATIONS)}, got '
+                             f'{self.reward_normalization!r}')
+        self.temperature = float(self.temperature)
+        self.share_ops = bool(self.share_ops)
+        self.policy_optimizer = dict(self.policy_optimizer or DEFAULT_POLICY_OPTIMIZER)
+        self.control_variate = dict(self.control_variate or DEFAULT_CONTROL_VARIATE)
+        self.control_variate_optimizer = dict(self.control_variate_optimizer
+                                              or DEFAULT_CV_OPTIMIZER)
+        self.init = dict(self.init or {})
+
+
+class PolicyLearner:
+    """The policy, its estimator and optimisers, and the search's random draws.
+
+    Args:
+        cfg: the options.
+        device: the training device (parameters, draws).
+        seed: seeds the control variate's initialisation and the generator.
+        rank: this process's rank (its generator stream).
+    """
+
+    def __init__(self, cfg: LearnerConfig, device: torch.device, seed: int,
+                 rank: int = 0) -> None:
+        self.cfg, self.device = cfg, device
+        self.policy = PolicyParameters(alpha_init=cfg.init.get('alpha', 1e-3),
+                                       prob_init=cfg.init.get('prob', 0.5),
+                                       magnitude_init=cfg.init.get('magnitude', 0.5)
+                                       ).to(device)
+        # the control variate starts identical on every rank (fixed seed, CPU init)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.control_variate = RelaxControlVariate(**cfg.control_variate)
+        self.control_variate.to(device)
+        self.optimizer = OPTIMIZERS.build(dict(cfg.policy_optimizer,
+                                               params=list(self.policy.parameters())))
+        self.cv_optimizer = OPTIMIZERS.build(dict(
+            cfg.control_variate_optimizer, params=list(self.control_variate.parameters())))
+        self.op_sharing = (OpSharing(cfg.policy_optimizer).to(device) if cfg.share_ops
+                           else None)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(seed * 1000003 + rank)
+        self.estimator = build_estimator(cfg.estimator)
+        self.reward_scaler = RewardScaler() if cfg.reward_normalization == 'rms' else None
+        self._op_table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long,
+                                      device=device)
+        self.rank_generators: Optional[List[Tensor]] = None
+        self.updates = 0
+        self.skipped_updates = 0
+
+    # ------------------------------------------------------------------ draws
+    def sample(self, batch: int) -> PolicySample:
+        """One policy draw per image (detached: only the hard draw is used here)."""
+        return sample_policy(self.policy, batch, self.generator, tau=self.cfg.temperature,
+                             requires_grad=False)
+
+    def op_indices(self, sample: PolicySample) -> Tensor:
+        """[B, 2] op indices (0..14) of the drawn sub-policies."""
+        return self._op_table[sample.k]
+
+    def levels(self, sample: PolicySample) -> Tensor:
+        """[B, 2] levels of the drawn sub-policies, in [0, 1]; differentiable in m."""
+        return self.policy.clamped_magnitudes()[sample.k]
+
+    def signs_and_centers(self, batch: int) -> Tuple[Tensor, Tensor]:
+        """Per image and op: the sign of a signed op's level (+-1, [B, 2]) and a Cutout
+        centre in [0, 1)^2 ([B, 2, 2])."""
+        signs = torch.where(torch.rand(batch, 2, generator=self.generator,
+                                       device=self.device) < 0.5, 1.0, -1.0)
+        centers = torch.rand(batch, 2, 2, generator=self.generator, device=self.device)
+        return signs, centers
+
+    # ------------------------------------------------------------------ update
+    def _parameters(self) -> List[Tensor]:
+        return list(self.policy.parameters()) + list(self.control_variate.parameters())
+
+    def step(self, reward: PolicyReward, sample: PolicySample) -> Dict[str, float]:
+        """One update of alpha, p, m and the control variate from the rewards of
+        ``sample``; returns the scalars to log. Raises :class:`SkipPolicyUpdate` (the
+        gradients are left on the parameters: call :meth:`skip`)."""
+        rewards, grad_m = reward.per_image, reward.grad_magnitudes
+        if self.reward_scaler is not None:
+            mean_square = rank_mean(self.reward_scaler.mean_square(rewards), self.device)
+            scale = self.reward_scaler.scale(mean_square)
+            rewards, grad_m = rewards * scale, grad_m * scale
+        for p in self._parameters():
+            p.grad = None
+        estimate = self.estimator(rewards, sample, self.policy, self.control_variate)
+        estimate.apply_to(self.policy, self.control_variate)
+        self.policy.magnitudes.grad = grad_m.detach().clone()
+        grads = [p.grad for p in self._parameters() if p.grad is not None]
+        if not all_ranks(all(bool(torch.isfinite(g).all()) for g in grads), self.device):
+            raise SkipPolicyUpdate('non-finite policy gradient')
+        if get_dist_info()[1] > 1:
+            for g in grads:
+                all_reduce(g, op='mean')
+        if self.op_sharing is not None:
+            self.op_sharing.step(self.policy)
+        self.optimizer.step()
+        self.cv_optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.cv_optimizer.zero_grad(set_to_none=True)
+        if self.reward_scaler is not None:
+            self.reward_scaler.update(mean_square)
+        if self.cfg.clamp_after_step:
+            with torch.no_grad():
+                self.policy.probs.clamp_(0.0, 1.0)
+                self.policy.magnitudes.clamp_(0.0, 1.0)
+        self.updates += 1
+        stats = {key: float(value) for key, value in estimate.stats.items()
+                 if isinstance(value, (int, float)) and math.isfinite(value)}
+        stats.update(val_loss=reward.val_loss, entropy=float(self.policy.entropy().detach()),
+                     h_mean=reward.h_mean, grad_m_norm=float(grad_m.norm()))
+        return stats
+
+    def skip(self) -> int:
+        """Count a skipped step and drop its gradients; returns the count so far."""
+        self.skipped_updates += 1
+        for p in self._parameters():
+            p.grad = None
+        return self.skipped_updates
+
+    # ------------------------------------------------------------------ state
+    def gather_generators(self) -> None:
+        """Keep every rank's generator state at hand for checkpoints, which only rank 0
+        writes (``save_checkpoint`` is master-only, so no collective can run there)."""
+        if get_dist_info()[1] > 1:
+            self.rank_generators = [
+                g.cpu() for g in all_gather(self.generator.get_state().to(self.device))]
+
+    def state_dict(self) -> Dict[str, Any]:
+        return dict(
+            policy=self.policy.state_dict(),
+            control_variate=self.control_variate.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            cv_optimizer=self.cv_optimizer.state_dict(),
+            op_sharing=None if self.op_sharing is None else self.op_sharing.state_dict(),
+            reward_scaler=(None if self.reward_scaler is None
+                           else self.reward_scaler.state_dict()),
+            generator=self.generator.get_state(),
+            rank_generators=self.rank_generators,
+            estimator=self.estimator.state_dict(),
+            updates=self.updates,
+            skipped_updates=self.skipped_updates)
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.policy.load_state_dict(state['policy'])
+        self.control_variate.load_state_dict(state['control_variate'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.cv_optimizer.load_state_dict(state['cv_optimizer'])
+        if self.op_sharing is not None and state.get('op_sharing') is not None:
+            self.op_sharing.load_state_dict(state['op_sharing'])
+        if self.reward_scaler is not None and state.get('reward_scaler') is not None:
+            self.reward_scaler.load_state_dict(state['reward_scaler'])
+        self._load_generator(state)
+        self.estimator.load_state_dict(state['estimator'])
+        self.updates = int(state['updates'])
+        self.skipped_updates = int(state['skipped_updates'])
+
+    def _load_generator(self, state: Dict[str, Any]) -> None:
+        rank, world_size = get_dist_info()
+        states = state.get('rank_generators')
+        if states is not None and len(states) == world_size:
+            self.generator.set_state(states[rank].cpu())
+            return
+        self.generator.set_state(state['generator'].cpu())  # rank 0's stream
+        if rank > 0:  # other world size: keep the ranks' draws distinct
+            seed = int(torch.randint(2 ** 31, (1, ), generator=self.generator,
+                                     device=self.device))
+            self.generator.manual_seed(seed * 1000003 + rank)

@@ -1,0 +1,254 @@
+"""The parts the search hook is glued from: atomic writes, the history, the export and
+frozen draws, the learner's checkpoint state and the hook's renamed argument."""
+import json
+import os
+import warnings
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from dada_mm.policy.export import FrozenPolicySampler, export_top_k
+from dada_mm.search.history import SearchHistory
+from dada_mm.search.policy_params import PolicyParameters
+from dada_mm.search_space import OP_INDEX, SUB_POLICIES
+from dada_mm.utils import files
+
+# checkpoint['dada_search'] of every release so far, in this order
+STATE_KEYS = ['policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sharing',
+              'reward_scaler', 'generator', 'rank_generators', 'val_stream', 'estimator',
+              'frozen_policy', 'history', 'updates', 'skipped_updates']
+
+
+def _boom(*args, **kwargs):
+    raise OSError('simulated failure')
+
+
+# ----------------------------------------------------------------------- atomic writes
+@pytest.mark.parametrize('where', ['replace', 'fsync', 'write'])
+def test_failed_atomic_write_removes_its_temp_file_and_keeps_the_target(
+        tmp_path, monkeypatch, where):
+    path = tmp_path / 'doc.json'
+    files.write_json_atomic(path, {'v': 'original'})
+    if where == 'replace':
+        monkeypatch.setattr(files.os, 'replace', _boom)
+    elif where == 'fsync':
+        monkeypatch.setattr(files.os, 'fsync', _boom)
+    else:
+        real_fdopen = os.fdopen
+
+        def failing_fdopen(*args, **kwargs):
+            f = real_fdopen(*args, **kwargs)
+            f.write = _boom
+            return f
+        monkeypatch.setattr(files.os, 'fdopen', failing_fdopen)
+    with pytest.raises(OSError, match='simulated failure'):
+        files.write_json_atomic(path, {'v': 'new'})
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ['doc.json']  # no temp file left
+    assert json.loads(path.read_text()) == {'v': 'original'}
+
+
+def test_atomic_write_of_an_unserialisable_object_creates_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        files.write_json_atomic(tmp_path / 'new.json', {'v': object()})
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_text_and_parent_directories(tmp_path):
+    path = files.write_json_atomic(tmp_path / 'a' / 'b.json', [1, 2], end='\n', indent=1)
+    assert path.read_text() == json.dumps([1, 2], indent=1) + '\n'
+
+
+def test_history_is_written_atomically(tmp_path, monkeypatch):
+    policy = PolicyParameters()
+    history = SearchHistory()
+    history.record(1, 10, policy)
+    path = tmp_path / 'dada_search_history.json'
+    history.write(path)
+    before = path.read_bytes()
+    doc = json.loads(before)
+    assert doc['sub_policies'][0] == list(SUB_POLICIES[0])
+    assert [e['epoch'] for e in doc['epochs']] == [1]
+    assert doc['epochs'][0]['iteration'] == 10
+    history.record(2, 20, policy)
+    monkeypatch.setattr(files.os, 'replace', _boom)
+    with pytest.raises(OSError):
+        history.write(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ['dada_search_history.json']
+    # the checkpoint keeps the entries as the plain list it always was
+    assert history.state_dict() == doc['epochs'] + [history.entries[1]]
+    restored = SearchHistory()
+    restored.load_state_dict(history.state_dict())
+    assert restored.entries == history.entries
+
+
+# ----------------------------------------------------------------- export, frozen draws
+def _moved_policy():
+    policy = PolicyParameters()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        policy.alpha.copy_(torch.randn(105, generator=g))
+        policy.probs.copy_(torch.rand(105, 2, generator=g) * 1.2 - 0.1)
+        policy.magnitudes.copy_(torch.rand(105, 2, generator=g) * 1.2 - 0.1)
+    return policy
+
+
+def test_export_top_k_entries():
+    policy = _moved_policy()
+    rows = export_top_k(policy, 7)
+    assert len(rows) == 7
+    for (index, probs, levels), row in zip(policy.top_k(7), rows):
+        assert row == [dict(op=name, prob=p, magnitude=m)
+                       for name, p, m in zip(SUB_POLICIES[index], probs, levels)]
+        assert all(0.0 <= op['prob'] <= 1.0 and 0.0 <= op['magnitude'] <= 1.0
+                   for op in row)
+
+
+def test_frozen_sampler_draws_as_the_hook_always_did():
+    rows = export_top_k(_moved_policy(), 5)
+    sampler = FrozenPolicySampler(rows, torch.device('cpu'))
+    g = torch.Generator().manual_seed(3)
+    op_indices, apply, levels = sampler.draw(64, g)
+    # the reference: one uniform sub-policy index, then one uniform per op
+    ref = torch.Generator().manual_seed(3)
+    index = torch.randint(5, (64,), generator=ref)
+    u = torch.rand(64, 2, generator=ref)
+    table = torch.tensor([[OP_INDEX[o['op']] for o in sub] for sub in rows])
+    probs = torch.tensor([[o['prob'] for o in sub] for sub in rows])
+    mags = torch.tensor([[o['magnitude'] for o in sub] for sub in rows])
+    assert torch.equal(op_indices, table[index])
+    assert torch.equal(apply, (u < probs[index]).float())
+    assert torch.equal(levels, mags[index])
+    assert torch.equal(g.get_state(), ref.get_state())  # the same number of draws
+
+
+# ---------------------------------------------------------------------- hook, learner
+def _built_hook(**kwargs):
+    from dada_mm.search import DADASearchHook
+    hook = DADASearchHook(val_dataloader=dict(batch_size=2), **kwargs)
+    model = torch.nn.Linear(2, 2)
+    model.data_preprocessor = SimpleNamespace(batch_augments=None)
+    hook._build(SimpleNamespace(model=model, seed=0))
+    return hook
+
+
+def test_checkpoint_state_keeps_its_keys_and_round_trips():
+    hook = _built_hook()
+    state = hook.state_dict()
+    assert list(state) == STATE_KEYS
+    assert state['history'] == [] and state['frozen_policy'] is None
+    assert state['val_stream'] == {'consumed': 0, 'seed': 0, 'fixed': False}
+    # an advanced copy loaded into a fresh hook reads the same
+    with torch.no_grad():
+        hook.policy.alpha.add_(1.0)
+    hook.learner.updates, hook.learner.skipped_updates = 4, 1
+    hook.learner.sample(3)  # advances the generator
+    hook.history.record(1, 4, hook.policy)
+    hook._freeze(SimpleNamespace(logger=SimpleNamespace(info=lambda *a: None), rank=1),
+                 epochs_done=1)
+    saved = hook.state_dict()
+    other = _built_hook()
+    other.after_load_checkpoint(None, {'dada_search': saved})
+    again = other.state_dict()
+    assert torch.equal(again['policy']['alpha'], saved['policy']['alpha'])
+    assert torch.equal(again['generator'], saved['generator'])
+    assert again['frozen_policy'] == saved['frozen_policy'] and again['updates'] == 4
+    assert again['history'] == saved['history'] and again['skipped_updates'] == 1
+
+
+def test_project_is_a_deprecated_name_of_clamp_after_step():
+    from dada_mm.search import DADASearchHook
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # the new name warns about nothing
+        assert DADASearchHook(val_dataloader=dict(),
+                              clamp_after_step=False).learner_cfg.clamp_after_step is False
+    assert DADASearchHook(val_dataloader=dict()).learner_cfg.clamp_after_step is True
+    for value in (False, True):
+        with pytest.warns(DeprecationWarning, match='clamp_after_step'):
+            hook = DADASearchHook(val_dataloader=dict(), project=value)
+        assert hook.learner_cfg.clamp_after_step is value
+
+
+def test_project_warning_reaches_the_run_log():
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from dada_mm.search import DADASearchHook
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        with pytest.warns(DeprecationWarning):
+            DADASearchHook(val_dataloader=dict(), project=False)
+    finally:
+        logger.removeHandler(handler)
+    assert any(r.levelno == logging.WARNING and 'use clamp_after_step' in r.getMessage()
+               for r in records)
+
+
+@pytest.mark.parametrize('clamp', [True, False])
+def test_learner_step_clamps_p_and_m_only_when_asked(clamp):
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner, PolicyReward
+    cfg = LearnerConfig(estimator='reinforce', reward_normalization=None, share_ops=False,
+                        policy_optimizer=dict(type='SGD', lr=10.0), clamp_after_step=clamp)
+    learner = PolicyLearner(cfg, torch.device('cpu'), seed=0)
+    with torch.no_grad():
+        learner.policy.magnitudes.fill_(0.99)
+    sample = learner.sample(4)
+    grad_m = torch.zeros(105, 2)
+    grad_m[sample.k] = -1.0  # descent moves the drawn levels up, past 1
+    stats = learner.step(PolicyReward(per_image=torch.ones(4), grad_magnitudes=grad_m,
+                                      val_loss=1.0, h_mean=0.0), sample)
+    assert learner.updates == 1 and stats['val_loss'] == 1.0
+    top = float(learner.policy.magnitudes.detach().max())
+    assert (top == 1.0) if clamp else (top > 1.0)
+
+
+def test_learner_refuses_a_non_finite_step_and_skip_counts_it():
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner, PolicyReward, SkipPolicyUpdate
+    learner = PolicyLearner(LearnerConfig(), torch.device('cpu'), seed=0)
+    before = learner.policy.alpha.detach().clone()
+    sample = learner.sample(4)
+    reward = PolicyReward(per_image=torch.tensor([1.0, float('nan'), 0.0, 1.0]),
+                          grad_magnitudes=torch.zeros(105, 2), val_loss=1.0, h_mean=0.0)
+    with pytest.raises(SkipPolicyUpdate, match='non-finite'):
+        learner.step(reward, sample)
+    assert learner.skip() == 1 and learner.updates == 0
+    assert all(p.grad is None for p in learner.policy.parameters())
+    assert torch.equal(learner.policy.alpha, before)
+    assert learner.reward_scaler.running is None  # not updated by the refused step
+
+
+def test_epoch_summary_is_the_log_message_of_old():
+    from dada_mm.search.history import epoch_summary
+    policy = _moved_policy()
+    sel = policy.selection_probs().detach()
+    lines = []
+    for rank, (index, probs, mags) in enumerate(policy.top_k(3)):
+        a, b = SUB_POLICIES[index]
+        lines.append(f'  #{rank} [{float(sel[index]):.4f}] {a}(p={probs[0]:.2f}, '
+                     f'm={mags[0]:.2f}) + {b}(p={probs[1]:.2f}, m={mags[1]:.2f})')
+    assert epoch_summary(policy, 4, 3) == (
+        f'DADASearchHook: epoch 4 entropy {float(policy.entropy().detach()):.4f}, top '
+        'sub-policies:\n' + '\n'.join(lines))
+
+
+def test_hook_hands_every_option_to_its_component():
+    from dada_mm.search import DADASearchHook
+    options = dict(estimator='reinforce', order='first', temperature=0.25,
+                   reward_baseline=None, credit='image', reward_normalization=None,
+                   share_ops=False, held_out_norm='running', fd_epsilon=0.5,
+                   hypergrad_scale=2.0, policy_optimizer=dict(type='SGD', lr=1.0),
+                   control_variate=dict(hidden=3),
+                   control_variate_optimizer=dict(type='SGD', lr=2.0),
+                   init=dict(alpha=0.5), clamp_after_step=False)
+    hook = DADASearchHook(val_dataloader=dict(), **options)
+    seen = dict(vars(hook.learner_cfg), **{k: v for k, v in vars(hook.bilevel_reward).items()
+                                           if not k.startswith('_')})
+    assert seen == options
