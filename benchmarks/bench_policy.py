@@ -106,7 +106,8 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     val_prefix = 'clean' if variant == 'natural' else variant
     hook = dict(type='DADASearchHook', top_k=25,
                 val_dataloader=loader(root, 'search_val', val_prefix, TEST_PIPELINE,
-                                      args.batch_size, True))
+                                      getattr(args, 'val_batch_size', 0) or args.batch_size,
+                                      True))
     hook.update(args.hook_options)
     cfg.update(train_dataloader=loader(root, 'search_train', 'clean',
                                        crop(args.size) + [dict(type='PackInputs')],
@@ -295,6 +296,8 @@ def main(argv=None) -> Dict:
     parser.add_argument('--search-epochs', type=int, default=30)
     parser.add_argument('--retrain-epochs', type=int, default=30)
     parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--val-batch-size', type=int, default=0,
+                        help="the search's held-out batch size (0: --batch-size)")
     parser.add_argument('--lr', type=float, default=0.05)
     parser.add_argument('--width', type=int, default=16)
     parser.add_argument('--train-per-class', type=int, default=100)

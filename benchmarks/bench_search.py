@@ -229,7 +229,7 @@ def main(argv=None):
                                                  centers), args.device, args.repeats,
                       args.warmup)
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
-              f'{args.device} ({t_ops / plain_ref:.2f}x of a plain iteration)')
+              f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
     print(f"second_order_ratio={ratios['second']:.2f} "
           f"first_order_ratio={ratios['first']:.2f} "
           f"second_order_no_update_ratio={no_update_ratios['second']:.2f} "

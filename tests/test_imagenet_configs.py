@@ -134,8 +134,11 @@ def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, configs):
     assert len(doc['sub_policies']) == 25 and doc['meta']['frozen'] is True
     ckpt = torch.load(osp.join(wd, 'epoch_2.pth'))
     assert ckpt['dada_search']['frozen_policy'] == doc['sub_policies']
-    # 18 training images (6 held out) -> 5 iterations per epoch; only epoch 1 searches
-    assert ckpt['dada_search']['updates'] == 5
+    # 18 training images (6 held out) -> 5 iterations per epoch; only epoch 1 searches,
+    # and the config updates the policy every 4th iteration (iteration 4 of 5)
+    from mmengine.config import Config
+    assert Config.fromfile(cfg).custom_hooks[0]['update_interval'] == 4
+    assert ckpt['dada_search']['updates'] == 5 // 4
     assert any(k.startswith('backbone.layer4') for k in ckpt['state_dict'])
 
 
