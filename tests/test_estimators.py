@@ -357,13 +357,3 @@ def test_reinforce_baseline_ignores_non_finite_rewards():
     assert est.baseline == pytest.approx(1.0)
     est(torch.full((8,), 3.0), sample_policy(params, 8, g), params)
     assert est.baseline == pytest.approx(0.9 * 1.0 + 0.1 * 3.0)
-
-
-def test_toy_reward_old_import_path_still_works_with_a_warning():
-    """The toy reward moved to dada_mm.testing.toy_rewards; the old names resolve."""
-    import dada_mm.search.estimators as estimators
-    from dada_mm.testing import toy_rewards
-    for name in ('table_reward', 'exact_expected_reward', 'exact_gradient'):
-        with pytest.warns(DeprecationWarning, match='dada_mm.testing.toy_rewards'):
-            assert getattr(estimators, name) is getattr(toy_rewards, name)
-    assert not hasattr(estimators, 'no_such_name')
