@@ -47,13 +47,14 @@ def test_search_refuses_mixed_image_sizes_and_batch_augments():
     from types import SimpleNamespace
 
     from dada_mm.search import DADASearchHook
+    from dada_mm.search.augment import stack_inputs
     hook = DADASearchHook(val_dataloader=dict())
-    hook.device = torch.device('cpu')
-    with pytest.raises(ValueError, match='same shape'):
-        hook._stack_inputs([torch.zeros(3, 8, 8, dtype=torch.uint8),
-                            torch.zeros(3, 8, 9, dtype=torch.uint8)])
-    with pytest.raises(ValueError, match='C in'):
-        hook._stack_inputs(torch.zeros(2, 4, 8, 8, dtype=torch.uint8))
+    cpu = torch.device('cpu')
+    with pytest.raises(ValueError, match='DADASearchHook.*same shape'):
+        stack_inputs([torch.zeros(3, 8, 8, dtype=torch.uint8),
+                      torch.zeros(3, 8, 9, dtype=torch.uint8)], cpu)
+    with pytest.raises(ValueError, match='DADASearchHook.*C in'):
+        stack_inputs(torch.zeros(2, 4, 8, 8, dtype=torch.uint8), cpu)
     model = torch.nn.Linear(2, 2)
     model.data_preprocessor = SimpleNamespace(batch_augments=object())
     with pytest.raises(ValueError, match='batch_augments'):

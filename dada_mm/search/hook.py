@@ -13,7 +13,6 @@ import copy
 import os.path as osp
 from typing import Any, Dict, Optional, Union
 
-import torch
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -183,7 +182,7 @@ class DADASearchHook(Hook):
         self._build(runner)
         if data_batch is None:
             return
-        images = self._stack_inputs(data_batch['inputs'])
+        images = stack_inputs(data_batch['inputs'], self.device)
         searching = self.searching(runner)
         update = searching and (runner.iter + 1) % self.update_interval == 0
         augmented, sample = augment_batch(
@@ -197,9 +196,6 @@ class DADASearchHook(Hook):
         self._step_input = (StepInput.before_step(model, runner.optim_wrapper, augmented,
                                                   images, sample, data_batch['data_samples'])
                             if update else None)
-
-    def _stack_inputs(self, inputs) -> torch.Tensor:
-        return stack_inputs(inputs, self.device)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
