@@ -169,15 +169,22 @@ class KorniaOps:
             return v
         return None
 
+    @staticmethod
+    def _on(params: dict, device) -> dict:
+        # kornia 0.9 keeps some parameters on the CPU whatever its rng device
+        # (``forward_input_shape``, some generators' internals: kornia issue #4426); its own
+        # forward moves them, explicitly passed ones must be moved by the caller
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in params.items()}
+
     def apply_op(self, k: int, x: torch.Tensor, mag: Optional[torch.Tensor]):
         mod = self.mods[k]
         if self.wrapped:
-            return mod(x, mod.forward_parameters(x.shape, mag=mag))
+            return mod(x, self._on(mod.forward_parameters(x.shape, mag=mag), x.device))
         params = mod.op.forward_parameters(x.shape)
         if mag is not None:
             params[mod._factor_name] = mod._magnitude_fn(mag.to(
                 params[mod._factor_name].dtype) if k == 9 else mag)
-        return mod.op(x, params=params)
+        return mod.op(x, params=self._on(params, x.device))
 
     def __call__(self, images: torch.Tensor, d, levels: torch.Tensor) -> torch.Tensor:
         x = images.clone()

@@ -43,7 +43,7 @@ if ! ls "$DEST"/mmcv_lite-2.1.0-*.whl >/dev/null 2>&1; then
   echo "== mmcv 2.1.0 without compiled ops (MMCV_WITH_OPS=0: a py3-none-any 'mmcv-lite')"
   SRC=$(mktemp -d)
   trap 'rm -rf "$SRC"' EXIT
-  "$PY" -m pip download -q --no-deps --no-binary :all: -d "$SRC" mmcv==2.1.0 2>&1 | quiet
+  "$PY" -m pip download -q --no-deps --no-build-isolation --no-binary :all: -d "$SRC" mmcv==2.1.0 2>&1 | quiet
   # from the archive's path: built without ops, it names itself mmcv-lite
   MMCV_WITH_OPS=0 "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$DEST" \
     "$SRC"/mmcv-2.1.0.tar.gz 2>&1 | quiet
