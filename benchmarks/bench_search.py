@@ -113,6 +113,38 @@ def time_once(fn, device) -> float:
     return time.perf_counter() - t
 
 
+def profile_search(search, device: str, iterations: int) -> None:
+    """Where a search iteration spends its time, and where it waits for the device.
+
+    Prints the ten ops with the most self time (device time on CUDA) and each source line
+    that reads a device value on the host (``aten::_local_scalar_dense``: ``.item()``,
+    ``float(t)``, ``if t:``), with its count per iteration. On a GPU each such read is a
+    synchronisation that drains the launch queue.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device.startswith('cuda'):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities, with_stack=True) as prof:
+        for _ in range(iterations):
+            search()
+        sync(device)
+    sort = 'self_cuda_time_total' if device.startswith('cuda') else 'self_cpu_time_total'
+    print(f'profile of {iterations} second-order search iteration(s) on {device}:')
+    print(prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=48))
+    sites = {}
+    for event in prof.events():
+        if event.name != 'aten::_local_scalar_dense':
+            continue
+        frames = [f for f in (event.stack or []) if 'dada_mm' in f or 'benchmarks' in f]
+        site = frames[0] if frames else '(outside dada_mm)'
+        sites[site] = sites.get(site, 0) + 1
+    total = sum(sites.values())
+    print(f'device-to-host reads: {total / iterations:.1f} per search iteration')
+    for site, count in sorted(sites.items(), key=lambda kv: -kv[1]):
+        print(f'  {count / iterations:6.1f}  {site}')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--config', default='configs/demo/demo_search_shapes.py')
@@ -137,6 +169,10 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=0,
                         help='torch intra-op threads (0: leave as is)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--profile', type=int, default=0, metavar='N',
+                        help='after timing, profile N second-order search iterations with '
+                        'torch.profiler: the ops that take the most time, and every '
+                        'device-to-host read (.item(), bool of a tensor) with its source line')
     parser.add_argument('--epochs', type=int, nargs=2, default=(100, 20),
                         metavar=('TOTAL', 'SEARCH'),
                         help='pretraining and search epochs of the end-to-end estimate '
@@ -216,6 +252,8 @@ def main(argv=None):
                 cells.append(f'n={n}: {per_iter:.2f} / {end_to_end:.3f}')
             print(f'{order:>6} order: ' + ',  '.join(cells))
         plain_ref = statistics.median(times['second'][0])
+        if args.profile:
+            profile_search(steps['second'][1], args.device, args.profile)
         # batched ops alone
         from dada_mm.search.batched_ops import apply_sub_policies
         images = torch.stack(list(batch['inputs'])).to(args.device).float()

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # One idempotent set-up: a virtual environment with torch, the OpenMMLab stack and dada_mm.
-# mmcv 2.1.0 exists on PyPI only as an sdist that does not build against torch 2.14 as shipped,
-# so it is patched and built once, and the wheel is cached outside the work tree.
+# Every package comes at the exact version of requirements/lock.txt (what CI tested), so a new
+# machine next month gets the same environment. mmcv 2.1.0 exists on PyPI only as an sdist that
+# does not build against torch 2.14 as shipped, so it is patched and built once, and the wheel
+# is cached outside the work tree.
+#
+# DADA_UNLOCKED=1 installs from the loose ranges of requirements.txt instead (what
+# tools/update_lock.sh does to refresh the lock).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +14,8 @@ VENV="${DADA_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 CACHE="${DADA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dada_mm}"
 MMCV_VERSION=2.1.0
+LOCK="$ROOT/requirements/lock.txt"
+UNLOCKED="${DADA_UNLOCKED:-0}"
 STEP="start"
 
 fail() {
@@ -16,7 +23,8 @@ fail() {
   echo "setup FAILED at step: $STEP" >&2
   case "$STEP" in
     venv) echo "  -> check that '$PYTHON -m venv' works (Debian: apt-get install python3-venv)." >&2 ;;
-    torch) echo "  -> torch/torchvision pins are in requirements.txt; on other machines install a matching pair by hand." >&2 ;;
+    torch) echo "  -> torch/torchvision pins are in requirements/torch.txt; on other machines install a matching pair by hand." >&2 ;;
+    locked) echo "  -> the lock (requirements/lock.txt) is for CPython 3.11 on Linux x86_64; elsewhere run with DADA_UNLOCKED=1, or refresh it with tools/update_lock.sh." >&2 ;;
     mmcv-*) echo "  -> needs gcc/g++ with C++20 and ~3 GB RAM; the log is above. Remove $CACHE/wheels to force a rebuild." >&2 ;;
     *) echo "  -> see the pip output above." >&2 ;;
   esac
@@ -32,12 +40,14 @@ fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check --no-color)
 
-STEP="base-tools"
+CONSTRAINTS=()
+if [ "$UNLOCKED" != "1" ]; then
+  [ -f "$LOCK" ] || { echo "no lock file $LOCK" >&2; exit 1; }
+  CONSTRAINTS=(-c "$LOCK")
+fi
+
 STEP="torch"
-"${PIP[@]}" install -q -r "$ROOT/requirements/torch.txt"
-# mmcv's setup.py is built with the setuptools it was written for (<70, with
-# pkg_resources); requirements.txt then moves to the range torch and mmengine accept.
-"${PIP[@]}" install -q 'setuptools<70' wheel
+"${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/torch.txt"
 
 STEP="mmcv-check"
 have_mmcv_ops() {
@@ -56,6 +66,10 @@ if ! have_mmcv_ops; then
   mkdir -p "$WHEELS"
   WHEEL="$(ls "$WHEELS"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n1 || true)"
   if [ -z "$WHEEL" ]; then
+    STEP="mmcv-build-tools"
+    # mmcv's setup.py is built with the setuptools it was written for (<70, with
+    # pkg_resources); the locked set then moves to the setuptools torch and mmengine accept.
+    "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt"
     STEP="mmcv-download"
     BUILD="$CACHE/build"
     rm -rf "$BUILD"; mkdir -p "$BUILD"
@@ -78,10 +92,18 @@ if ! have_mmcv_ops; then
   "${PIP[@]}" install -q --no-deps "$WHEEL"
 fi
 
-STEP="requirements"
-"${PIP[@]}" install -q -r "$ROOT/requirements.txt"
+if [ "$UNLOCKED" = "1" ]; then
+  STEP="requirements"
+  "${PIP[@]}" install -q -r "$ROOT/requirements.txt"
+else
+  # exactly the lock: every package at its locked version, nothing resolved anew
+  STEP="locked"
+  "${PIP[@]}" install -q --no-deps -r "$LOCK"
+  "${PIP[@]}" check
+fi
 STEP="dada_mm"
-"${PIP[@]}" install -q --no-deps -e "$ROOT"
+# the build backend of the venv (locked setuptools), not a fresh one from the index
+"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT"
 
 STEP="import-check"
 "$PY" -c "import mmcv.ops, mmdet, mmpretrain, dada_mm; print('[setup] ok: mmcv', mmcv.__version__, 'mmdet', mmdet.__version__, 'mmpretrain', mmpretrain.__version__)"

@@ -37,8 +37,8 @@ truncated as the uint8 PIL op would be.
   v*W, inclusive corners truncated to int as PIL's ``ImageDraw.rectangle``; a side <= 0,
   level 0, paints nothing). Fill ``cutout_fill_rgb`` reordered by ``channel_order``; for
   C = 1 its first value (``channels.fill_in_order``, as ``image_ops`` does).
-The warps are the one known difference from ``dada_mm.transforms.image_ops`` (it uses
-cv2's 1/1024-pixel fixed point: ~0.4 % of a rotation's pixels differ).
+The warps sample by the same rule as ``dada_mm.transforms.image_ops``
+(``cv_kernels.nearest_source_indices``), so the two agree pixel for pixel.
 
 Speed: the exact values rely on the inputs holding uint8 values (integers 0..255), as
 documented above, and are computed with few passes and few full-size temporaries (on a

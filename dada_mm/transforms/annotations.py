@@ -14,7 +14,8 @@ What moves, and how
   box_type=None)``) gets the same arithmetic in numpy and stays a numpy array.
 * ``gt_masks``: ``BitmapMasks`` are warped with :func:`image_ops.warp_affine` and the
   inverse (output -> input) matrix, with the same sampling as the image
-  (``interpolation``; with the default ``'nearest'`` exactly the pixels that moved in the
+  (``interpolation``; with the default ``'nearest'`` the image, the masks and the seg map
+  share one sampling rule, computed once in numpy, so exactly the pixels that moved in the
   image move in the masks) and fill 0. ``PolygonMasks`` have their points mapped by
   ``matrix`` (continuous frame) and each coordinate clipped to the image, which is what
   mmdet's ``PolygonMasks.shear`` / ``rotate`` / ``translate`` do.
@@ -112,20 +113,12 @@ def _warp_bitmap(masks: Any, out_to_in: np.ndarray, img_shape: Tuple[int, int],
     n = data.shape[0]
     if n == 0:
         out = np.zeros((0, h, w), dtype=data.dtype)
-    elif interpolation == 'nearest' and data.dtype == np.uint8:
-        # Warp the masks as the channels of 4-channel images. OpenCV's nearest
-        # warpAffine samples 1-, 3- and 4-channel uint8 images identically but
-        # 2-channel ones differently at exact sampling ties (e.g. ShearX v=0.12 on
-        # 96x128), so chunks of 4 (zero-padded) keep every mask pixel-for-pixel with
-        # the (1- or 3-channel) image.
-        padded = -(-n // 4) * 4
-        stacked = np.zeros((h, w, padded), dtype=np.uint8)
-        stacked[:, :, :n] = data.transpose(1, 2, 0)
-        chunks = [image_ops.warp_affine(stacked[:, :, c:c + 4], out_to_in, fill=fill,
-                                        interpolation='nearest')
-                  for c in range(0, padded, 4)]
-        out = np.concatenate(chunks, axis=2)[:, :, :n]
-        out = np.ascontiguousarray(out.transpose(2, 0, 1))
+    elif interpolation == 'nearest':
+        # all masks at once as the channels of one array: the image's sampling rule
+        # (image_ops.warp_affine), so every mask pixel moves with its image pixel
+        out = image_ops.warp_affine(np.ascontiguousarray(data.transpose(1, 2, 0)), out_to_in,
+                                    fill=fill, interpolation='nearest')
+        out = np.ascontiguousarray(out.reshape(h, w, n).transpose(2, 0, 1))
     else:
         out = np.stack([image_ops.warp_affine(m, out_to_in, fill=fill,
                                               interpolation=interpolation)

@@ -15,15 +15,14 @@ several times PIL's speed on the uint8 HxW / HxWxC arrays OpenMMLab pipelines ca
   float32 ``trunc(a + f * (b - a))`` lands just below an integer the two may differ by
   1, about 0.02% of values);
 * :func:`warp_affine`: PIL's ``Image.transform(AFFINE)`` for an output -> input matrix
-  in PIL's continuous pixel frame. ``cv2.warpAffine``'s source coordinates are fixed
-  point (1/1024 pixel): a pixel whose source coordinate is (within ~1e-3 px of) a pixel
-  boundary may read the neighbour of the pixel PIL reads. Exact ties are common only for
-  rotations on odd sizes (half-integer centre), e.g. ~1% of pixels at 57x43, 0.1% at
-  224x224. Pure translations are exact integer shifts (crop + ``cv2.copyMakeBorder``);
-  nearest x-shears on wide images are integer row shifts computed in float64
-  (:func:`_shear_rows`); uint8 3-channel nearest warps run packed as one float32 channel
-  (:func:`_warp_packed_bgr`, the same pixels as the 3-channel warp, several times
-  faster, checked once by :func:`_packed_warp_is_exact`).
+  in PIL's continuous pixel frame. Nearest warps follow one sampling rule for every array
+  (:func:`nearest_source_indices`, float64 in numpy); OpenCV only gathers at the integer
+  positions it gives (``cv2.remap`` with integer maps; whole-pixel translations by
+  slicing), so an image and its masks or label maps read the same pixels whatever the
+  OpenCV release. PIL accumulates its coordinates per pixel, so at an exact sampling tie
+  (a source coordinate on a pixel boundary, e.g. rotations about the half-integer centre
+  of an odd size) the two may read neighbouring pixels. Bilinear and bicubic warps are
+  ``cv2.warpAffine``.
 """
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ __all__ = [
     'check_u8', 'num_channels', 'as_cv', 'restore', 'fill_values', 'apply_lut',
     'lut_image', 'pair_tables', 'lut_into', 'split_planes', 'merge_planes',
     'channel_histograms', 'apply_channel_luts', 'blend_lut', 'blend_images',
-    'warp_affine',
+    'nearest_source_indices', 'warp_affine',
 ]
 
 Fill = Union[int, float, Sequence[Union[int, float]]]
@@ -308,77 +307,136 @@ def _cv_warp(src: np.ndarray, m_cv: np.ndarray, size: Tuple[int, int], flags: in
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
-# The packed warp below moves 4-byte pixels (B, G, R, 255) as float32 values. Pixels whose
-# bytes spell a NaN must keep their bits through cv2's copy; that holds for plain loads
-# and stores (x86, ARM), and _packed_warp_is_exact() checks it once on all byte patterns.
-# Otherwise (or for a border colour that is not a finite float) the alpha byte is set to
-# 63 first, which makes every value a normal finite float (exponent 126 or 127).
-_PACK_MARKER = 63
-_PACK_MASK = (255.0, 255.0, 255.0, float(_PACK_MARKER))
-_PACKED_EXACT: Optional[bool] = None
-# _shear_rows copies one block per distinct row shift (about |shear| * height blocks);
-# below this many bytes per block the per-block Python cost exceeds cv2.warpAffine's.
-_MIN_RUN_BYTES = 12288
+# Nearest warps follow ONE sampling rule, PIL's own (see nearest_source_indices), evaluated
+# here in integer / float64 numpy for images, masks and label maps alike; OpenCV only
+# gathers at the integer positions it gives (cv2.remap with integer maps; whole-pixel
+# translations and x-shears by slicing), which no OpenCV release can round differently.
+# The maps are built in row blocks of about this many pixels (bounded scratch memory).
+_MAP_BLOCK_PIXELS = 1 << 16
+# cv2.remap takes integer maps as int16 (x, y) pairs; larger images gather in numpy.
+_INT16_MAP_MAX = 32766
+# PIL's 16.16 fixed point holds source coordinates below this (its ``check_fixed``).
+_FIXED_RANGE = 32768.0
+_ONE = 1 << 16
 
 
-def _packed_warp_is_exact() -> bool:
-    """Whether the float32 packed warp with alpha 255 reproduces the 3-channel warp."""
-    global _PACKED_EXACT
-    if _PACKED_EXACT is None:
-        vals = np.arange(256 * 256, dtype=np.uint32)
-        img = np.empty((256, 256, 3), np.uint8)  # every (G, R) pair, B varies
-        img[..., 0] = (vals * 7 % 256).reshape(256, 256)
-        img[..., 1] = (vals % 256).reshape(256, 256)
-        img[..., 2] = (vals // 256).reshape(256, 256)
-        m = np.array([[0.9, 0.3, 5.2], [-0.25, 1.05, 3.7]])
-        ref = _cv_warp(img, m, (256, 256), cv2.INTER_NEAREST, (0.0, 0.0, 0.0))
-        _PACKED_EXACT = True  # let the trial run take the alpha-255 path
-        out = _warp_packed_bgr(img, m, (256, 256), (0.0, 0.0, 0.0))
-        _PACKED_EXACT = bool(out is not None and np.array_equal(out, ref))
-    return _PACKED_EXACT
+def _fix(v: float) -> int:
+    """PIL's ``FIX``: a double as 16.16 fixed point, rounded."""
+    return int(math.floor(v * 65536.0 + 0.5))
 
 
-def _warp_packed_bgr(img: np.ndarray, m_cv: np.ndarray, size: Tuple[int, int],
-                     fill_vals: Tuple[float, ...]) -> Optional[np.ndarray]:
-    """Nearest warp of an HxWx3 uint8 image as one float32 channel (None if unsuitable).
+def _separable(a: np.ndarray) -> bool:
+    """No shear / rotation terms: PIL's ``ImagingScaleAffine`` (double per row / column)."""
+    return a[0, 1] == 0.0 and a[1, 0] == 0.0
 
-    cv2's nearest remap is several times slower on 3-channel uint8 images than on one
-    4-byte channel (the multi-channel inner loop), so the pixels are packed into 4 bytes
-    (BGR + alpha), warped as float32 (a pure copy of bits: the same source pixels as the
-    3-channel warp) and unpacked.
+
+def _fixed_terms(a: np.ndarray, axis: int) -> Tuple[int, int, int]:
+    """``(origin, per_row, per_col)`` of PIL's 16.16 source coordinate along ``axis``."""
+    c_col, c_row, c0 = a[axis]
+    return _fix(c0 + c_row * 0.5 + c_col * 0.5), _fix(c_row), _fix(c_col)
+
+
+def _in_fixed_range(a: np.ndarray, out_shape: Tuple[int, int]) -> bool:
+    oh, ow = out_shape
+    corners = np.array([[0, 0, 1], [ow, 0, 1], [0, oh, 1], [ow, oh, 1]], np.float64)
+    return bool((np.abs(corners @ a.T) < _FIXED_RANGE).all())
+
+
+def _coordinate_rows(a: np.ndarray, axis: int, rows: range, ow: int, out: np.ndarray,
+                     fixed: bool = True) -> np.ndarray:
+    """Write the rule's source index along ``axis`` (0: x, 1: y) of output rows ``rows``
+    into ``out`` (``len(rows) x ow``, any integer or float dtype) and return it; ``fixed``:
+    the whole output is within PIL's fixed-point range (:func:`_in_fixed_range`)."""
+    c_col, c_row, c0 = a[axis]
+    if _separable(a):  # x depends on the column alone, y on the row alone
+        if axis == 0:
+            out[...] = np.floor((c0 + c_col * 0.5) + c_col * np.arange(ow))[None, :]
+        else:
+            out[...] = np.floor((c0 + c_row * 0.5) + c_row * np.arange(rows.start, rows.stop,
+                                                                       dtype=np.float64))[:, None]
+        return out
+    if not fixed:  # beyond 16.16: float64, PIL's double path
+        i = np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5
+        j = np.arange(ow, dtype=np.float64) + 0.5
+        out[...] = np.floor(np.add.outer(c_row * i + c0, c_col * j))
+        return out
+    origin, per_row, per_col = _fixed_terms(a, axis)
+    row_part = origin + per_row * np.arange(rows.start, rows.stop, dtype=np.int64)
+    fixed = np.add.outer(row_part, per_col * np.arange(ow, dtype=np.int64))
+    out[...] = np.right_shift(fixed, 16, out=fixed)
+    return out
+
+
+def nearest_source_indices(out_to_in, out_shape: Tuple[int, int]
+                           ) -> Tuple[np.ndarray, np.ndarray]:
+    """The input pixel each output pixel reads under nearest sampling: ``(src_y, src_x)``.
+
+    PIL's ``Image.transform(AFFINE, NEAREST)`` rule, pixel for pixel (and the rule of the
+    batched search ops): output pixel ``(i, j)`` reads input pixel ``(floor(y),
+    floor(x))`` of ``(x, y) = A @ (j + .5, i + .5, 1)``, evaluated as PIL evaluates it:
+    in double per column / row when ``A`` has no shear or rotation terms, else in 16.16
+    fixed point (``x = (FIX(a02 + a01/2 + a00/2) + i FIX(a01) + j FIX(a00)) >> 16`` with
+    ``FIX(v) = floor(65536 v + .5)``; float64 where a coordinate exceeds the fixed range).
+    Returns two int64 arrays of shape ``out_shape``; positions outside the input are left
+    as they are.
     """
-    fill_u8 = []
-    for v in fill_vals:
-        if not (0.0 <= v <= 255.0 and float(v).is_integer()):
-            return None  # let cv2 saturate / round odd fill values itself
-        fill_u8.append(int(v))
-    src = np.ascontiguousarray(img)
-    h, w = src.shape[:2]
-    packed = cv2.cvtColor(src, cv2.COLOR_BGR2BGRA)  # alpha 255
-    alpha = 255
-    if any(fill_u8):
-        border = float(np.array(fill_u8 + [alpha], np.uint8).view(np.float32)[0])
-    else:
-        border = 0.0
-    if not (math.isfinite(border) and (_PACKED_EXACT or _packed_warp_is_exact())):
-        cv2.bitwise_and(packed, _PACK_MASK, dst=packed)
-        alpha = _PACK_MARKER
-        border = float(np.array(fill_u8 + [alpha], np.uint8).view(np.float32)[0])
-    out = cv2.warpAffine(packed.view(np.float32).reshape(h, w), m_cv, size,
-                         flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-    ow, oh = size
-    return cv2.cvtColor(out.view(np.uint8).reshape(oh, ow, 4), cv2.COLOR_BGRA2BGR)
+    a = _as_affine(out_to_in)
+    oh, ow = int(out_shape[0]), int(out_shape[1])
+    fixed = _in_fixed_range(a, (oh, ow))
+    return tuple(_coordinate_rows(a, axis, range(oh), ow, np.empty((oh, ow), np.int64),
+                                  fixed) for axis in (1, 0))
 
 
-def _shear_rows(img: np.ndarray, b: float, c: float, fill_vals: Tuple[float, ...],
+def _integer_shift(a: np.ndarray, out_shape: Tuple[int, int]) -> Optional[Tuple[int, int]]:
+    """``(sx, sy)`` if the rule is a whole-pixel translation (source = output + shift)."""
+    if not _separable(a) or a[0, 0] != 1.0 or a[1, 1] != 1.0:
+        return None
+    oh, ow = out_shape
+    sx = _coordinate_rows(a, 0, range(1), ow, np.empty((1, ow), np.int64))[0] - np.arange(ow)
+    sy = _coordinate_rows(a, 1, range(oh), 1, np.empty((oh, 1), np.int64))[:, 0] \
+        - np.arange(oh)
+    if (ow and (sx != sx[0]).any()) or (oh and (sy != sy[0]).any()):
+        return None
+    return (int(sx[0]) if ow else 0, int(sy[0]) if oh else 0)
+
+
+def _row_shifts(a: np.ndarray, out_shape: Tuple[int, int]) -> Optional[np.ndarray]:
+    """Per-row shifts ``s`` if the rule reads ``(i, j + s[i])`` (an x-shear), else None.
+
+    In 16.16 with ``FIX(a00) = FIX(a11) = 1`` and ``FIX(a10) = 0``, x is ``j + ((origin +
+    i FIX(a01)) >> 16)`` and y is ``i + (origin_y >> 16)`` exactly.
+    """
+    if _separable(a) or not _in_fixed_range(a, out_shape):
+        return None
+    x_org, x_row, x_col = _fixed_terms(a, 0)
+    y_org, y_row, y_col = _fixed_terms(a, 1)
+    if x_col != _ONE or y_row != _ONE or y_col != 0 or y_org >> 16 != 0:
+        return None
+    return (x_org + x_row * np.arange(out_shape[0], dtype=np.int64)) >> 16
+
+
+def _source_maps(a: np.ndarray, in_shape: Tuple[int, int], out_shape: Tuple[int, int]
+                 ) -> np.ndarray:
+    """The rule as cv2.remap's integer map: ``(oh, ow, 2)`` int16 ``(x, y)``, with every
+    position outside the input at -1 or beyond (cv2.remap fills those)."""
+    h, w = in_shape
+    oh, ow = out_shape
+    xy = np.empty((oh, ow, 2), np.int16)
+    step = max(1, _MAP_BLOCK_PIXELS // max(ow, 1))
+    buf = np.empty((min(step, oh), ow), np.int64)
+    fixed = _in_fixed_range(a, out_shape)
+    for r0 in range(0, oh, step):
+        r1 = min(oh, r0 + step)
+        for axis, hi in ((0, w), (1, h)):
+            b = _coordinate_rows(a, axis, range(r0, r1), ow, buf[:r1 - r0], fixed)
+            xy[r0:r1, :, axis] = np.clip(b, -1, hi, out=b)
+    return xy
+
+
+def _shift_rows(img: np.ndarray, shifts: np.ndarray, fill_vals: Tuple[float, ...],
                 out_shape: Tuple[int, int]) -> np.ndarray:
-    """Nearest warp by ``x_in = x + b * y + c``: every row is an integer shift.
-
-    Output row ``i`` reads input row ``i``, columns ``j + s_i`` with
-    ``s_i = floor(.5 + b (i + .5) + c)`` (PIL's frame), computed in float64; rows with the
-    same shift are copied as one block.
-    """
+    """``out[i, j] = img[i, j + shifts[i]]`` (fill outside); rows with the same shift are
+    copied as one block."""
     h, w = img.shape[:2]
     oh, ow = out_shape
     out = np.empty((oh, ow) + img.shape[2:], dtype=img.dtype)
@@ -387,27 +445,58 @@ def _shear_rows(img: np.ndarray, b: float, c: float, fill_vals: Tuple[float, ...
         info = np.iinfo(img.dtype)
         fill = np.clip(np.rint(fill), info.min, info.max)
     fill = fill.astype(img.dtype)
-    if not fill.any():
-        fill = 0
-    rows = min(h, oh)
-    shifts = np.floor(0.5 + b * (np.arange(rows) + 0.5) + c).astype(np.int64)
-    starts = np.flatnonzero(np.diff(shifts)) + 1
-    bounds = [0] + starts.tolist() + [rows]
+    rows = len(shifts)
+    bounds = [0] + (np.flatnonzero(np.diff(shifts)) + 1).tolist() + [rows]
     for k in range(len(bounds) - 1):
         i0, i1 = bounds[k], bounds[k + 1]
         s = int(shifts[i0])
         j0, j1 = min(max(0, -s), ow), max(min(ow, w - s), 0)
         if j0 < j1:
             out[i0:i1, j0:j1] = img[i0:i1, j0 + s:j1 + s]
-            if j0 > 0:
-                out[i0:i1, :j0] = fill
-            if j1 < ow:
-                out[i0:i1, j1:] = fill
+            out[i0:i1, :j0] = fill
+            out[i0:i1, j1:] = fill
         else:
             out[i0:i1] = fill
-    if rows < oh:
-        out[rows:] = fill
+    out[rows:] = fill
     return out
+
+
+def _warp_nearest(img: np.ndarray, a: np.ndarray, fill_vals: Tuple[float, ...],
+                  out_shape: Tuple[int, int]) -> np.ndarray:
+    """Nearest warp of any dtype / channel count by the one rule (integer gathers only)."""
+    oh, ow = out_shape
+    shift = _integer_shift(a, out_shape)
+    if shift is not None:
+        return _translate_nearest(img, shift[0], shift[1], fill_vals, out_shape)
+    h, w = img.shape[:2]
+    channels = num_channels(img)
+    if max(h, w) > _INT16_MAP_MAX:  # beyond cv2.remap's integer maps: numpy gathers
+        src_y, src_x = nearest_source_indices(a, out_shape)
+        inside = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
+        flat = np.where(inside, src_y * w + src_x, 0).astype(np.int64)
+        out = np.ascontiguousarray(img).reshape(h * w, channels)[flat]
+        out[~inside] = np.array(fill_vals).astype(img.dtype)
+        return out.reshape((oh, ow) + img.shape[2:])
+    shifts = _row_shifts(a, out_shape)
+    if shifts is not None:  # x-shear: block row copies
+        return _shift_rows(img, shifts[:h], fill_vals, out_shape)
+    maps = _source_maps(a, (h, w), out_shape)
+
+    def remap(src, border):
+        return cv2.remap(src, maps, None, cv2.INTER_NEAREST,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+    if img.dtype.type in _CV_WARP_DTYPES and channels <= 4:
+        return remap(as_cv(img), fill_vals).reshape((oh, ow) + img.shape[2:])
+    # other dtypes or more channels: the same maps move the raw bytes, 4 at a time
+    src_b = np.ascontiguousarray(img).reshape(h, w, channels).view(np.uint8)
+    fill_b = np.array(fill_vals).astype(img.dtype).view(np.uint8)
+    out_b = np.empty((oh, ow, src_b.shape[2]), np.uint8)
+    for c0 in range(0, src_b.shape[2], 4):
+        part = np.ascontiguousarray(src_b[:, :, c0:c0 + 4])
+        border = tuple(float(v) for v in fill_b[c0:c0 + 4])
+        out_b[:, :, c0:c0 + 4] = remap(part, border).reshape(oh, ow, -1)
+    return out_b.view(img.dtype).reshape((oh, ow) + img.shape[2:])
 
 
 def warp_affine(img: np.ndarray, out_to_in, *, fill: Fill = 0,
@@ -438,56 +527,17 @@ def warp_affine(img: np.ndarray, out_to_in, *, fill: Fill = 0,
     oh, ow = (h, w) if out_shape is None else (int(out_shape[0]), int(out_shape[1]))
     channels = num_channels(img)
     fill_vals = fill_values(fill, channels)
-    nearest = interpolation == 'nearest'
-
-    # Pure translation with nearest sampling: exact integer shift.
-    # floor(j + .5 + tx) = j + floor(.5 + tx).
-    if nearest and a[0, 0] == 1.0 and a[0, 1] == 0.0 and a[1, 0] == 0.0 and a[1, 1] == 1.0:
-        sx = int(math.floor(0.5 + a[0, 2]))
-        sy = int(math.floor(0.5 + a[1, 2]))
-        return _translate_nearest(img, sx, sy, fill_vals, (oh, ow))
-
-    # PIL frame -> cv2 frame: in_int = in_cont - .5 and out_cont = out_int + .5, so
-    # M = T(-.5) @ A @ T(+.5). cv2's nearest rounds M @ (x, y) to the nearest integer,
-    # i.e. floor(in_int + .5) = floor(in_cont): the pixel PIL reads.
-    m_cv = a.copy()
-    m_cv[:, 2] = a[:, 0] * 0.5 + a[:, 1] * 0.5 + a[:, 2] - 0.5
-    flags = CV_INTERPOLATION_FLAGS[interpolation]
-    size = (ow, oh)
-
-    # Shear along x (rows move as wholes): exact integer row shifts, see _shear_rows.
-    # Worth it when the blocks are large (few runs for many pixels), e.g. at COCO sizes.
-    if nearest and a[1, 0] == 0.0 and a[0, 0] == 1.0 and a[1, 1] == 1.0 \
-            and a[1, 2] == 0.0 and ow * channels * img.dtype.itemsize >= _MIN_RUN_BYTES \
-            * (abs(a[0, 1]) + 1.0 / max(min(h, oh), 1)):
-        return _shear_rows(img, a[0, 1], a[0, 2], fill_vals, (oh, ow))
-
-    dtype = img.dtype
-    if nearest and dtype == np.uint8 and channels == 3:
-        packed = _warp_packed_bgr(img, m_cv, size, fill_vals)
-        if packed is not None:
-            return packed
-    if dtype.type in _CV_WARP_DTYPES and channels <= 4:
-        src = as_cv(img)
-        out = _cv_warp(src, m_cv, size, flags, fill_vals)
-        return out.reshape((oh, ow) + img.shape[2:])
-    if not nearest:
+    if interpolation == 'nearest':
+        return _warp_nearest(img, a, fill_vals, (oh, ow))
+    if img.dtype.type not in _CV_WARP_DTYPES or channels > 4:
         raise TypeError(f'{interpolation} warps need one of '
                         f'{[np.dtype(t).name for t in _CV_WARP_DTYPES]} with at most 4 '
-                        f'channels; got {dtype} with {channels} channels')
-    # Nearest sampling only moves whole elements, so any dtype / channel count can be
-    # warped as raw bytes in chunks of (at most) 4 uint8 channels. The sampling positions
-    # are the same as for a native warp, so label maps stay aligned with their image.
-    src = np.ascontiguousarray(img).reshape(h, w, channels)
-    fill_arr = np.array(fill_vals).astype(dtype).reshape(1, 1, channels)
-    src_b = src.view(np.uint8).reshape(h, w, -1)
-    fill_b = fill_arr.view(np.uint8).reshape(-1)
-    chunks = []
-    for c0 in range(0, src_b.shape[2], 4):
-        part = np.ascontiguousarray(src_b[:, :, c0:c0 + 4])
-        border = tuple(float(v) for v in fill_b[c0:c0 + 4])
-        o = _cv_warp(part, m_cv, size, flags, border)
-        chunks.append(o.reshape(oh, ow, -1))
-    out_b = np.ascontiguousarray(np.concatenate(chunks, axis=2))
-    return out_b.view(dtype).reshape((oh, ow) + img.shape[2:])
+                        f'channels; got {img.dtype} with {channels} channels')
+    # PIL frame -> cv2 frame: in_int = in_cont - .5 and out_cont = out_int + .5, so
+    # M = T(-.5) @ A @ T(+.5).
+    m_cv = a.copy()
+    m_cv[:, 2] = a[:, 0] * 0.5 + a[:, 1] * 0.5 + a[:, 2] - 0.5
+    out = _cv_warp(as_cv(img), m_cv, (ow, oh), CV_INTERPOLATION_FLAGS[interpolation],
+                   fill_vals)
+    return out.reshape((oh, ow) + img.shape[2:])
 

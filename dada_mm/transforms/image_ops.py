@@ -33,10 +33,10 @@ Exactness with respect to PIL (checked by ``tests/test_image_ops.py``):
 * Color and Sharpness blend two images per pixel with ``cv2.addWeighted`` and may differ
   from PIL by 1 (about 0.02% of values; :func:`~dada_mm.transforms.cv_kernels.
   blend_images`).
-* The shears / rotations may read a neighbouring pixel where the source coordinate lies
-  within ~1e-3 px of a pixel boundary (cv2's fixed point; ~1% of a rotation's pixels at
-  57x43, 0.1% at 224x224); translations are exact (see
-  :func:`~dada_mm.transforms.cv_kernels.warp_affine`).
+* The geometric ops (nearest) are bit-exact too: they sample by PIL's own rule (16.16
+  fixed point for shears and rotations, double for translations), as the batched search
+  ops do, and move masks and label maps by the same indices (see
+  :func:`~dada_mm.transforms.cv_kernels.nearest_source_indices`).
 """
 from __future__ import annotations
 
