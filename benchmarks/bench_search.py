@@ -136,8 +136,13 @@ def profile_search(search, device: str, iterations: int) -> None:
     for event in prof.events():
         if event.name != 'aten::_local_scalar_dense':
             continue
-        frames = [f for f in (event.stack or []) if 'dada_mm' in f or 'benchmarks' in f]
-        site = frames[0] if frames else '(outside dada_mm)'
+        site, e = '(no dada_mm frame)', event
+        while e is not None:  # Python frames are the op's parents, named 'file.py(line): fn'
+            frames = [f for f in [e.name] + list(e.stack or []) if 'dada_mm' in f]
+            if frames:
+                site = frames[0][frames[0].index('dada_mm'):]
+                break
+            e = e.cpu_parent
         sites[site] = sites.get(site, 0) + 1
     total = sum(sites.values())
     print(f'device-to-host reads: {total / iterations:.1f} per search iteration')

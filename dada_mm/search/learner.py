@@ -176,7 +176,10 @@ class PolicyLearner:
         estimate.apply_to(self.policy, self.control_variate)
         self.policy.magnitudes.grad = grad_m.detach().clone()
         grads = [p.grad for p in self._parameters() if p.grad is not None]
-        if not all_ranks(all(bool(torch.isfinite(g).all()) for g in grads), self.device):
+        # one device-to-host read for all gradients (one sync on a GPU, not one each)
+        finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) \
+            if grads else True
+        if not all_ranks(finite, self.device):
             raise SkipPolicyUpdate('non-finite policy gradient')
         if get_dist_info()[1] > 1:
             for g in grads:
