@@ -7,9 +7,9 @@ black fill, Cutout in the Fast AutoAugment style.
 
 * ours:        ``DADAAugment(policy='dada-imagenet')`` on uint8 HxWx3 BGR numpy arrays.
 * mmpretrain:  ``mmpretrain.datasets.transforms.AutoAugment`` with the policy converted by
-               the rules of docs/dada_algorithm.md section 6.2 (pad_val=0, interpolation
-               'nearest', Posterize bits int(4 + 4 l), enhance magnitude 1.8 l - 0.9 with
-               random_negative_prob=0, Cutout shape int(0.2 l W), prob=p), same arrays.
+               the rules of docs/method.md (pad_val=0, interpolation 'nearest', Posterize
+               bits int(4 + 4 l), enhance magnitude 1.8 l - 0.9 with random_negative_prob=0,
+               Cutout shape int(0.2 l W), prob=p), same arrays.
 * torchvision: NOT torchvision's AutoAugment class (it only takes its fixed policies): a
                small equivalent written here that applies the same sub-policies with
                ``torchvision.transforms.v2.functional`` ops on uint8 CHW tensors (affine /
@@ -101,7 +101,7 @@ def policy_ops() -> List[List[Tuple[str, float, float]]]:
 
 
 # --------------------------------------------------------------------------------------
-# mmpretrain AutoAugment with the converted policy (dada_algorithm.md section 6.2)
+# mmpretrain AutoAugment with the converted policy (the rules of docs/method.md)
 # --------------------------------------------------------------------------------------
 def mmpretrain_policy(subs, width: int) -> List[List[dict]]:
     def conv(name, p, lv):

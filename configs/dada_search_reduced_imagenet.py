@@ -1,7 +1,7 @@
 # The paper's search stage: ResNet-50 on reduced ImageNet (120 classes, ~6,000 images,
 # split 50/50 per class into search-train and search-val), 20 epochs, batch 32, SGD
 # lr 0.00125 (cosine to 0.001), weight decay 1e-4, policy Adam lr 0.005 betas (0.5, 0.999),
-# tau 0.5 (dada_algorithm.md §4.3-4.4). Writes dada_policy.json (top 25) for
+# tau 0.5, as the paper's code (docs/method.md). Writes dada_policy.json (top 25) for
 # `configs/dada_retrain_resnet50_imagenet.py`.
 #
 # The class subset is drawn with `split_seed` (the official hard-coded list is not

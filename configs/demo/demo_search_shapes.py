@@ -8,8 +8,8 @@ default_scope = 'mmpretrain'
 data_root = 'data/shapes'
 num_classes = 6
 # 32 px images, 400 per class (tools/run_demo.py): at this budget more, smaller images
-# train the classifier far better than fewer 64 px ones (docs/demo.md, "Why the
-# classifier was weak")
+# train the classifier far better than fewer 64 px ones (docs/demo.md, "Why this
+# classifier recipe")
 img_size = 32
 crop = img_size
 

@@ -53,7 +53,7 @@ surrogates and checked by the tests).
 
 Magnitude gradients (``magnitude_grad``)
 ----------------------------------------
-``'straight_through'`` (default) is the paper's estimator (DADA §2.4 of the spec): the
+``'straight_through'`` (default) is the paper's estimator (docs/method.md): the
 output value is exactly the augmented image, and
 
     out = out.detach() + sum_j apply_ij * (level_ij - level_ij.detach())

@@ -1,4 +1,5 @@
-"""RELAX control variate c_phi (spec §3.3): a small MLP over the relaxed policy sample.
+"""RELAX control variate c_phi, as in the paper's code: a small MLP over the relaxed policy
+sample.
 
 It sees no image or network feature, only the relaxed draw: for each sub-policy j the triple
 ``[sigmoid(z_j1/tau), sigmoid(z_j2/tau), softmax(z_cat/tau)_j]`` (3N = 315 values for N = 105),

@@ -1,7 +1,7 @@
 """Sampling the augmentation policy, with the relaxed variables RELAX needs.
 
 One draw per image (B independent draws for a batch of B images). The official code draws a
-single (k, b) for the whole batch (spec §2.1); independent draws give B independent
+single (k, b) for the whole batch (docs/method.md); independent draws give B independent
 score-function terms per step, so the averaged gradient estimate has ~B times less variance
 at the same cost.
 
@@ -11,7 +11,7 @@ Per image i the draw is:
   ``k = argmax z``.
 * For every (sub-policy, op) a logistic relaxation ``z = logit(p) + logit(u)``; the hard
   on/off of the selected sub-policy's two ops is ``b = 1[z[k] > 0]``.
-* Conditional relaxations ``z_tilde ~ p(z | k, b)`` (REBAR/RELAX construction, spec §2.2).
+* Conditional relaxations ``z_tilde ~ p(z | k, b)`` (the REBAR/RELAX construction).
   Only the selected sub-policy's two Bernoulli entries are conditioned on ``b``; the other
   ``2(N-1)`` entries are left equal to ``z`` (the same noise). This is still an exact sample
   of ``p(z | k, b_k)``: those entries' noise is independent of the categorical noise and of
@@ -22,7 +22,7 @@ Per image i the draw is:
   variable whose score is taken.
 
 ``log_prob`` is ``log softmax(alpha)_k + sum_j log Bern(b_j; p_kj)`` over the *selected*
-sub-policy's two ops only. Deviation from the official code (spec §3.2), which sums the
+sub-policy's two ops only. Deviation from the official code (docs/method.md), which sums the
 Bernoulli log-probs of all 210 ops and broadcasts the categorical term over them (scaling the
 alpha score term x210 and adding pure-noise score terms for the 208 bits f never sees).
 

@@ -6,10 +6,10 @@ and are registered by name in ``ESTIMATORS`` so a config can pick
 
 * ``relax`` (RELAX, Grathwohl et al. 2018; the paper's estimator) - unbiased; the control
   variate really acts here because f is passed in as a per-sample scalar reward (in the
-  official code it cancels in the w+/w- finite difference, spec §3.4).
+  official code it cancels in the w+/w- finite difference; docs/method.md).
 * ``reinforce`` - plain score function, optional moving-average baseline. Unbiased; the
   reference (and what the official unrolled update effectively is).
-* ``gumbel_st`` - Gumbel-softmax straight-through (the paper's ablation, spec §2.5). Biased.
+* ``gumbel_st`` - Gumbel-softmax straight-through (the paper's ablation). Biased.
 
 ``f`` is the per-sample reward [B] (detached; in the search the per-sample finite-difference
 hyper-gradient of the training loss). The result is the estimate of the gradient of E[f]
@@ -221,7 +221,7 @@ def _st_weights(alpha: Tensor, probs: Tensor, sample: PolicySample, tau: float) 
 
 def gumbel_straight_through_weights(sample: PolicySample, params: PolicyParameters,
                                     tau: Optional[float] = None) -> Tensor:
-    """Per-sample straight-through weights [B] for the Gumbel-ST ablation (spec §2.5).
+    """Per-sample straight-through weights [B] for the Gumbel-ST ablation.
 
     ``W_i = w_k * prod_j (beta_j if b_j else 1 - beta_j)`` where ``w = onehot(k) + softmax(z/tau)
     - stopgrad(.)`` and ``beta = b + sigmoid(z_b/tau) - stopgrad(.)``, built from the same noise

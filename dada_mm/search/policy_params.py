@@ -1,6 +1,6 @@
 """The learnable augmentation policy: selection logits, apply probabilities, magnitudes.
 
-Parameterisation follows the DADA spec (§1.3): ``alpha`` are raw logits (selection
+Parameterisation follows the paper's code: ``alpha`` are raw logits (selection
 probabilities are ``softmax(alpha)``), ``probs`` are *raw* probabilities (not passed through
 a sigmoid; clamped when sampling and at export) and ``magnitudes`` are raw levels clamped to
 [0, 1] wherever they are used. Keeping the official parameterisation keeps Adam's
@@ -71,7 +71,7 @@ class PolicyParameters(nn.Module):
 
     @torch.no_grad()
     def top_k(self, k: int) -> List[TopKEntry]:
-        """The k sub-policies with the largest alpha, as exported (spec §0 step 2).
+        """The k sub-policies with the largest alpha, as the paper exports its policy.
 
         Returns a list of ``(sub_policy_index, probs_row, magnitudes_row)`` with both rows as
         tuples of floats clamped to [0, 1], sorted by alpha descending; ties are broken by
