@@ -14,10 +14,10 @@ from .utils.safe_checkpoint import register_checkpoint_safe_globals
 register_checkpoint_safe_globals()
 
 from . import policy, search_space  # noqa: E402
-from .datasets import HeldOutSplit, ReducedSearchSplit  # noqa: E402
+from .datasets import ClassCountCheckHook, HeldOutSplit, ReducedSearchSplit  # noqa: E402
 from .search import DADASearchHook  # noqa: E402
 from .transforms import DADAAugment  # noqa: E402
 
 __version__ = '0.1.0'
-__all__ = ['DADAAugment', 'DADASearchHook', 'HeldOutSplit', 'ReducedSearchSplit',
-           'search_space', 'policy', '__version__']
+__all__ = ['ClassCountCheckHook', 'DADAAugment', 'DADASearchHook', 'HeldOutSplit',
+           'ReducedSearchSplit', 'search_space', 'policy', '__version__']

@@ -1,4 +1,6 @@
-"""Data: dataset splits for the search, and built-in synthetic data sets."""
+"""Data: dataset splits for the search, the class-count check of a config against its
+data, and built-in synthetic data sets."""
+from .checks import ClassCountCheckHook
 from .splits import HeldOutSplit, ReducedSearchSplit
 
-__all__ = ['HeldOutSplit', 'ReducedSearchSplit']
+__all__ = ['ClassCountCheckHook', 'HeldOutSplit', 'ReducedSearchSplit']
