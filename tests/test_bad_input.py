@@ -70,3 +70,41 @@ def test_search_hook_bad_options_name_the_field(kwargs, field):
     from dada_mm.search import DADASearchHook
     with pytest.raises(ValueError, match=field):
         DADASearchHook(val_dataloader=dict(), **kwargs)
+
+
+# ------------------------------------------------------- transform after the packing one
+@pytest.mark.parametrize('policy,owner', [('dada-imagenet', 'DADAAugment'),
+                                          ('zoph-det-v0', 'DADAAugment'),
+                                          (None, 'ZophDetectionAugment')])
+@pytest.mark.parametrize('packer', ['mmpretrain.PackInputs', 'mmdet.PackDetInputs'])
+def test_augment_after_the_packing_transform_says_where_it_belongs(policy, owner, packer):
+    """A pipeline [..., PackInputs, DADAAugment] used to end in KeyError: 'img'."""
+    import mmpretrain.datasets  # noqa: F401  (registers PackInputs)
+    from mmcv.transforms import Compose
+    if packer.startswith('mmdet'):
+        pytest.importorskip('mmcv.ops')
+        import mmdet.datasets.transforms  # noqa: F401
+        from mmdet.structures.bbox import HorizontalBoxes
+    augment = dict(type=owner) if policy is None else dict(type=owner, policy=policy)
+    pipeline = Compose([dict(type=packer), augment])
+    results = dict(img=np.zeros((16, 20, 3), np.uint8), img_shape=(16, 20),
+                   ori_shape=(16, 20), gt_label=1)
+    if packer.startswith('mmdet'):
+        results.update(gt_bboxes=HorizontalBoxes(torch.tensor([[1., 2., 8., 9.]])),
+                       gt_bboxes_labels=np.array([0]), gt_ignore_flags=np.array([False]))
+    with pytest.raises(ValueError) as e:
+        pipeline(results)
+    msg = str(e.value)
+    assert msg.startswith(f"{owner}: results has no 'img' but has 'inputs', "
+                          "'data_samples'"), msg
+    assert f'{owner} is placed after the packing transform' in msg
+    assert 'Move it before the packing transform' in msg
+    assert 'PackInputs' in msg and 'PackDetInputs' in msg
+
+
+def test_augment_without_an_image_says_to_load_it():
+    for t in (DADAAugment(), DADAAugment(policy='zoph-det-v0')):
+        with pytest.raises(ValueError, match=r"DADAAugment: results has no 'img' \(keys: "
+                                             r"\['img_path'\]\); load the image first "
+                                             r"\(LoadImageFromFile\)"):
+            t(dict(img_path='a.jpg'))

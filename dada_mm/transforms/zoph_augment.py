@@ -57,7 +57,7 @@ from ..search_space.detection_ops import (
 from ..search_space.ops import scale_level
 from . import image_ops, zoph_ops
 from .annotations import move_with_image
-from .options import as_fill, check_image, check_options, fill_in_image_order
+from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 
 __all__ = ['ZophDetectionAugment']
 
@@ -184,7 +184,8 @@ class ZophDetectionAugment(BaseTransform):
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
-        img = check_image(results['img'], 'ZophDetectionAugment', (1, 3))
+        img = check_image(image_of(results, 'ZophDetectionAugment'), 'ZophDetectionAugment',
+                          (1, 3))
         if self.box_ops and results.get('gt_bboxes') is None:
             raise ValueError(
                 f"ZophDetectionAugment: the policy's box ops ({', '.join(self.box_ops)}) "
