@@ -193,6 +193,15 @@ def test_random_transforms_follow_dataset_wrappers_and_classes():
         'RandomCrop (dataset.datasets[0].dataset.pipeline[1])',
         'Jitter (dataset.datasets[1].pipeline[0])', 'Jitter (dataset.datasets[2].pipeline[0])']
     assert random_transforms(dict(batch_size=2)) == []  # no dataset config: nothing to say
+    # the project's ReducedSearchSplit runs its own pipeline instead of the wrapped one's
+    train = dict(type='CustomDataset', pipeline=[LOAD, crop, PACK])
+    split = dict(type='ReducedSearchSplit', dataset=train, part='search_val')
+    assert random_transforms(dict(dataset=dict(split, pipeline=[LOAD, PACK]))) == []
+    assert random_transforms(dict(dataset=split)) == [
+        'RandomCrop (dataset.dataset.pipeline[1])']
+    assert random_transforms(dict(dataset=dict(type='HeldOutSplit', dataset=train,
+                                               part='held_out'))) == [
+        'RandomCrop (dataset.dataset.pipeline[1])']
 
 
 # ------------------------------------------------------- search_epochs > max_epochs
@@ -231,3 +240,21 @@ def test_search_epochs_greater_than_max_epochs_is_warned(search_epochs, max_epoc
             'search_epochs <= max_epochs (None: search during the whole run)']
     else:
         assert messages == []
+
+
+@pytest.mark.parametrize('name', ['dada_search_reduced_imagenet.py',
+                                  'dada_resnet50_imagenet.py', 'demo/demo_search_shapes.py'])
+def test_project_search_configs_hold_out_deterministically(repo_root, name):
+    """No warning for the project's own search configs (their held-out splits use the
+    test pipeline; ReducedSearchSplit's replaces the training one it wraps)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from dada_mm.search.held_out import random_transforms
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
+    hooks = [h for h in cfg.custom_hooks if h['type'] == 'DADASearchHook']
+    assert len(hooks) == 1
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        assert random_transforms(hooks[0]['val_dataloader']) == []

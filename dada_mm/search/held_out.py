@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Sampler
 
 __all__ = ['ResumableRandomSampler', 'HeldOutStream', 'RANDOM_TRANSFORM_TYPES',
-           'is_random_transform', 'random_transforms']
+           'PIPELINE_REPLACING_WRAPPERS', 'is_random_transform', 'random_transforms']
 
 #: transforms (mmpretrain, mmdet, their torchvision wrappers, dada_mm) that draw random
 #: numbers with neither ``Random`` in their name nor mmcv's ``cache_randomness`` marker
@@ -99,18 +99,25 @@ def _scan_transforms(value: Any, where: str, found: List[str]) -> None:
                 _scan_transforms(item, f'{where}.{key}', found)
 
 
+#: dataset wrappers whose own ``pipeline`` (when given) replaces the wrapped dataset's
+PIPELINE_REPLACING_WRAPPERS = frozenset({'ReducedSearchSplit'})
+
+
 def random_transforms(dataloader_cfg: Dict) -> List[str]:
     """``'Name (dataset.pipeline[i])'`` for each transform of the dataloader config's
     pipeline(s) that may draw random numbers; follows dataset wrappers (``dataset``,
-    ``datasets``)."""
+    ``datasets``) to the pipelines that run (a :data:`PIPELINE_REPLACING_WRAPPERS`
+    wrapper with a pipeline of its own hides the wrapped dataset's)."""
     found: List[str] = []
 
     def visit(dataset: Any, where: str) -> None:
         if not isinstance(dataset, dict):
             return
-        if isinstance(dataset.get('pipeline'), (list, tuple)):
+        own = isinstance(dataset.get('pipeline'), (list, tuple))
+        if own:
             _scan_transforms(dataset['pipeline'], f'{where}.pipeline', found)
-        if 'dataset' in dataset:
+        replaces = own and _type_name(dataset.get('type')) in PIPELINE_REPLACING_WRAPPERS
+        if 'dataset' in dataset and not replaces:
             visit(dataset['dataset'], f'{where}.dataset')
         for i, child in enumerate(dataset.get('datasets') or []):
             visit(child, f'{where}.datasets[{i}]')
