@@ -15,15 +15,16 @@ Boxes are mmdet's ``(x1, y1, x2, y2)`` in its continuous pixel frame: pixel ``(i
 whose *centres* lie in ``[x1, x2) x [y1, y2)``: columns ``ceil(x1 - 0.5) ..
 ceil(x2 - 0.5) - 1`` and rows likewise, clipped to the image (:func:`box_pixel_region`).
 For integer coordinates that is the half-open box ``image[y1:y2, x1:x2]``: a box ``(2, 3,
-6, 8)`` covers columns 2..5 and rows 3..7, the pixels an mmdet bitmap mask of the same
-box holds. A box containing no pixel centre (zero area, or thinner than a pixel between
-two centres) covers nothing, and a box-only op leaves it unchanged.
+6, 8)`` covers columns 2..5 and rows 3..7. A box containing no pixel centre (zero area, or
+thinner than a pixel between two centres) covers nothing, and a box-only op leaves it
+unchanged.
 
 [TPU] works on normalised boxes and takes ``int(size * coord)`` as *inclusive* pixel
 indices (``_apply_bbox_augmentation``: ``image[min_y:max_y + 1, min_x:max_x + 1]``); on
 mmdet's coordinates that convention reaches one row and one column past the box's bottom
 and right edges, and is not used. ``BBox_Cutout`` reads the box's extent (the range of its
-centre and the size of its square) by the same rule (:func:`bbox_cutout_region`).
+centre and the size of its square) by the same rule, with at least one row and column
+(:func:`bbox_cutout_region`).
 
 Overlapping boxes
 -----------------
