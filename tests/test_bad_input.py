@@ -70,3 +70,191 @@ def test_search_hook_bad_options_name_the_field(kwargs, field):
     from dada_mm.search import DADASearchHook
     with pytest.raises(ValueError, match=field):
         DADASearchHook(val_dataloader=dict(), **kwargs)
+
+
+# ------------------------------------------------------- transform after the packing one
+@pytest.mark.parametrize('policy,owner', [('dada-imagenet', 'DADAAugment'),
+                                          ('zoph-det-v0', 'DADAAugment'),
+                                          (None, 'ZophDetectionAugment')])
+@pytest.mark.parametrize('packer', ['mmpretrain.PackInputs', 'mmdet.PackDetInputs'])
+def test_augment_after_the_packing_transform_says_where_it_belongs(policy, owner, packer):
+    """A pipeline [..., PackInputs, DADAAugment] used to end in KeyError: 'img'."""
+    import mmpretrain.datasets  # noqa: F401  (registers PackInputs)
+    from mmcv.transforms import Compose
+    if packer.startswith('mmdet'):
+        pytest.importorskip('mmcv.ops')
+        import mmdet.datasets.transforms  # noqa: F401
+        from mmdet.structures.bbox import HorizontalBoxes
+    augment = dict(type=owner) if policy is None else dict(type=owner, policy=policy)
+    pipeline = Compose([dict(type=packer), augment])
+    results = dict(img=np.zeros((16, 20, 3), np.uint8), img_shape=(16, 20),
+                   ori_shape=(16, 20), gt_label=1)
+    if packer.startswith('mmdet'):
+        results.update(gt_bboxes=HorizontalBoxes(torch.tensor([[1., 2., 8., 9.]])),
+                       gt_bboxes_labels=np.array([0]), gt_ignore_flags=np.array([False]))
+    with pytest.raises(ValueError) as e:
+        pipeline(results)
+    msg = str(e.value)
+    assert msg.startswith(f"{owner}: results has no 'img' but has 'inputs', "
+                          "'data_samples'"), msg
+    assert f'{owner} is placed after the packing transform' in msg
+    assert 'Move it before the packing transform' in msg
+    assert 'PackInputs' in msg and 'PackDetInputs' in msg
+
+
+def test_augment_without_an_image_says_to_load_it():
+    for t in (DADAAugment(), DADAAugment(policy='zoph-det-v0')):
+        with pytest.raises(ValueError, match=r"DADAAugment: results has no 'img' \(keys: "
+                                             r"\['img_path'\]\); load the image first "
+                                             r"\(LoadImageFromFile\)"):
+            t(dict(img_path='a.jpg'))
+
+
+# ------------------------------------------------------- random held-out pipeline
+def _loader(pipeline):
+    return dict(batch_size=2, dataset=dict(type='CustomDataset', pipeline=pipeline))
+
+
+LOAD, PACK = dict(type='LoadImageFromFile'), dict(type='PackInputs')
+HELD_OUT_PIPELINES = [
+    # mmpretrain's ImageNet train pipeline: random crop and flip
+    ([LOAD, dict(type='RandomResizedCrop', scale=224), dict(type='RandomFlip', prob=0.5),
+      PACK], ['RandomResizedCrop (dataset.pipeline[1])', 'RandomFlip (dataset.pipeline[2])']),
+    # its test pipeline: deterministic
+    ([LOAD, dict(type='ResizeEdge', scale=256, edge='short'),
+      dict(type='CenterCrop', crop_size=224), PACK], []),
+    ([LOAD, dict(type='Resize', scale=(32, 32)), PACK], []),
+    # DADAAugment, even a frozen policy, draws sub-policies and probabilities
+    ([LOAD, dict(type='DADAAugment', policy='dada-imagenet'), PACK],
+     ['DADAAugment (dataset.pipeline[1])']),
+    ([LOAD, dict(type='ZophDetectionAugment'), PACK],
+     ['ZophDetectionAugment (dataset.pipeline[1])']),
+    # mmpretrain ops marked by mmcv's cache_randomness, or known by name
+    ([dict(type='ColorJitter', brightness=0.4), dict(type='AutoAugment', policies='imagenet'),
+      dict(type='RandAugment', policies='timm_increasing', num_policies=2,
+           magnitude_level=9), dict(type='Lighting', eigval=[1, 1, 1],
+                                    eigvec=[[1, 0, 0], [0, 1, 0], [0, 0, 1]]),
+      dict(type='Rotate', angle=10.0, prob=1.0)],
+     ['ColorJitter (dataset.pipeline[0])', 'AutoAugment (dataset.pipeline[1])',
+      'RandAugment (dataset.pipeline[2])', 'Lighting (dataset.pipeline[3])',
+      'Rotate (dataset.pipeline[4])']),
+    # mmdet's, with a scope prefix
+    ([dict(type='mmdet.RandomCrop', crop_size=(8, 8)), dict(type='mmdet.ShearX'),
+      dict(type='mmdet.PhotoMetricDistortion'), dict(type='mmdet.Resize', scale=(8, 8))],
+     ['RandomCrop (dataset.pipeline[0])', 'ShearX (dataset.pipeline[1])',
+      'PhotoMetricDistortion (dataset.pipeline[2])']),
+    # disabled by prob=0: deterministic
+    ([dict(type='RandomFlip', prob=0.0), dict(type='RandomFlip', prob=0)], []),
+    # nested in a wrapper: named where it is; a random wrapper hides its children
+    ([dict(type='KeyMapper', mapping=dict(img='gt_img'),
+           transforms=[dict(type='Resize', scale=(8, 8)), dict(type='RandomGrayscale')])],
+     ['RandomGrayscale (dataset.pipeline[0].transforms[1])']),
+    ([dict(type='RandomApply', transforms=[dict(type='RandomFlip')], prob=0.5)],
+     ['RandomApply (dataset.pipeline[0])']),
+    # a custom transform: by name when it is not registered
+    ([dict(type='MyRandomZoom'), dict(type='MyResize')], ['MyRandomZoom (dataset.pipeline[0])']),
+]
+
+
+@pytest.mark.parametrize('pipeline,want', HELD_OUT_PIPELINES)
+def test_random_transforms_of_a_held_out_pipeline(pipeline, want):
+    from mmengine.registry import DefaultScope
+
+    from dada_mm.search.held_out import random_transforms
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        assert random_transforms(_loader(pipeline)) == want
+
+
+def test_random_transforms_follow_dataset_wrappers_and_classes():
+    from mmcv.transforms import BaseTransform
+    from mmcv.transforms.utils import cache_randomness
+
+    from dada_mm.search.held_out import random_transforms
+
+    class Jitter(BaseTransform):  # random through mmcv's marker, not by name
+        @cache_randomness
+        def _offset(self):
+            return np.random.rand()
+
+        def transform(self, results):
+            results['offset'] = self._offset()
+            return results
+
+    class Identity(BaseTransform):
+        def transform(self, results):
+            return results
+
+    crop = dict(type='RandomCrop', crop_size=8)
+    loader = dict(dataset=dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=2, dataset=dict(pipeline=[LOAD, crop])),
+        dict(pipeline=[dict(type=Jitter), dict(type=Identity)]),
+        dict(pipeline=[Jitter(), Identity()])]))
+    assert random_transforms(loader) == [
+        'RandomCrop (dataset.datasets[0].dataset.pipeline[1])',
+        'Jitter (dataset.datasets[1].pipeline[0])', 'Jitter (dataset.datasets[2].pipeline[0])']
+    assert random_transforms(dict(batch_size=2)) == []  # no dataset config: nothing to say
+    # the project's ReducedSearchSplit runs its own pipeline instead of the wrapped one's
+    train = dict(type='CustomDataset', pipeline=[LOAD, crop, PACK])
+    split = dict(type='ReducedSearchSplit', dataset=train, part='search_val')
+    assert random_transforms(dict(dataset=dict(split, pipeline=[LOAD, PACK]))) == []
+    assert random_transforms(dict(dataset=split)) == [
+        'RandomCrop (dataset.dataset.pipeline[1])']
+    assert random_transforms(dict(dataset=dict(type='HeldOutSplit', dataset=train,
+                                               part='held_out'))) == [
+        'RandomCrop (dataset.dataset.pipeline[1])']
+
+
+# ------------------------------------------------------- search_epochs > max_epochs
+@pytest.mark.parametrize('search_epochs,max_epochs,loop,warned', [
+    (3, 2, 'epoch', True), (2, 2, 'epoch', False), (1, 2, 'epoch', False),
+    (None, 2, 'epoch', False), (0, 2, 'epoch', False),
+    (3, 2, 'iter', False)])  # an iteration-based loop has no epochs to compare with
+def test_search_epochs_greater_than_max_epochs_is_warned(search_epochs, max_epochs, loop,
+                                                         warned):
+    import logging
+    from types import SimpleNamespace
+
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+    from dada_mm.search import DADASearchHook
+    cls = EpochBasedTrainLoop if loop == 'epoch' else IterBasedTrainLoop
+    train_loop = cls.__new__(cls)
+    train_loop._max_epochs = max_epochs
+    records = []
+    logger = logging.getLogger('dada_mm_test_schedule')
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        hook = DADASearchHook(val_dataloader=dict(), search_epochs=search_epochs)
+        hook._check_schedule(SimpleNamespace(train_loop=train_loop, logger=logger))
+    finally:
+        logger.removeHandler(handler)
+    messages = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    if warned:
+        assert messages == [
+            f'DADASearchHook: search_epochs={search_epochs} is greater than '
+            f'max_epochs={max_epochs} (train_cfg.max_epochs): the policy is searched during '
+            f'all {max_epochs} epoch(s) and never frozen, so no epoch trains with the frozen '
+            'policy, and dada_policy.json holds the policy as the search left it. Set '
+            'search_epochs <= max_epochs (None: search during the whole run)']
+    else:
+        assert messages == []
+
+
+@pytest.mark.parametrize('name', ['dada_search_reduced_imagenet.py',
+                                  'dada_resnet50_imagenet.py', 'demo/demo_search_shapes.py'])
+def test_project_search_configs_hold_out_deterministically(repo_root, name):
+    """No warning for the project's own search configs (their held-out splits use the
+    test pipeline; ReducedSearchSplit's replaces the training one it wraps)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from dada_mm.search.held_out import random_transforms
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
+    hooks = [h for h in cfg.custom_hooks if h['type'] == 'DADASearchHook']
+    assert len(hooks) == 1
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        assert random_transforms(hooks[0]['val_dataloader']) == []

@@ -5,6 +5,7 @@ import importlib.util
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -188,6 +189,131 @@ def test_auto_resume_via_tools_train(trained, tmp_path, monkeypatch):
                          'experiment_name=resume_auto'])
     assert runner.iter == 3
     assert torch.load(work / 'iter_3.pth')['meta']['iter'] == 3
+
+
+def _not_a_checkpoint(kind, ckpt, path):
+    """Write a file of ``kind`` that --resume must refuse; returns the expected reason."""
+    if kind == 'text':
+        path.write_text('epoch 3, loss 0.12\n')
+        return 'it is not a file written by torch.save'
+    if kind == 'random':
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+        return 'it is not a file written by torch.save'
+    if kind == 'json':
+        path.write_text('{"version": 1, "sub_policies": []}')
+        return 'it is not a file written by torch.save (unpickling stopped at: Unsupported'
+    if kind == 'empty':
+        path.write_bytes(b'')
+        return 'the file is empty'
+    if kind == 'truncated':  # a save cut short: the zip archive lacks its directory
+        data = open(ckpt, 'rb').read()
+        path.write_bytes(data[:len(data) // 2])
+        return 'it is a damaged zip archive (truncated, or changed after it was saved)'
+    if kind == 'zip':  # e.g. an archive of images passed by mistake
+        import zipfile
+        with zipfile.ZipFile(path, 'w') as archive:
+            archive.writestr('images/a.txt', 'not a checkpoint')
+        return 'it is a zip archive that torch.save did not write (no data.pkl)'
+    if kind == 'tensor':
+        torch.save(torch.zeros(3), path)
+        return 'it holds a Tensor, not a checkpoint dict'
+    if kind == 'state_dict':  # model weights only: a load_from file, not a resume one
+        torch.save(torch.load(ckpt)['state_dict'], path)
+        return 'it has no meta, state_dict, message_hub (keys: backbone.'
+    if kind == 'foreign':
+        data = torch.load(ckpt)
+        data['meta']['extra'] = Foreign(2)
+        torch.save(data, path)
+        return f'it holds a pickled {__name__}.Foreign, which safe loading'
+    raise AssertionError(kind)
+
+
+NOT_CHECKPOINTS = ['text', 'random', 'json', 'empty', 'truncated', 'zip', 'tensor',
+                   'state_dict', 'foreign']
+
+
+@pytest.mark.parametrize('kind', NOT_CHECKPOINTS)
+def test_resume_refuses_a_file_that_is_not_a_checkpoint(trained, tmp_path, monkeypatch,
+                                                         kind):
+    """``--resume FILE``: an error naming the file and the reason, never torch's advice
+    to load with ``weights_only=False``; nothing is built, nothing written."""
+    from dada_mm.utils.safe_checkpoint import CheckpointFileError
+    cfg_path, _, ckpt, _ = trained
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    path = tmp_path / f'{kind}.pth'
+    reason = _not_a_checkpoint(kind, ckpt, path)
+    train = _load_tool('train')
+    work = tmp_path / 'work'
+    with pytest.raises(CheckpointFileError) as e:
+        train.main([str(cfg_path), '--work-dir', str(work), '--resume', str(path)])
+    msg = str(e.value)
+    assert msg.startswith(f'--resume: {str(path)!r} is not a loadable checkpoint: {reason}'), \
+        msg
+    assert "--resume needs a checkpoint that MMEngine's CheckpointHook wrote" in msg
+    assert 'False' not in msg and 'trust' not in msg, msg
+    # torch's own message (with its advice) is not chained into the traceback either
+    assert e.value.__cause__ is None
+    assert e.value.__context__ is None or e.value.__suppress_context__
+    assert not work.exists()
+    # safe loading stayed on: the refused global is still refused by a plain load
+    if kind == 'foreign':
+        with pytest.raises(pickle.UnpicklingError, match='Foreign'):
+            torch.load(path)
+
+
+def test_resume_refuses_a_plain_state_dict_and_points_to_load_from(trained, tmp_path):
+    from dada_mm.utils.safe_checkpoint import CheckpointFileError, check_resume_checkpoint
+    _, _, ckpt, _ = trained
+    path = tmp_path / 'weights.pth'
+    torch.save(torch.load(ckpt)['state_dict'], path)
+    with pytest.raises(CheckpointFileError, match=r'a plain state dict or model weights\?\)'
+                       r'\. To start a new run from these weights, set load_from \(e\.g\. '
+                       r'--cfg-options load_from=.*weights\.pth\) instead of --resume'):
+        check_resume_checkpoint(str(path))
+    data = torch.load(ckpt)
+    del data['meta']['iter']
+    torch.save(data, path)
+    with pytest.raises(CheckpointFileError, match=r"it has no meta\['iter'\]"):
+        check_resume_checkpoint(str(path))
+
+
+def test_resume_refuses_a_checkpoint_written_without_dada_mm(trained, tmp_path):
+    """mmengine's own HistoryBuffer pickling stores getattr: refused, and said why."""
+    from mmengine.logging import HistoryBuffer
+
+    from dada_mm.utils.safe_checkpoint import CheckpointFileError, check_resume_checkpoint
+    _, _, ckpt, _ = trained
+    data = torch.load(ckpt)
+    data['message_hub']['extra'] = {'min': HistoryBuffer.min}  # pickled as getattr(...)
+    path = tmp_path / 'stock.pth'
+    torch.save(data, path)
+    with pytest.raises(CheckpointFileError) as e:
+        check_resume_checkpoint(str(path))
+    assert 'it holds a pickled getattr, which safe loading (weights_only=True) refuses' \
+        in str(e.value)
+    assert 'written by a process that did not import dada_mm' in str(e.value)
+
+
+def test_auto_resume_refuses_a_damaged_latest_checkpoint(trained, tmp_path, monkeypatch):
+    """``--resume`` without a path: the checkpoint named in work_dir/last_checkpoint is
+    checked the same way (here cut short, as by a full disk)."""
+    import shutil
+
+    from dada_mm.utils.safe_checkpoint import CheckpointFileError
+    cfg_path, work_dir, _, _ = trained
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    work = tmp_path / 'auto'
+    shutil.copytree(work_dir, work)
+    latest = open(work / 'last_checkpoint').read().strip()
+    latest = str(work / osp.basename(latest))
+    (work / 'last_checkpoint').write_text(latest)
+    data = open(latest, 'rb').read()
+    open(latest, 'wb').write(data[:1000])
+    train = _load_tool('train')
+    with pytest.raises(CheckpointFileError, match=(
+            r'^--resume \(the latest checkpoint of the work_dir\): '
+            + re.escape(repr(latest)) + ' is not a loadable checkpoint: it is a damaged zip')):
+        train.main([str(cfg_path), '--work-dir', str(work), '--resume'])
 
 
 def test_resume_and_load_from_restore_state(trained, tmp_path):

@@ -442,3 +442,48 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
     else:
         dh_dm = seen['h'][2][1][index]
         assert torch.all(torch.sign(moved) == torch.sign(dh_dm)), (moved, dh_dm)
+
+
+def _run_log(work_dir):
+    import glob
+    logs = glob.glob(osp.join(str(work_dir), '*', '*.log'))
+    assert logs, f'no log file under {work_dir}'
+    return '\n'.join(open(p).read() for p in logs)
+
+
+def test_random_held_out_pipeline_and_long_search_epochs_are_warned(tmp_path, repo_root,
+                                                                     shapes_root):
+    """A held-out pipeline with a random crop and flip, and search_epochs=3 in a 1-epoch
+    run: both warnings reach the run's log (MMLogger), naming the transforms / values;
+    the run itself goes on (searching throughout, never frozen)."""
+    cfg = write_config(tmp_path, repo_root, shapes_root, search_epochs=3, epochs=1)
+    text = open(cfg).read()
+    random_val = ("[dict(type='LoadImageFromFile'), dict(type='RandomResizedCrop', "
+                  "scale=crop, backend='pillow'), dict(type='RandomFlip', prob=0.5), "
+                  "dict(type='PackInputs')]")
+    old = "with_label=True, pipeline=det_pipeline)),"
+    assert text.count(old) == 1
+    open(cfg, 'w').write(text.replace(old, f'with_label=True, pipeline={random_val})),'))
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    log = _run_log(tmp_path / 'wd')
+    assert ('DADASearchHook: the held-out val_dataloader has random transforms in its '
+            'pipeline: RandomResizedCrop (dataset.pipeline[1]), RandomFlip '
+            '(dataset.pipeline[2]). The held-out loss the policy is optimised on should be '
+            'deterministic') in log
+    assert ('DADASearchHook: search_epochs=3 is greater than max_epochs=1 '
+            '(train_cfg.max_epochs): the policy is searched during all 1 epoch(s) and never '
+            'frozen') in log
+    assert log.count('has random transforms') == 1 and log.count('is greater than') == 1
+    for line in log.splitlines():
+        if 'DADASearchHook: search_epochs' in line or 'has random transforms' in line:
+            assert ' - WARNING - ' in line, line
+    hook = search_hook(runner)
+    assert hook.frozen_policy is None and hook.updates == 3
+
+
+def test_no_warning_for_a_deterministic_held_out_split_and_enough_epochs(tmp_path, repo_root,
+                                                                        shapes_root):
+    cfg = write_config(tmp_path, repo_root, shapes_root, search_epochs=1, epochs=1)
+    run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    log = _run_log(tmp_path / 'wd')
+    assert 'random transforms' not in log and 'is greater than' not in log

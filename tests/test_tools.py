@@ -80,8 +80,9 @@ def test_resume_auto(train):
 
 
 def test_resume_path(train, tmp_path):
-    ckpt = tmp_path / 'epoch_2.pth'
-    ckpt.write_bytes(b'')
+    import torch
+    ckpt = tmp_path / 'epoch_2.pth'  # what Runner.resume reads (checked before the run)
+    torch.save(dict(meta=dict(epoch=2, iter=6), state_dict={}, message_hub={}), ckpt)
     cfg, args = _merged(train, ['--resume', str(ckpt), '--work-dir', str(tmp_path)])
     assert args.resume == str(ckpt)
     assert cfg.resume is True and cfg.load_from == str(ckpt)
@@ -97,6 +98,15 @@ def test_resume_missing_file(train, tmp_path):
     assert str(missing) in str(e.value)
     with pytest.raises(FileNotFoundError):
         _merged(train, ['--resume', str(tmp_path)])  # a directory is not a checkpoint
+
+
+def test_resume_not_a_checkpoint(train, tmp_path):
+    from dada_mm.utils.safe_checkpoint import CheckpointFileError
+    ckpt = tmp_path / 'epoch_2.pth'
+    ckpt.write_bytes(b'')
+    with pytest.raises(CheckpointFileError, match=r"^--resume: .*epoch_2\.pth' is not a "
+                                                  r'loadable checkpoint: the file is empty'):
+        _merged(train, ['--resume', str(ckpt)])
 
 
 def test_amp(train):

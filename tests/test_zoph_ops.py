@@ -12,9 +12,11 @@ Expected values are worked out by hand from the published definitions (TensorFlo
 * forward motion of points (what boxes and polygons follow), positive sign:
   TranslateX ``x' = x - p``, TranslateY ``y' = y - p``, ShearX ``x' = x - v y``,
   ShearY ``y' = y - v x``, Rotate counter-clockwise on screen about (W/2, H/2).
-* a box-only op acts on rows floor(y1)..min(floor(y2), H-1) and columns likewise (both
-  inclusive, [TPU] ``_apply_bbox_augmentation``), each box with prob / 3, in a random
-  visiting order; overlapping pixels are changed by every applied box, in that order.
+* a box-only op acts on the pixels whose centres lie in the box, in mmdet's continuous
+  frame: columns ceil(x1 - .5) .. ceil(x2 - .5) - 1, rows likewise (``img[y1:y2, x1:x2]``
+  for integer boxes; not [TPU]'s inclusive ``int(size * coord)`` indices, one row and
+  column more), each box with prob / 3, in a random visiting order; overlapping pixels are
+  changed by every applied box, in that order.
 
 Two tests (``test_box_only_through_the_transform``, the transform half of
 ``test_bbox_cutout_hand_computed``) replay the transform's draws through ``zoph_ops``:
@@ -268,12 +270,71 @@ def test_numpy_boxes_and_no_boxes_key_for_box_moving_ops():
 
 
 # ------------------------------------------------------------------- box-only ops
-def test_box_pixel_region_is_inclusive_as_in_tpu():
-    assert zoph_ops.box_pixel_region((2, 3, 6, 8), H, W) == (3, 9, 2, 7)
-    assert zoph_ops.box_pixel_region((2.7, 3.2, 6.9, 8.99), H, W) == (3, 9, 2, 7)
+def test_box_pixel_region_is_the_pixel_centres_inside_the_box():
+    """(y0, y1, x0, x1) half-open, worked out by hand: pixel (i, j) has its centre at
+    (j + .5, i + .5); a box covers the centres in [x1, x2) x [y1, y2)."""
+    # on pixel edges: columns 2..5 (centres 2.5..5.5 < 6), rows 3..7 (centres < 8)
+    assert zoph_ops.box_pixel_region((2, 3, 6, 8), H, W) == (3, 8, 2, 6)
+    assert zoph_ops.box_pixel_region((2, 3, 6, 8), 10, 10) == (3, 8, 2, 6)
+    # edges through pixel centres: the left / top centre is in, the right / bottom out
+    assert zoph_ops.box_pixel_region((2.5, 3.5, 6.5, 8.5), H, W) == (3, 8, 2, 6)
+    # just past the centres: column 2's centre 2.5 < 2.51 is out, column 6's 6.5 in
+    assert zoph_ops.box_pixel_region((2.51, 3.49, 6.51, 8.49), H, W) == (3, 8, 3, 7)
+    assert zoph_ops.box_pixel_region((2.7, 3.2, 6.9, 8.99), H, W) == (3, 9, 3, 7)
     assert zoph_ops.box_pixel_region((150, 90, 200, 100), H, W) == (90, 100, 150, 200)
-    assert zoph_ops.box_pixel_region((5, 5, 5, 5), H, W) == (5, 6, 5, 6)  # zero area
+    assert zoph_ops.box_pixel_region((0, 0, W, H), H, W) == (0, H, 0, W)  # whole image
+    assert zoph_ops.box_pixel_region((-3, -4, 2, 1), H, W) == (0, 1, 0, 2)  # clipped
+    assert zoph_ops.box_pixel_region((190, 95, 260, 130), H, W) == (95, 100, 190, 200)
+    assert zoph_ops.box_pixel_region((5.2, 5.2, 5.6, 5.6), H, W) == (5, 6, 5, 6)
+    # no pixel centre inside: zero area, or thin between two centres
+    assert zoph_ops.box_pixel_region((5, 5, 5, 5), H, W) is None
+    assert zoph_ops.box_pixel_region((5.6, 5, 6.4, 9), H, W) is None
     assert zoph_ops.box_pixel_region((200, 0, 200, 10), H, W) is None  # at the border
+    assert zoph_ops.box_pixel_region((-10, 0, 0, 10), H, W) is None  # left of the image
+
+
+BOX_ONLY_OPS = [op.name for op in DETECTION_OPS if op.box_only]
+
+
+def test_box_only_op_on_pixel_edges_changes_exactly_the_box():
+    """Box (2, 3, 6, 8) on a 10 x 10 image: Solarize_Only_BBoxes at level 0 (threshold
+    0: every pixel becomes 255 - x, never equal to x) changes exactly rows 3..7 and
+    columns 2..5 (20 pixels), through ZophDetectionAugment and through DADAAugment."""
+    img = noisy(10, 10)
+    want = np.zeros((10, 10), bool)
+    want[3:8, 2:6] = True
+    boxes = np.array([(2, 3, 6, 8)], np.float32)
+    policy = [[dict(op='Solarize_Only_BBoxes', prob=1.0, magnitude=0.0)]]
+    for aug in (ZophDetectionAugment(policy), DADAAugment(policy)):
+        hits = 0
+        for seed in range(30):  # each box changes with prob 1 / 3
+            np.random.seed(seed)
+            out = aug(dict(img=img.copy(), gt_bboxes=boxes.copy()))
+            changed = np.any(out['img'] != img, axis=2)
+            if out['dada_applied_ops']:
+                hits += 1
+                np.testing.assert_array_equal(changed, want)
+                np.testing.assert_array_equal(out['img'][want], 255 - img[want])
+            else:
+                assert not changed.any()
+        assert hits > 0
+
+
+@pytest.mark.parametrize('name', BOX_ONLY_OPS)
+def test_box_only_ops_never_change_pixels_past_the_box(name):
+    """Every box-only op at every sign, box (2, 3, 6, 8) on a 10 x 10 image: nothing
+    changes outside rows 3..7 and columns 2..5 (the TF convention changed row 8 and
+    column 6 too)."""
+    img = noisy(10, 10, seed=1)
+    inside = np.zeros((10, 10), bool)
+    inside[3:8, 2:6] = True
+    spec = get_detection_op(name)
+    for level in (3, 10):
+        for sign in (1.0, -1.0):
+            value = detection_value(name, level / 10, sign)
+            out = only(img, [(2, 3, 6, 8)], spec.base, value,
+                       centers=np.array([[0.9, 0.9]]))
+            assert not np.any(out != img, axis=2)[~inside].any(), (name, level, sign)
 
 
 def only(img, boxes, base, value, order=None, applied=None, centers=None):
@@ -294,20 +355,20 @@ def outside_unchanged(out, img, regions):
 
 def test_flip_only_bboxes_one_and_many_boxes():
     img = gradient()
-    out = only(img, [(2, 3, 6, 8)], 'Flip', 0)  # rows 3..8, columns 2..6
-    np.testing.assert_array_equal(out[3:9, 2:7], img[3:9, 2:7][:, ::-1])
-    outside_unchanged(out, img, [(3, 9, 2, 7)])
-    out = only(img, [(2, 3, 6, 8), (100, 50, 119, 59)], 'Flip', 0, applied=[False, True])
+    out = only(img, [(2, 3, 6, 8)], 'Flip', 0)  # rows 3..7, columns 2..5
+    np.testing.assert_array_equal(out[3:8, 2:6], img[3:8, 2:6][:, ::-1])
+    outside_unchanged(out, img, [(3, 8, 2, 6)])
+    out = only(img, [(2, 3, 6, 8), (100, 50, 120, 60)], 'Flip', 0, applied=[False, True])
     np.testing.assert_array_equal(out[50:60, 100:120], img[50:60, 100:120][:, ::-1])
     outside_unchanged(out, img, [(50, 60, 100, 120)])
 
 
 def test_overlapping_boxes_compose_in_visiting_order():
-    """Boxes (2, 2, 9, 5) and (6, 2, 13, 5) share columns 6..9 of rows 2..5: both flips
+    """Boxes (2, 2, 10, 6) and (6, 2, 14, 6) share columns 6..9 of rows 2..5: both flips
     act there, the second on the first's output."""
     row = np.arange(20)
     img = np.repeat(np.repeat(row[None, :, None], 10, 0), 3, 2).astype(np.uint8)
-    boxes = [(2, 2, 9, 5), (6, 2, 13, 5)]
+    boxes = [(2, 2, 10, 6), (6, 2, 14, 6)]
     first_then_second = only(img, boxes, 'Flip', 0, order=[0, 1])
     assert first_then_second[2, :, 0].tolist() == [0, 1, 9, 8, 7, 6, 13, 12, 11, 10, 2, 3,
                                                    4, 5, 14, 15, 16, 17, 18, 19]
@@ -321,7 +382,7 @@ def test_overlapping_boxes_compose_in_visiting_order():
 
 def test_translate_only_bboxes_moves_content_inside_the_box():
     img = gradient()
-    box = (10, 10, 20, 49)  # rows 10..49 (40), columns 10..20
+    box = (10, 10, 21, 50)  # rows 10..49 (40), columns 10..20
     value = detection_value('TranslateY_Only_BBoxes', 0.2, 1.0)  # 24 px up
     assert value == 24
     out = only(img, [box], 'TranslateY', value)
@@ -330,7 +391,7 @@ def test_translate_only_bboxes_moves_content_inside_the_box():
     outside_unchanged(out, img, [(10, 50, 10, 21)])
     out = only(img, [box], 'TranslateX', -12.0)  # level 1, negative: 12 px right
     assert (out[10:50, 10:21] == 128).all()  # an 11-px wide box: all of it is fill
-    out = only(img, [(10, 10, 40, 20)], 'TranslateX', -12.0)  # 31 columns
+    out = only(img, [(10, 10, 41, 21)], 'TranslateX', -12.0)  # 31 columns
     np.testing.assert_array_equal(out[10:21, 22:41], img[10:21, 10:29])
     assert (out[10:21, 10:22] == 128).all()
 
@@ -339,7 +400,7 @@ def test_shear_only_bboxes_hand_computed_rows():
     """ShearX v=0.3 in the crop's frame: output (i, j) reads column floor(j + .5 + .3 (i +
     .5)): rows 0-1 unchanged, rows 2-4 shifted left by 1, row 5 by 2 (fill at the end)."""
     img = gradient()
-    out = only(img, [(20, 10, 39, 15)], 'ShearX', 0.3)  # crop rows 10..15, cols 20..39
+    out = only(img, [(20, 10, 40, 16)], 'ShearX', 0.3)  # crop rows 10..15, cols 20..39
     crop, src = out[10:16, 20:40], img[10:16, 20:40]
     np.testing.assert_array_equal(crop[0:2], src[0:2])
     np.testing.assert_array_equal(crop[2:5, :-1], src[2:5, 1:])
@@ -348,7 +409,7 @@ def test_shear_only_bboxes_hand_computed_rows():
     assert (crop[5, -2:] == 128).all()
     outside_unchanged(out, img, [(10, 16, 20, 40)])
     # ShearY is the transpose: columns 2-4 move up by 1, column 5 by 2
-    out = only(img, [(10, 20, 15, 39)], 'ShearY', 0.3)
+    out = only(img, [(10, 20, 16, 40)], 'ShearY', 0.3)
     crop, src = out[20:40, 10:16], img[20:40, 10:16]
     np.testing.assert_array_equal(crop[:, 0:2], src[:, 0:2])
     np.testing.assert_array_equal(crop[:-1, 2:5], src[1:, 2:5])
@@ -360,7 +421,7 @@ def test_rotate_only_bboxes_hand_computed_and_pil():
     """A 9x9 crop rotated 30 deg CCW about its centre (4.5, 4.5): the centre pixel stays,
     the four corners read outside (fill), output (2, 8) reads input (4, 8)."""
     img = noisy()
-    out = only(img, [(40, 20, 48, 28)], 'Rotate', 30.0)  # rows 20..28, cols 40..48
+    out = only(img, [(40, 20, 49, 29)], 'Rotate', 30.0)  # rows 20..28, cols 40..48
     crop, src = out[20:29, 40:49], img[20:29, 40:49]
     np.testing.assert_array_equal(crop[4, 4], src[4, 4])
     for i, j in ((0, 0), (0, 8), (8, 0), (8, 8)):
@@ -374,7 +435,7 @@ def test_rotate_only_bboxes_hand_computed_and_pil():
 
 def test_colour_and_cutout_only_bboxes():
     img = noisy()
-    box = (30, 40, 79, 69)  # rows 40..69 (30), columns 30..79 (50)
+    box = (30, 40, 80, 70)  # rows 40..69 (30), columns 30..79 (50)
     out = only(img, [box], 'Solarize', 128.0)
     src = img[40:70, 30:80]
     np.testing.assert_array_equal(out[40:70, 30:80], np.where(src >= 128, 255 - src, src))
@@ -460,9 +521,9 @@ def test_box_only_translate_one_sign_for_every_box_hand_computed():
     with ONE sign for the boxes changed; both boxes changed occurs with either sign and
     never with mixed signs."""
     img = gradient()
-    a = (slice(10, 20), 10, 40)  # box (10, 10, 49, 19): rows 10..19, columns 10..49
-    b = (slice(50, 70), 100, 40)  # box (100, 50, 139, 69): rows 50..69, columns 100..139
-    boxes = np.array([(10, 10, 49, 19), (100, 50, 139, 69)], np.float32)
+    a = (slice(10, 20), 10, 40)  # box (10, 10, 50, 20): rows 10..19, columns 10..49
+    b = (slice(50, 70), 100, 40)  # box (100, 50, 140, 70): rows 50..69, columns 100..139
+    boxes = np.array([(10, 10, 50, 20), (100, 50, 140, 70)], np.float32)
 
     def outcome(sa, sb):  # sa / sb: +1, -1 or 0 (box unchanged)
         out = img
@@ -493,7 +554,7 @@ def test_box_only_visiting_order_is_random_hand_computed():
     boxes are flipped in either order (the results differ), worked out by slicing."""
     row = np.arange(20)
     img = np.repeat(np.repeat(row[None, :, None], 10, 0), 3, 2).astype(np.uint8)
-    boxes = np.array([(2, 2, 9, 5), (6, 2, 13, 5)], np.float32)
+    boxes = np.array([(2, 2, 10, 6), (6, 2, 14, 6)], np.float32)
 
     def flip(im, x0, x1):  # rows 2..5, columns x0..x1 inclusive
         out = im.copy()
@@ -529,7 +590,7 @@ def test_fill_and_cutout_fill_options_reach_their_ops():
     assert filled.any() and (out[~filled] == 0).all()
     gray = single('Cutout', 1, cutout_fill=(1, 2, 3))(dict(img=img[..., 0].copy()))['img']
     assert set(np.unique(gray)) == {0, 1}  # the R value on a one-channel image
-    boxes = np.array([(10, 10, 49, 49)], np.float32)
+    boxes = np.array([(10, 10, 50, 50)], np.float32)
     for name, level, want in (('TranslateX_Only_BBoxes', 1, (30, 20, 10)),
                               ('Cutout_Only_BBoxes', 2, (3, 2, 1))):
         aug = single(name, level, fill=(10, 20, 30), cutout_fill=(1, 2, 3))
@@ -558,7 +619,7 @@ def test_per_box_probability_is_prob_over_three():
     itself is always entered (its prob is not drawn a second time)."""
     img = np.zeros((40, 400, 3), np.uint8)
     img[:, ::2] = 255  # a flip changes every box
-    boxes = np.array([(10 * k, 0, 10 * k + 9, 39) for k in range(40)], np.float32)
+    boxes = np.array([(10 * k, 0, 10 * k + 10, 40) for k in range(40)], np.float32)
     aug = single('Flip_Only_BBoxes', 10, prob=0.6)
     np.random.seed(0)
     changed = []
@@ -593,18 +654,25 @@ def test_cutout_absolute_pixels():
 
 
 def test_bbox_cutout_hand_computed():
-    """Box (10, 20, 49, 59): pixel rows 20..59 and columns 10..49 (40 each); level 4 ->
+    """Box (10, 20, 50, 60): pixel rows 20..59 and columns 10..49 (40 each); level 4 ->
     pad fraction 0.3 -> pad int(0.3 * 20) = 6; centre (20 + 20, 10 + 20) = (40, 30):
     rows 34..45, columns 24..35 filled with 128."""
     assert detection_value('BBox_Cutout', 0.4) == pytest.approx(0.3)
-    region = zoph_ops.bbox_cutout_region((10, 20, 49, 59), 0.3, (0.5, 0.5), H, W)
+    region = zoph_ops.bbox_cutout_region((10, 20, 50, 60), 0.3, (0.5, 0.5), H, W)
     assert region == (34, 46, 24, 36)
+    # the box's last pixel row / column is 59 / 49, not 60 / 50: the centre's range ends
+    # there (u -> 1: centre (59, 49), square rows 53..64, columns 43..54)
+    assert zoph_ops.bbox_cutout_region((10, 20, 50, 60), 0.3, (0.999, 0.999), H, W) == \
+        (53, 65, 43, 55)
     # a box on the image's edge: the square is clipped to the image
-    assert zoph_ops.bbox_cutout_region((0, 0, 39, 39), 0.75, (0.0, 0.0), H, W) == \
+    assert zoph_ops.bbox_cutout_region((0, 0, 40, 40), 0.75, (0.0, 0.0), H, W) == \
         (0, 15, 0, 15)
+    # a zero-area box still gets one pixel, as in [TPU]: pad 0, nothing filled
+    assert zoph_ops.bbox_cutout_region((5, 5, 5, 5), 0.75, (0.5, 0.5), H, W) == \
+        (5, 5, 5, 5)
     # through the transform: which box and where come from three more uniforms
     img = noisy()
-    boxes = [(10, 20, 49, 59), (100, 10, 179, 89)]
+    boxes = [(10, 20, 50, 60), (100, 10, 180, 90)]
     aug = single('BBox_Cutout', 4)
     for seed in range(6):
         np.random.seed(seed)

@@ -15,6 +15,17 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import dada_mm  # noqa: E402,F401  (registers transforms/hooks, safe checkpoint types)
+from dada_mm.utils.safe_checkpoint import check_resume_checkpoint  # noqa: E402
+
+
+def latest_checkpoint(work_dir):
+    """The checkpoint ``--resume`` without a path resumes from: the one named in
+    ``work_dir/last_checkpoint`` (as mmengine's ``find_latest_checkpoint``), or None."""
+    save_file = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(save_file):
+        return None
+    with open(save_file) as f:
+        return f.read().strip() or None
 
 
 def parse_args(argv=None):
@@ -64,9 +75,14 @@ def merge_args(cfg, args):
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
+        latest = latest_checkpoint(cfg.work_dir)
+        if latest is not None and osp.isfile(latest):
+            check_resume_checkpoint(latest, '--resume (the latest checkpoint of the '
+                                    'work_dir)')
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: checkpoint {args.resume!r} does not exist')
+        check_resume_checkpoint(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:

@@ -24,7 +24,7 @@ from .augment import augment_batch, stack_inputs, write_back_inputs
 from .batched_ops import MAGNITUDE_GRAD_MODES
 from .bilevel import unwrap_model
 from .bilevel_reward import BilevelReward, StepInput
-from .held_out import HeldOutStream
+from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
 
@@ -48,9 +48,11 @@ class DADASearchHook(Hook):
 
     Args:
         val_dataloader: dataloader config of the held-out (search-val) split; its pipeline
-            should not augment (the paper: resize + centre crop only).
+            should not augment (the paper: resize + centre crop only): random transforms
+            in it (``held_out.random_transforms``) are named in a warning.
         search_epochs: epochs during which the policy is learned (None: all of them); after
-            it the top-k policy is frozen and used to augment the rest of training.
+            it the top-k policy is frozen and used to augment the rest of training. More
+            than the run's ``max_epochs`` is warned about at ``before_train``.
         estimator: 'relax' (paper), 'reinforce' (reference) or 'gumbel_st' (ablation).
         order: 'second' (central finite difference around w_t: two extra passes) or
             'first' (one-sided difference whose base point w_t is the training step
@@ -162,15 +164,45 @@ class DADASearchHook(Hook):
         self.val_stream = HeldOutStream(self.val_dataloader_cfg, seed=seed,
                                         fixed=self.fixed_val_batch, rank=rank,
                                         world_size=world_size)
+        self._check_held_out_pipeline(runner)
         if self._pending_state is not None:
             self._load_state(self._pending_state)
             self._pending_state = None
+
+    def _check_held_out_pipeline(self, runner) -> None:
+        """Warn when the held-out pipeline may draw random numbers: the policy is
+        optimised on the held-out loss, which must not change from draw to draw."""
+        found = random_transforms(self.val_dataloader_cfg)
+        if found:
+            runner.logger.warning(
+                f'DADASearchHook: the held-out val_dataloader has random transforms in its '
+                f'pipeline: {", ".join(found)}. The held-out loss the policy is optimised on '
+                f'should be deterministic: use a test-style pipeline (load, resize, centre '
+                f'crop, pack; the paper: resize + centre crop only), without crops, flips '
+                f'or augmentation')
+
+    def _check_schedule(self, runner) -> None:
+        """Warn when ``search_epochs`` exceeds the epochs the run trains."""
+        from mmengine.runner import EpochBasedTrainLoop
+        if self.search_epochs is None or not isinstance(runner.train_loop,
+                                                        EpochBasedTrainLoop):
+            return
+        max_epochs = runner.train_loop.max_epochs
+        if self.search_epochs > max_epochs:
+            runner.logger.warning(
+                f'DADASearchHook: search_epochs={self.search_epochs} is greater than '
+                f'max_epochs={max_epochs} (train_cfg.max_epochs): the policy is searched '
+                f'during all {max_epochs} epoch(s) and never frozen, so no epoch trains '
+                f'with the frozen policy, and {self.policy_file} holds the policy as the '
+                f'search left it. Set search_epochs <= max_epochs (None: search during '
+                f'the whole run)')
 
     def before_run(self, runner) -> None:
         self._build(runner)
 
     def before_train(self, runner) -> None:
         self._build(runner)
+        self._check_schedule(runner)
         if not self.searching(runner) and self.frozen_policy is None:
             self._freeze(runner, runner.epoch)
 

@@ -31,6 +31,15 @@ the same. Sign conventions match [TPU]: a positive translation ``p`` moves the c
 shear maps output ``x`` to input ``x + v y`` (``shear_x``: transform ``[1, v, 0, 0, 1,
 0]``), a positive angle rotates counter-clockwise on screen (``_rotate_bbox`` rotates
 the y-up corner coordinates by ``[[cos, sin], [-sin, cos]]`` on ``(y, x)``).
+
+Box pixels
+----------
+Box-only ops and ``BBox_Cutout`` act on the pixels whose centres lie in the box, in
+mmdet's continuous frame (pixel ``(i, j)`` spans ``[j, j + 1) x [i, i + 1)``): columns
+``ceil(x1 - 0.5) .. ceil(x2 - 0.5) - 1``, rows likewise, i.e. ``image[y1:y2, x1:x2]``
+for integer boxes. [TPU]'s inclusive ``int(size * coord)`` indices would reach one row and
+one column past the box's bottom and right edges; see
+:mod:`dada_mm.transforms.zoph_ops`.
 """
 from __future__ import annotations
 

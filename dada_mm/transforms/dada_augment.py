@@ -26,7 +26,7 @@ from ..search_space import (
 )
 from . import image_ops
 from .annotations import move_with_image
-from .options import as_fill, check_image, check_options, fill_in_image_order
+from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 
 __all__ = ['DADAAugment']
 
@@ -141,9 +141,10 @@ class DADAAugment(BaseTransform):
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
+        img = image_of(results, 'DADAAugment')
         if self._detection is not None:
             return self._detection.transform(results)
-        img = check_image(results['img'], 'DADAAugment', (1, 3, 4))
+        img = check_image(img, 'DADAAugment', (1, 3, 4))
         index, draws = self._draw()
         applied = []
         for (name, prob, level), (apply_u, sign, center) in zip(self._scaled_sub_policies[index],

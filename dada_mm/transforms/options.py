@@ -11,11 +11,15 @@ from ..policy import PolicyError
 from ..search_space.channels import CHANNEL_ORDERS, check_channel_order, fill_in_order
 from .cv_kernels import CV_INTERPOLATION_FLAGS
 
-__all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'as_fill', 'check_options', 'check_image',
-           'fill_in_image_order']
+__all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'PACKED_KEYS', 'as_fill', 'check_options',
+           'image_of', 'check_image', 'fill_in_image_order']
 
 #: the warps' interpolations ('nearest' first: the paper's)
 INTERPOLATIONS = tuple(CV_INTERPOLATION_FLAGS)
+
+#: the keys OpenMMLab's packing transforms (mmpretrain's ``PackInputs``, mmdet's
+#: ``PackDetInputs``, ...) leave in place of ``img`` and the annotations
+PACKED_KEYS = ('inputs', 'data_samples')
 
 
 def as_fill(value: Any, field: str) -> Union[int, Tuple[int, ...]]:
@@ -48,6 +52,27 @@ def check_options(sub_policies: List, top_k: Optional[int], magnitude_scale: Any
                          f'got {interpolation!r}')
     check_channel_order(channel_order)
     return sub_policies
+
+
+def image_of(results: Any, owner: str) -> Any:
+    """``results['img']``, or an error that says what is wrong with the pipeline.
+
+    Results that hold ``inputs`` / ``data_samples`` instead were packed: the transform
+    ``owner`` sits after ``PackInputs`` / ``PackDetInputs`` and must move before it."""
+    if 'img' in results:
+        return results['img']
+    packed = [key for key in PACKED_KEYS if key in results]
+    if packed:
+        raise ValueError(
+            f"{owner}: results has no 'img' but has {', '.join(map(repr, packed))}, the "
+            f'keys a packing transform (PackInputs, PackDetInputs) writes: {owner} is '
+            f'placed after the packing transform. Move it before the packing transform, '
+            f'which must stay the last transform of the pipeline, e.g. '
+            f"[dict(type='LoadImageFromFile'), ..., dict(type='{owner}', ...), "
+            f"dict(type='PackInputs')]")
+    raise ValueError(f"{owner}: results has no 'img' (keys: {sorted(map(str, results))}); "
+                     f'load the image first (LoadImageFromFile) and put {owner} after it '
+                     f'and before the packing transform')
 
 
 def check_image(img: Any, owner: str, channels: Sequence[int]) -> np.ndarray:

@@ -11,7 +11,10 @@ implementation; the op table is :mod:`dada_mm.search_space.detection_ops`):
 * a box-only op (``*_Only_BBoxes``) is always entered and then changes each box with
   probability ``prob / 3`` (``_apply_multi_bbox_augmentation``: ``prob`` is forced to 1
   for the op, ``_scale_bbox_only_op_probability`` divides the per-box one), visiting the
-  boxes in a random order with one sign for all of them;
+  boxes in a random order with one sign for all of them; it changes the pixels whose
+  centres lie in the box (``image[y1:y2, x1:x2]`` for integer coordinates, not [TPU]'s
+  inclusive indices, which reach one row and column past the box:
+  :mod:`~dada_mm.transforms.zoph_ops`);
 * ``*_BBox`` ops move image, ``gt_bboxes``, ``gt_masks`` and ``gt_seg_map`` by their
   matrix through :func:`~dada_mm.transforms.annotations.warp_annotations` (boxes are
   projected and clipped as mmdet's ``GeomTransform`` does and never dropped: put a
@@ -54,7 +57,7 @@ from ..search_space.detection_ops import (
 from ..search_space.ops import scale_level
 from . import image_ops, zoph_ops
 from .annotations import move_with_image
-from .options import as_fill, check_image, check_options, fill_in_image_order
+from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 
 __all__ = ['ZophDetectionAugment']
 
@@ -181,7 +184,8 @@ class ZophDetectionAugment(BaseTransform):
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
-        img = check_image(results['img'], 'ZophDetectionAugment', (1, 3))
+        img = check_image(image_of(results, 'ZophDetectionAugment'), 'ZophDetectionAugment',
+                          (1, 3))
         if self.box_ops and results.get('gt_bboxes') is None:
             raise ValueError(
                 f"ZophDetectionAugment: the policy's box ops ({', '.join(self.box_ops)}) "

@@ -9,13 +9,22 @@ here draws random numbers: callers pass the uniforms.
 
 Pixel regions of a box
 ----------------------
-Boxes are mmdet's ``(x1, y1, x2, y2)`` in pixels. [TPU] works on normalised boxes and
-takes ``min = int(size * coord)`` and ``max = int(size * coord)`` as *inclusive* pixel
-indices (``_apply_bbox_augmentation``: ``image[min_y:max_y + 1, min_x:max_x + 1]`` with
-``max`` clipped to ``size - 1``). With absolute coordinates that is rows
-``floor(y1) .. min(floor(y2), H - 1)`` and columns likewise: a box ``(2, 3, 6, 8)``
-covers columns 2..6 and rows 3..8, one row and column more than the pixels whose centres
-lie inside it, exactly as in [TPU].
+Boxes are mmdet's ``(x1, y1, x2, y2)`` in its continuous pixel frame: pixel ``(i, j)``
+(row, column) is the unit square ``[j, j + 1) x [i, i + 1)`` with its centre at ``(j +
+0.5, i + 0.5)``, so a box ``(0, 0, W, H)`` is the whole image. A box covers the pixels
+whose *centres* lie in ``[x1, x2) x [y1, y2)``: columns ``ceil(x1 - 0.5) ..
+ceil(x2 - 0.5) - 1`` and rows likewise, clipped to the image (:func:`box_pixel_region`).
+For integer coordinates that is the half-open box ``image[y1:y2, x1:x2]``: a box ``(2, 3,
+6, 8)`` covers columns 2..5 and rows 3..7. A box containing no pixel centre (zero area, or
+thinner than a pixel between two centres) covers nothing, and a box-only op leaves it
+unchanged.
+
+[TPU] works on normalised boxes and takes ``int(size * coord)`` as *inclusive* pixel
+indices (``_apply_bbox_augmentation``: ``image[min_y:max_y + 1, min_x:max_x + 1]``); on
+mmdet's coordinates that convention reaches one row and one column past the box's bottom
+and right edges, and is not used. ``BBox_Cutout`` reads the box's extent (the range of its
+centre and the size of its square) by the same rule, with at least one row and column
+(:func:`bbox_cutout_region`).
 
 Overlapping boxes
 -----------------
@@ -78,28 +87,38 @@ def cutout_square(img: np.ndarray, pad: int, center_u: Tuple[float, float],
     return fill_region(out, _square(h, w, int(pad), cy, cx), fill)
 
 
+def _pixel_span(lo: float, hi: float) -> Tuple[int, int]:
+    """Pixel indices ``[first, end)`` whose centres ``k + 0.5`` lie in ``[lo, hi)``."""
+    return math.ceil(lo - 0.5), math.ceil(hi - 0.5)
+
+
 def box_pixel_region(box: Sequence[float], height: int, width: int) -> Optional[Region]:
-    """Pixels a box-only op acts on (see the module docstring), as ``(y0, y1, x0, x1)``
-    half-open; None if there are none (a box starting at or past the image's bottom /
-    right edge, ``y1 >= H`` or ``x1 >= W``, or ending above / left of it)."""
+    """Pixels a box-only op acts on (the module docstring's rule: centres in the box),
+    as ``(y0, y1, x0, x1)`` half-open and clipped to the image; None if there are none
+    (a box containing no pixel centre, or one outside the image)."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    y0, x0 = max(0, math.floor(y1)), max(0, math.floor(x1))
-    ye, xe = min(math.floor(y2), height - 1), min(math.floor(x2), width - 1)
-    if ye < y0 or xe < x0:
+    x0, xe = _pixel_span(x1, x2)
+    y0, ye = _pixel_span(y1, y2)
+    x0, y0 = max(0, x0), max(0, y0)
+    xe, ye = min(width, xe), min(height, ye)
+    if ye <= y0 or xe <= x0:
         return None
-    return (y0, ye + 1, x0, xe + 1)
+    return (y0, ye, x0, xe)
 
 
 def bbox_cutout_region(box: Sequence[float], pad_fraction: float,
                        center_u: Tuple[float, float], height: int, width: int) -> Region:
-    """[TPU] ``_cutout_inside_bbox``: the box's pixel rows ``min_y = floor(y1)`` ..
-    ``max_y = floor(y2)`` (inclusive, not clipped), ``pad_h = int(pad_fraction *
-    (max_y - min_y + 1) / 2)``, an integer centre uniform in ``[min_y, max_y]``, then
-    the square of :func:`cutout_square` (``2 pad_h x 2 pad_w``, clipped to the image)."""
+    """[TPU] ``_cutout_inside_bbox`` on the box's pixel rows ``y0 .. y0 + box_h - 1`` and
+    columns ``x0 .. x0 + box_w - 1`` (the module docstring's rule, not clipped at the
+    bottom / right; at least one of each, as [TPU] gives a zero-area box one pixel):
+    ``pad_h = int(pad_fraction * box_h / 2)``, an integer centre ``y0 + int(u_y box_h)``
+    uniform over those rows, then the square of :func:`cutout_square` (``2 pad_h x 2
+    pad_w``, clipped to the image)."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    min_y, min_x = max(0, math.floor(y1)), max(0, math.floor(x1))
-    max_y, max_x = max(min_y, math.floor(y2)), max(min_x, math.floor(x2))
-    box_h, box_w = max_y - min_y + 1, max_x - min_x + 1
+    min_x, end_x = _pixel_span(x1, x2)
+    min_y, end_y = _pixel_span(y1, y2)
+    min_x, min_y = max(0, min_x), max(0, min_y)
+    box_h, box_w = max(1, end_y - min_y), max(1, end_x - min_x)
     pad_h = int(pad_fraction * (box_h / 2))
     pad_w = int(pad_fraction * (box_w / 2))
     cy = min_y + min(int(center_u[0] * box_h), box_h - 1)
