@@ -201,6 +201,8 @@ def test_candidate_layout():
     minus = mag[:, :, 0, 1].gather(2, j[..., None])[..., 0]
     assert torch.allclose(plus, centre + delta) and torch.allclose(minus, centre - delta)
     assert (mb[:, :, 0].gather(3, j[:, :, None, None].expand(5, m, 2, 1)) == 1).all()
+    assert cand.draw_index().tolist() == [-1, 0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 2, 2]
+    assert (cand.k[:, 1:] == cand.draws.gather(1, cand.draw_index()[1:].expand(5, -1))).all()
     image, k, b, levels = cand.flat()
     assert torch.equal(image, torch.arange(5).repeat_interleave(k_per))
     assert torch.equal(k.view(5, k_per), cand.k) and levels.shape == (5 * k_per, 2)
@@ -236,10 +238,12 @@ def test_validation_errors_name_the_field():
         CandidateEstimator(baseline='mean')
     with pytest.raises(ValueError, match=r"baseline='loo' needs num_draws >= 2"):
         CandidateEstimator(num_draws=1)
-    with pytest.raises(ValueError, match=r'magnitude_ops must be one of \[0, 1, 2\]'):
-        CandidateEstimator(magnitude_ops=3)
-    with pytest.raises(ValueError, match=r'magnitude_delta must be in \[0, 0.5\]'):
-        CandidateEstimator(magnitude_delta=0.7)
+    for bad in (3, 1.0, True):
+        with pytest.raises(ValueError, match=r'magnitude_ops must be one of \[0, 1, 2\]'):
+            CandidateEstimator(magnitude_ops=bad)
+    for bad in (0.7, -0.1, float('nan'), 'big'):
+        with pytest.raises(ValueError, match=r'magnitude_delta must be in \[0, 0.5\]'):
+            CandidateEstimator(magnitude_delta=bad)
     with pytest.raises(ValueError, match=r'magnitude_delta must be > 0 when magnitude_ops'):
         CandidateEstimator(magnitude_ops=1, magnitude_delta=0.0)
     params = toy_params()

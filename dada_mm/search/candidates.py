@@ -59,6 +59,13 @@ and it pays for the clean image only when a draw happens to apply nothing; enume
 patterns makes the p-gradient an exact difference and puts the clean image in every set
 at the cost of one column.
 
+What unbiasedness assumes of the caller: each candidate's reward depends on its image,
+its (k, b, levels) and noise whose law does not depend on the draws (a signed op's sign, a
+Cutout centre; sharing that noise across a draw's columns, :meth:`CandidateSet.draw_index`,
+is allowed and lowers the variance). A reward that depends on *other* candidates' draws,
+such as a loss under train-mode BatchNorm statistics of a batch holding other candidates,
+is not the r of ``J_delta``, and the estimate is then unbiased for nothing stated here.
+
 The estimate is per image ([S, N] and [S, N, 2], like the per-sample estimates of the
 other estimators) and its mean over the S images is the ascent direction of the mean
 reward: if r is a loss to minimise, the estimate is directly the ``.grad`` of alpha, p and
@@ -124,6 +131,16 @@ class CandidateSet:
     def magnitude_ops(self) -> int:
         return int(self.magnitude_op.shape[2])
 
+    def draw_index(self) -> Tensor:
+        """[K] long: the draw (0..M-1) each column belongs to, -1 for the clean column.
+        Columns of one draw should share their random op details (a signed op's sign, a
+        Cutout centre): the pattern differences and the +- delta difference are then
+        differences of the apply bit or of the level alone (common random numbers)."""
+        m, o = self.num_draws, self.magnitude_ops
+        draws = torch.arange(m, device=self.k.device)
+        return torch.cat([draws.new_full((1,), -1), draws.repeat_interleave(3),
+                          draws.repeat_interleave(2 * o)])
+
     def flat(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(image_index [S*K], k [S*K], b [S*K, 2], levels [S*K, 2])``, image-major:
         row ``s * K + c`` is candidate c of image s, so rewards computed in this order
@@ -133,15 +150,22 @@ class CandidateSet:
         return image, self.k.reshape(-1), self.b.reshape(-1, 2), self.levels.reshape(-1, 2)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_options(num_draws: int, magnitude_ops: int, magnitude_delta: float,
                    baseline: Optional[str] = None) -> None:
-    if isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1:
+    if not _is_int(num_draws) or num_draws < 1:
         raise ValueError(f'num_draws must be an int >= 1 (sub-policies drawn per image), '
                          f'got {num_draws!r}')
-    if magnitude_ops not in MAGNITUDE_OPS or isinstance(magnitude_ops, bool):
+    if not _is_int(magnitude_ops) or magnitude_ops not in MAGNITUDE_OPS:
         raise ValueError(f'magnitude_ops must be one of {list(MAGNITUDE_OPS)} (ops scored at '
                          f'two levels per drawn sub-policy), got {magnitude_ops!r}')
-    delta = float(magnitude_delta)
+    try:
+        delta = float(magnitude_delta)
+    except (TypeError, ValueError):
+        delta = float('nan')
     if not 0.0 <= delta <= 0.5:
         raise ValueError(f'magnitude_delta must be in [0, 0.5] (a level step), got '
                          f'{magnitude_delta!r}')
@@ -170,7 +194,7 @@ def draw_candidates(params: PolicyParameters, num_images: int, generator: torch.
     (0: no smoothing, and then ``magnitude_ops`` must be 0).
     """
     _check_options(num_draws, magnitude_ops, magnitude_delta)
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+    if not _is_int(num_images) or num_images < 1:
         raise ValueError(f'num_images must be an int >= 1, got {num_images!r}')
     s, m, o, delta = num_images, num_draws, magnitude_ops, float(magnitude_delta)
     theta = params.selection_probs().detach()
