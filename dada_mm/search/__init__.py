@@ -2,6 +2,7 @@
 the training device, the one-pass bi-level reward (``bilevel_reward``), the learner that
 updates the policy (``learner``), the search history (``history``) and the MMEngine hook
 that connects them to a training run (``hook``)."""
+from . import candidates  # noqa: F401  (registers the 'candidates' estimator)
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, sample_policy
 from .estimators import ESTIMATORS, build_estimator

@@ -11,6 +11,11 @@ and are registered by name in ``ESTIMATORS`` so a config can pick
   reference (and what the official unrolled update effectively is).
 * ``gumbel_st`` - Gumbel-softmax straight-through (the paper's ablation). Biased.
 
+A fourth, ``candidates`` (``candidates.py``, registered there), scores several candidates of
+each image instead of one draw: it takes a ``CandidateSet`` in place of the ``PolicySample``
+and rewards [S, K] (one per candidate), and also returns a gradient for the magnitudes.
+Estimators of that kind have ``needs_candidates = True``.
+
 ``f`` is the per-sample reward [B] (detached; in the search the per-sample finite-difference
 hyper-gradient of the training loss). The result is the estimate of the gradient of E[f]
 (ascent direction): if f is a loss to minimise, the estimate is directly the ``.grad`` to put
@@ -54,6 +59,9 @@ class GradientEstimate:
             ``cv_z_tilde`` (mean control-variate values) and ``variance_loss``.
         control_variate_grads: RELAX only, with ``train_control_variate=True``: gradients of
             the variance loss w.r.t. ``control_variate.parameters()`` (same order).
+        grad_magnitudes: [N, 2] estimate of d E[mean f] / d magnitudes, from estimators that
+            score levels (``candidates``); None for the others.
+        per_sample_magnitudes: [B, N, 2] its per-sample estimates; None for the others.
     """
     grad_alpha: Tensor
     grad_probs: Tensor
@@ -61,11 +69,16 @@ class GradientEstimate:
     per_sample_probs: Tensor
     stats: Dict[str, float] = field(default_factory=dict)
     control_variate_grads: Optional[Tuple[Tensor, ...]] = None
+    grad_magnitudes: Optional[Tensor] = None
+    per_sample_magnitudes: Optional[Tensor] = None
 
     def apply_to(self, params: PolicyParameters,
                  control_variate: Optional[torch.nn.Module] = None) -> None:
-        """Accumulate the estimates into ``params.alpha/probs.grad`` (and phi's ``.grad``)."""
+        """Accumulate the estimates into ``params.alpha/probs.grad`` (and phi's ``.grad``,
+        and ``params.magnitudes.grad`` when ``grad_magnitudes`` is set)."""
         pairs = [(params.alpha, self.grad_alpha), (params.probs, self.grad_probs)]
+        if self.grad_magnitudes is not None:
+            pairs.append((params.magnitudes, self.grad_magnitudes))
         if control_variate is not None and self.control_variate_grads is not None:
             pairs += list(zip(control_variate.parameters(), self.control_variate_grads))
         for p, g in pairs:
@@ -104,8 +117,14 @@ def _finish(ga: Tensor, gp: Tensor, f: Tensor, stats: Dict[str, float]) -> Gradi
 
 
 class PolicyGradientEstimator:
-    """Common interface: ``__call__(f, sample, params, control_variate=None)``."""
+    """Common interface: ``__call__(f, sample, params, control_variate=None)``.
+
+    ``needs_candidates``: False for the one-draw-per-image estimators (``sample`` is a
+    ``PolicySample``, ``f`` [B]); True for those that take a ``CandidateSet`` and rewards
+    [S, K] (``candidates.py``).
+    """
     name = ''
+    needs_candidates = False
 
     def __call__(self, f: Reward, sample: PolicySample, params: PolicyParameters,
                  control_variate: Optional[RelaxControlVariate] = None) -> GradientEstimate:
@@ -274,7 +293,9 @@ ESTIMATORS: Dict[str, Type[PolicyGradientEstimator]] = {
 
 
 def build_estimator(name: str, **kwargs) -> PolicyGradientEstimator:
-    """Instantiate a registered estimator by name (``'relax' | 'reinforce' | 'gumbel_st'``)."""
+    """Instantiate a registered estimator by name (``'relax' | 'reinforce' | 'gumbel_st'``,
+    and ``'candidates'``, which ``candidates.py`` registers when ``dada_mm.search`` is
+    imported)."""
     try:
         cls = ESTIMATORS[name]
     except KeyError:

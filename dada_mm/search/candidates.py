@@ -1,0 +1,339 @@
+"""Candidate scoring: several candidates of the same image, and an unbiased policy gradient
+from the differences between them (issue 21, deliverable 2).
+
+The single-draw estimators (``estimators.py``) compare the reward of one draw per image
+with the rewards of *other* images, so "which image it is" is part of their noise. Here
+every scored image is evaluated under a small set of candidates and the gradient is built
+from differences between candidates of that image only: an image offset added to all of
+its candidates' rewards cancels exactly.
+
+Objective (per image x, then averaged over the scored images)::
+
+    J_delta(alpha, p, m) = E_{k ~ softmax(alpha)} E_{b ~ Bern(p_k1) x Bern(p_k2)}
+                           E_{u ~ U[-delta, delta]^2} r(x, k, b, clamp(m_k + u, 0, 1))
+
+``r`` is the reward of image x augmented by sub-policy k with apply bits b, its ops at the
+given levels. The un-augmented image is ``b = (0, 0)`` for every k: its reward ``r0(x)``
+does not depend on k. ``delta = 0`` is the plain objective ``J(alpha, p)`` at the current
+levels; ``delta > 0`` is the objective whose levels are smoothed by a box of half-width
+delta (the only one a finite difference of two levels is exactly unbiased for).
+
+Candidate set of one image (:func:`draw_candidates`, columns in this order, K in all):
+
+* column 0: the clean image, ``b = (0, 0)`` (shared by all draws).
+* for each of M sub-policies ``k_1..k_M`` drawn i.i.d. from ``softmax(alpha)``: the three
+  apply patterns (1, 0), (0, 1), (1, 1) of its two ops (``3M`` columns), all at levels
+  ``clamp(m_k + u)`` with one ``u ~ U[-delta, delta]^2`` per draw (common random numbers).
+* magnitudes (``magnitude_ops = O`` in {0, 1, 2} per draw): op j of draw m (both ops if
+  O = 2, one chosen uniformly if O = 1) applied at ``clamp(m_kj + delta)`` and at
+  ``clamp(m_kj - delta)`` (``2 O M`` columns), the other op on with probability p of it,
+  at its jittered level.
+
+So ``K = 1 + 3M + 2OM`` (16 for the defaults M = 3, O = 1).
+
+Why the estimate is unbiased (family (1) of issue 21: an exact expectation over the apply
+patterns, and a leave-one-out baseline over the drawn sub-policies):
+
+* **p.** Given k, ``R_k = sum_b P(b | p_k) r(k, b)`` is enumerated exactly from the four
+  patterns (the clean column is pattern (0, 0)), so ``dR_k / dp_k1 = (1 - p_k2)(r10 - r00)
+  + p_k2 (r11 - r01)`` (and its mirror) is exact, and ``dJ / dp_k = theta_k dR_k / dp_k``;
+  ``(1/M) sum_m 1[k_m = k] dR_{k_m} / dp`` has expectation ``theta_k dR_k / dp_k``. These
+  are differences of rewards of one image: no score function, no image variance.
+* **alpha.** ``dJ / dalpha = sum_k theta_k R_k (e_k - theta)``. The estimate
+  ``(1/M) sum_m (R_{k_m} - c_m)(e_{k_m} - theta)`` is unbiased for any baseline ``c_m``
+  independent of ``k_m``: ``'loo'`` takes the mean R of the *other* M - 1 draws of the
+  same image (independent draws), ``'clean'`` takes ``r0(x)`` (which no k changes; it
+  also works with M = 1). Both are values of the same image, so the offset cancels.
+* **m.** ``d/dm_kj E_{u_j} r(m_kj + u_j) = (r(m_kj + delta) - r(m_kj - delta)) / (2 delta)``
+  exactly (fundamental theorem of calculus), so ``dJ_delta / dm_kj = theta_k p_kj
+  E[(r+ - r-) / (2 delta) | b_j = 1]`` with the other bit and the other op's jitter drawn
+  from their laws. The estimate ``(2 / O)(1/M) sum_m p_{k_m j} (r+ - r-) / (2 delta)``
+  (weight 2 when one of the two ops is picked at random) is unbiased for it. With
+  ``delta > 0`` the pattern candidates are jittered too, so alpha, p and m are all
+  unbiased for the same ``J_delta``. This signal differs per op, unlike the
+  straight-through gradient of the levels.
+
+The second admissible family (M independent draws of (k, b) with a leave-one-out
+baseline, REINFORCE-LOO) is also unbiased, but it takes a score function for p as well,
+and it pays for the clean image only when a draw happens to apply nothing; enumerating the
+patterns makes the p-gradient an exact difference and puts the clean image in every set
+at the cost of one column.
+
+What unbiasedness assumes of the caller: each candidate's reward depends on its image,
+its (k, b, levels) and noise whose law does not depend on the draws (a signed op's sign, a
+Cutout centre; sharing that noise across a draw's columns, :meth:`CandidateSet.draw_index`,
+is allowed and lowers the variance). A reward that depends on *other* candidates' draws,
+such as a loss under train-mode BatchNorm statistics of a batch holding other candidates,
+is not the r of ``J_delta``, and the estimate is then unbiased for nothing stated here.
+
+The estimate is per image ([S, N] and [S, N, 2], like the per-sample estimates of the
+other estimators) and its mean over the S images is the ascent direction of the mean
+reward: if r is a loss to minimise, the estimate is directly the ``.grad`` of alpha, p and
+m (:meth:`GradientEstimate.apply_to`). The estimate uses the *current* ``params``: draw the
+candidates and call the estimator with the same parameters (no optimiser step between).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .estimators import ESTIMATORS, GradientEstimate, PolicyGradientEstimator, _finish
+from .policy_params import PolicyParameters
+
+__all__ = ['CandidateSet', 'CandidateEstimator', 'draw_candidates', 'PATTERNS',
+           'CANDIDATE_BASELINES']
+
+#: apply patterns (b1, b2) scored for every drawn sub-policy; (0, 0) is the clean column 0
+PATTERNS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+CANDIDATE_BASELINES = ('loo', 'clean')
+MAGNITUDE_OPS = (0, 1, 2)
+
+
+@dataclass
+class CandidateSet:
+    """The candidates of S images, K per image (the layout is in the module docstring).
+
+    Attributes:
+        k: [S, K] long, sub-policy of each candidate (column 0, the clean image, holds the
+            first draw's k: with ``b = (0, 0)`` it applies nothing whatever k is).
+        b: [S, K, 2] float in {0, 1}, which of the sub-policy's two ops are applied.
+        levels: [S, K, 2] levels in [0, 1] the ops are applied at (only where ``b = 1``).
+        draws: [S, M] long, the sub-policies drawn from ``softmax(alpha)``.
+        magnitude_op: [S, M, O] long, the op (0 or 1) of each magnitude pair.
+        magnitude_delta: delta (half-width of the level smoothing, the +- step).
+        eps: clamp of the apply probabilities.
+    """
+    k: Tensor
+    b: Tensor
+    levels: Tensor
+    draws: Tensor
+    magnitude_op: Tensor
+    magnitude_delta: float
+    eps: float
+
+    @property
+    def num_images(self) -> int:
+        return int(self.k.shape[0])
+
+    @property
+    def num_candidates(self) -> int:
+        """K, candidates per image: ``1 + 3M + 2OM``."""
+        return int(self.k.shape[1])
+
+    @property
+    def num_draws(self) -> int:
+        return int(self.draws.shape[1])
+
+    @property
+    def magnitude_ops(self) -> int:
+        return int(self.magnitude_op.shape[2])
+
+    def draw_index(self) -> Tensor:
+        """[K] long: the draw (0..M-1) each column belongs to, -1 for the clean column.
+        Columns of one draw should share their random op details (a signed op's sign, a
+        Cutout centre): the pattern differences and the +- delta difference are then
+        differences of the apply bit or of the level alone (common random numbers)."""
+        m, o = self.num_draws, self.magnitude_ops
+        draws = torch.arange(m, device=self.k.device)
+        return torch.cat([draws.new_full((1,), -1), draws.repeat_interleave(3),
+                          draws.repeat_interleave(2 * o)])
+
+    def flat(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(image_index [S*K], k [S*K], b [S*K, 2], levels [S*K, 2])``, image-major:
+        row ``s * K + c`` is candidate c of image s, so rewards computed in this order
+        reshape to ``[S, K]`` with ``.view(S, K)``."""
+        s, kk = self.k.shape
+        image = torch.arange(s, device=self.k.device).repeat_interleave(kk)
+        return image, self.k.reshape(-1), self.b.reshape(-1, 2), self.levels.reshape(-1, 2)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_options(num_draws: int, magnitude_ops: int, magnitude_delta: float,
+                   baseline: Optional[str] = None) -> None:
+    if not _is_int(num_draws) or num_draws < 1:
+        raise ValueError(f'num_draws must be an int >= 1 (sub-policies drawn per image), '
+                         f'got {num_draws!r}')
+    if not _is_int(magnitude_ops) or magnitude_ops not in MAGNITUDE_OPS:
+        raise ValueError(f'magnitude_ops must be one of {list(MAGNITUDE_OPS)} (ops scored at '
+                         f'two levels per drawn sub-policy), got {magnitude_ops!r}')
+    try:
+        delta = float(magnitude_delta)
+    except (TypeError, ValueError):
+        delta = float('nan')
+    if not 0.0 <= delta <= 0.5:
+        raise ValueError(f'magnitude_delta must be in [0, 0.5] (a level step), got '
+                         f'{magnitude_delta!r}')
+    if magnitude_ops > 0 and delta == 0.0:
+        raise ValueError('magnitude_delta must be > 0 when magnitude_ops > 0 (the two '
+                         f'levels are m - delta and m + delta), got {magnitude_delta!r}')
+    if baseline is not None:
+        if baseline not in CANDIDATE_BASELINES:
+            raise ValueError(f'baseline must be one of {list(CANDIDATE_BASELINES)}, got '
+                             f'{baseline!r}')
+        if baseline == 'loo' and num_draws < 2:
+            raise ValueError("baseline='loo' needs num_draws >= 2 (the other draws of the "
+                             f"image are the baseline), got num_draws={num_draws}; use "
+                             "baseline='clean' for one draw")
+
+
+@torch.no_grad()
+def draw_candidates(params: PolicyParameters, num_images: int, generator: torch.Generator,
+                    num_draws: int = 3, magnitude_ops: int = 1, magnitude_delta: float = 0.1,
+                    eps: float = 1e-6) -> CandidateSet:
+    """Draw the candidate sets of S images from the current policy.
+
+    All randomness comes from ``generator`` (on the parameters' device), in a fixed order:
+    the M sub-policies per image, the level jitter, the op of each magnitude pair and the
+    other op's apply bit. ``magnitude_delta`` is the smoothing half-width and the level step
+    (0: no smoothing, and then ``magnitude_ops`` must be 0).
+    """
+    _check_options(num_draws, magnitude_ops, magnitude_delta)
+    if not _is_int(num_images) or num_images < 1:
+        raise ValueError(f'num_images must be an int >= 1, got {num_images!r}')
+    s, m, o, delta = num_images, num_draws, magnitude_ops, float(magnitude_delta)
+    theta = params.selection_probs().detach()
+    dev, dtype = theta.device, theta.dtype
+    probs = params.clamped_probs(eps).detach()
+    mags = params.clamped_magnitudes().detach()
+    draws = torch.multinomial(theta, s * m, replacement=True, generator=generator).view(s, m)
+    u = (2.0 * torch.rand(s, m, 2, generator=generator, device=dev, dtype=dtype) - 1.0) * delta
+    jittered = (mags[draws] + u).clamp(0.0, 1.0)                              # [S, M, 2]
+    if o == 1:
+        op = (torch.rand(s, m, 1, generator=generator, device=dev, dtype=dtype) < 0.5).long()
+    else:
+        op = torch.arange(o, device=dev).expand(s, m, o)
+    other_on = (torch.rand(s, m, o, generator=generator, device=dev, dtype=dtype)
+                < probs[draws].gather(2, 1 - op)).to(dtype)                   # [S, M, O]
+
+    pat = torch.tensor(PATTERNS, device=dev, dtype=dtype)                     # [3, 2]
+    k_cols = [draws[:, :1], draws.repeat_interleave(3, dim=1)]
+    b_cols = [torch.zeros(s, 1, 2, device=dev, dtype=dtype),
+              pat.expand(s, m, 3, 2).reshape(s, 3 * m, 2)]
+    lvl_cols = [mags[draws[:, :1]], jittered[:, :, None].expand(s, m, 3, 2).reshape(s, 3 * m, 2)]
+    if o > 0:
+        one_hot = torch.nn.functional.one_hot(op, 2).to(dtype)                # [S, M, O, 2]
+        b_mag = one_hot + (1 - one_hot) * other_on[..., None]                 # [S, M, O, 2]
+        centre = mags[draws][:, :, None].expand(s, m, o, 2)
+        step = torch.tensor([delta, -delta], device=dev, dtype=dtype)         # r+, r-
+        at_step = (centre[:, :, :, None] + step[:, None]).clamp(0.0, 1.0)     # [S, M, O, 2, 2]
+        base = jittered[:, :, None, None].expand(s, m, o, 2, 2)
+        mask = one_hot[:, :, :, None].expand(s, m, o, 2, 2) > 0.5
+        k_cols.append(draws[:, :, None].expand(s, m, 2 * o).reshape(s, 2 * o * m))
+        b_cols.append(b_mag[:, :, :, None].expand(s, m, o, 2, 2).reshape(s, 2 * o * m, 2))
+        lvl_cols.append(torch.where(mask, at_step, base).reshape(s, 2 * o * m, 2))
+    return CandidateSet(k=torch.cat(k_cols, 1), b=torch.cat(b_cols, 1),
+                        levels=torch.cat(lvl_cols, 1), draws=draws, magnitude_op=op,
+                        magnitude_delta=delta, eps=float(eps))
+
+
+class CandidateEstimator(PolicyGradientEstimator):
+    """Policy gradient from the rewards of several candidates of each scored image.
+
+    Call ``est(rewards, candidates, params)`` with ``rewards`` [S, K] (one per candidate of
+    ``candidates``, a :class:`CandidateSet` from :meth:`draw` / :func:`draw_candidates`
+    for the same ``params``). Returns a :class:`GradientEstimate` for alpha, p *and* m
+    (``grad_magnitudes``; zero where no magnitude pair was scored, all zero when
+    ``magnitude_ops = 0``), per image and averaged; unbiased for ``J_delta`` (module
+    docstring).
+
+    Args:
+        num_draws: M, sub-policies drawn per image (3 patterns each).
+        magnitude_ops: O in {0, 1, 2}, ops scored at two levels per drawn sub-policy.
+        magnitude_delta: delta, the level step and the half-width of the level smoothing.
+        baseline: ``'loo'`` (mean of the image's other draws; needs M >= 2) or
+            ``'clean'`` (the image's clean reward) for the alpha term.
+    """
+    name = 'candidates'
+    needs_candidates = True
+
+    def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
+                 magnitude_delta: float = 0.1, baseline: str = 'loo') -> None:
+        _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
+        self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
+        self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
+
+    @property
+    def candidates_per_image(self) -> int:
+        return 1 + 3 * self.num_draws + 2 * self.magnitude_ops * self.num_draws
+
+    def draw(self, params: PolicyParameters, num_images: int, generator: torch.Generator,
+             eps: float = 1e-6) -> CandidateSet:
+        """The candidate sets of ``num_images`` images, with this estimator's options."""
+        return draw_candidates(params, num_images, generator, self.num_draws,
+                               self.magnitude_ops, self.magnitude_delta, eps)
+
+    def _validate(self, rewards: Tensor, candidates: CandidateSet,
+                  params: PolicyParameters) -> Tensor:
+        if not isinstance(candidates, CandidateSet):
+            raise TypeError('the candidates estimator takes a CandidateSet (from '
+                            'draw_candidates or CandidateEstimator.draw) as its second '
+                            f'argument, got {type(candidates).__name__}')
+        m, o = candidates.num_draws, candidates.magnitude_ops
+        _check_options(m, o, candidates.magnitude_delta, self.baseline)
+        expect = (candidates.num_images, 1 + 3 * m + 2 * o * m)
+        if tuple(candidates.k.shape) != expect:
+            raise ValueError(f'candidates.k has shape {tuple(candidates.k.shape)}, expected '
+                             f'[S, 1 + 3M + 2OM] = {list(expect)}')
+        rewards = torch.as_tensor(rewards).detach()
+        if tuple(rewards.shape) != expect:
+            raise ValueError(f'rewards has shape {tuple(rewards.shape)}, expected [S, K] = '
+                             f'{list(expect)} (one per candidate of candidates)')
+        n = params.num_sub_policies
+        if int(candidates.draws.max()) >= n or int(candidates.draws.min()) < 0:
+            raise ValueError(f'candidates.draws must be sub-policy indices in [0, {n}) of '
+                             f'params, got values up to {int(candidates.draws.max())}')
+        return rewards.to(params.alpha.dtype)
+
+    @torch.no_grad()
+    def __call__(self, f: Tensor, sample: CandidateSet, params: PolicyParameters,
+                 control_variate: Optional[torch.nn.Module] = None) -> GradientEstimate:
+        rewards = self._validate(f, sample, params)
+        cand = sample
+        s, m, o = cand.num_images, cand.num_draws, cand.magnitude_ops
+        n = params.num_sub_policies
+        theta = params.selection_probs().detach()
+        p = params.clamped_probs(cand.eps).detach()[cand.draws]               # [S, M, 2]
+        p1, p2 = p[..., 0], p[..., 1]
+        r0 = rewards[:, :1]                                                   # [S, 1]
+        r10, r01, r11 = rewards[:, 1:1 + 3 * m].view(s, m, 3).unbind(-1)      # [S, M] each
+        # exact expectation over the four apply patterns, and its exact p-derivatives
+        big_r = ((1 - p1) * (1 - p2) * r0 + p1 * (1 - p2) * r10 + (1 - p1) * p2 * r01
+                 + p1 * p2 * r11)
+        d_p = torch.stack([(1 - p2) * (r10 - r0) + p2 * (r11 - r01),
+                           (1 - p1) * (r01 - r0) + p1 * (r11 - r10)], -1)     # [S, M, 2]
+        gp = rewards.new_zeros(s, n, 2).scatter_add_(
+            1, cand.draws[..., None].expand(s, m, 2), d_p / m)
+        if self.baseline == 'loo':
+            base = (big_r.sum(1, keepdim=True) - big_r) / (m - 1)
+        else:
+            base = r0.expand(s, m)
+        adv = (big_r - base) / m                                              # [S, M]
+        ga = (rewards.new_zeros(s, n).scatter_add_(1, cand.draws, adv)
+              - adv.sum(1, keepdim=True) * theta)
+        gm = rewards.new_zeros(s, n * 2)
+        if o > 0:
+            r_pm = rewards[:, 1 + 3 * m:].view(s, m, o, 2)
+            fd = (r_pm[..., 0] - r_pm[..., 1]) / (2.0 * cand.magnitude_delta)  # [S, M, O]
+            weight = (2.0 / o) / m
+            gm.scatter_add_(1, (cand.draws[..., None] * 2 + cand.magnitude_op).reshape(s, -1),
+                            (weight * p.gather(2, cand.magnitude_op) * fd).reshape(s, -1))
+        gm = gm.view(s, n, 2)
+        stats: Dict[str, float] = dict(
+            clean_reward_mean=r0.mean().item(),
+            augment_gain=(big_r - r0).mean().item(),
+            candidates_per_image=float(cand.num_candidates))
+        if o > 0:
+            stats['magnitude_per_sample_variance'] = (
+                gm.reshape(s, -1).var(0).mean().item() if s > 1 else float('nan'))
+        out = _finish(ga, gp, rewards.reshape(-1), stats)
+        out.grad_magnitudes, out.per_sample_magnitudes = gm.mean(0), gm
+        return out
+
+
+ESTIMATORS[CandidateEstimator.name] = CandidateEstimator
