@@ -2,11 +2,13 @@
 frozen draws, the learner's checkpoint state and the hook's renamed argument."""
 import json
 import os
+import re
 import warnings
 from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.logging import MessageHub
 
 from dada_mm.policy.export import FrozenPolicySampler, export_top_k
 from dada_mm.search.history import SearchHistory
@@ -147,7 +149,8 @@ def test_checkpoint_state_keeps_its_keys_and_round_trips():
     hook.learner.updates, hook.learner.skipped_updates = 4, 1
     hook.learner.sample(3)  # advances the generator
     hook.history.record(1, 4, hook.policy)
-    hook._freeze(SimpleNamespace(logger=SimpleNamespace(info=lambda *a: None), rank=1),
+    hook._freeze(SimpleNamespace(logger=SimpleNamespace(info=lambda *a: None), rank=1,
+                                 message_hub=MessageHub.get_instance('frozen_state_test')),
                  epochs_done=1)
     saved = hook.state_dict()
     other = _built_hook()
@@ -225,18 +228,25 @@ def test_learner_refuses_a_non_finite_step_and_skip_counts_it():
     assert learner.reward_scaler.running is None  # not updated by the refused step
 
 
-def test_epoch_summary_is_the_log_message_of_old():
+def test_epoch_summary_names_every_number():
     from dada_mm.search.history import epoch_summary
     policy = _moved_policy()
     sel = policy.selection_probs().detach()
     lines = []
     for rank, (index, probs, mags) in enumerate(policy.top_k(3)):
         a, b = SUB_POLICIES[index]
-        lines.append(f'  #{rank} [{float(sel[index]):.4f}] {a}(p={probs[0]:.2f}, '
+        lines.append(f'  #{rank + 1} w={float(sel[index]):.4f} {a}(p={probs[0]:.2f}, '
                      f'm={mags[0]:.2f}) + {b}(p={probs[1]:.2f}, m={mags[1]:.2f})')
+    entropy = float(policy.entropy().detach())
     assert epoch_summary(policy, 4, 3) == (
-        f'DADASearchHook: epoch 4 entropy {float(policy.entropy().detach()):.4f}, top '
-        'sub-policies:\n' + '\n'.join(lines))
+        f'DADASearchHook: end of search epoch 4: selection entropy {entropy:.4f} '
+        '(uniform: 4.6540); top 3 of 105 sub-policies by selection weight w = '
+        'softmax(alpha) (uniform w = 0.0095), each op with its apply probability p and '
+        'magnitude m (both in [0, 1]):\n' + '\n'.join(lines))
+    # every number on a sub-policy line carries its name
+    for line in epoch_summary(policy, 4, 3).splitlines()[1:]:
+        for number in re.findall(r'[ (]([0-9.]+)', line):
+            pytest.fail(f'unlabelled number {number!r} in {line!r}')
 
 
 def test_hook_hands_every_option_to_its_component():

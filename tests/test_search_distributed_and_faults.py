@@ -314,6 +314,9 @@ def test_non_finite_step_is_skipped_with_a_warning(tmp_path, repo_root, shapes_r
     assert not torch.equal(hook.policy.alpha,
                            torch.full_like(hook.policy.alpha, 1e-3))
     assert 'skipped the policy update at iter 2' in _log_text(work_dir)
+    # the count is logged as dada_skipped_updates (docs/search_logs.md)
+    assert runner.message_hub.get_scalar('train/dada_skipped_updates').current() == 1
+    assert 'dada_skipped_updates: 1.0000' in _log_text(work_dir)
     from dada_mm.policy import load_policy_file
     doc = load_policy_file(work_dir / 'dada_policy.json')
     assert doc['meta']['search']['skipped_updates'] == 1

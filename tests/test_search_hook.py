@@ -1,7 +1,9 @@
 """The search hook end to end through tools/train.py, on generated data."""
 import json
 import os.path as osp
+import re
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,20 @@ def search_hook(runner):
     return [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
 
 
+def dada_scalars(runner):
+    """The keys of the hook's scalars in the runner's message hub, without the prefix."""
+    return {key[len('train/dada_'):] for key in runner.message_hub.log_scalars
+            if key.startswith('train/dada_')}
+
+
+def run_log(work_dir):
+    """The text of the run's log file (<work_dir>/<timestamp>/<timestamp>.log)."""
+    import glob
+    logs = glob.glob(osp.join(str(work_dir), '*', '*.log'))
+    assert len(logs) == 1, logs
+    return open(logs[0]).read()
+
+
 def test_short_search_moves_policy_and_writes_loadable_file(tmp_path, repo_root,
                                                            shapes_root):
     cfg = write_config(tmp_path, repo_root, shapes_root)
@@ -96,8 +112,27 @@ def test_short_search_moves_policy_and_writes_loadable_file(tmp_path, repo_root,
     out = t({'img': np.full((20, 24, 3), 100, np.uint8)})
     assert out['img'].shape == (20, 24, 3)
     # history for plots: one record per search epoch
-    hist = json.load(open(osp.join(str(tmp_path / 'wd'), 'dada_search_history.json')))
+    hist_path = osp.join(str(tmp_path / 'wd'), 'dada_search_history.json')
+    hist = json.load(open(hist_path))
     assert [e['epoch'] for e in hist['epochs']] == [1, 2]
+    # ... which tools/plot_search.py draws
+    from tools.plot_search import FIGURES
+    from tools.plot_search import main as plot_search
+    assert plot_search([hist_path, '--out', str(tmp_path / 'plots')]) == 0
+    for name in FIGURES:
+        img = cv2.imread(str(tmp_path / 'plots' / name))
+        assert img is not None and img.shape[0] > 200 and float(img.std()) > 5, name
+    # the scalars: exactly those of search_log_keys (no reward spread under batch credit)
+    from dada_mm.search.hook import search_log_keys
+    assert dada_scalars(runner) == set(search_log_keys('relax', 'batch'))
+    assert 'reward_std' not in dada_scalars(runner)
+    log = run_log(tmp_path / 'wd')
+    assert 'dada_val_loss: ' in log and 'dada_cv_z_tilde: ' in log
+    assert 'dada_reward_std' not in log
+    # the epoch summary names its numbers
+    assert ('DADASearchHook: end of search epoch 2: selection entropy ' in log
+            and 'by selection weight w = softmax(alpha)' in log)
+    assert re.search(r'\n  #1 w=0\.\d{4} \w+\(p=[01]\.\d\d, m=[01]\.\d\d\) \+ ', log)
     # the checkpoint carries the whole search state
     ckpt = torch.load(osp.join(str(tmp_path / 'wd'), 'epoch_2.pth'))
     assert torch.equal(ckpt['dada_search']['policy']['alpha'], policy.alpha.detach())
@@ -110,6 +145,7 @@ def train_in_subprocess(repo_root, argv):
     proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'train.py'),
                            *argv], cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
 
 
 def _final_state(work_dir, epoch):
@@ -133,8 +169,13 @@ def test_same_seed_same_policy_and_resume_continues_exactly(tmp_path, repo_root,
                                     '--cfg-options', 'train_cfg.max_epochs=1'])
     cut = _final_state(tmp_path / 'c', 1)
     assert not torch.equal(cut['policy']['alpha'], a['policy']['alpha'])
-    train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'c'), '--resume',
-                                    str(tmp_path / 'c' / 'epoch_1.pth')])
+    output = train_in_subprocess(repo_root, [cfg, '--work-dir', str(tmp_path / 'c'),
+                                             '--resume', str(tmp_path / 'c' / 'epoch_1.pth')])
+    # the run says what it restored, and from where
+    assert (f"DADASearchHook: restored the search state from {tmp_path / 'c' / 'epoch_1.pth'}"
+            ' (saved at iteration 3, 1 epoch(s) done): 3 policy update(s) (0 skipped), 3 '
+            'held-out batch(es) consumed, a history of 1 search epoch(s) (the last: epoch 1, '
+            'iteration 3); the search continues') in output
     r = _final_state(tmp_path / 'c', 3)
     for key in a['policy']:
         assert torch.equal(a['policy'][key], r['policy'][key]), key
@@ -156,6 +197,17 @@ def test_frozen_phase_after_search_epochs(tmp_path, repo_root, shapes_root):
     assert doc['sub_policies'] == hook.frozen_policy
     hist = json.load(open(tmp_path / 'wd' / 'dada_search_history.json'))
     assert len(hist['epochs']) == 1
+    # the search's scalars end with the search: the frozen epoch's log lines have none
+    assert dada_scalars(runner) == set()
+    assert not [key for key in runner.message_hub.state_dict()['resumed_keys']
+                if 'dada_' in key]  # a resume would warn about them
+    log = run_log(tmp_path / 'wd')
+    searched, frozen = (
+        [line for line in part.splitlines() if 'Epoch(train)' in line]
+        for part in log.split('search finished after 1 epoch(s)'))
+    assert len(searched) == len(frozen) == 3  # LoggerHook interval=1, 3 iterations
+    assert all('dada_val_loss: ' in line for line in searched)
+    assert not any('dada_' in line for line in frozen)
 
 
 @pytest.mark.parametrize('estimator', ['reinforce', 'gumbel_st'])
@@ -166,6 +218,9 @@ def test_other_estimators_run(tmp_path, repo_root, shapes_root, estimator):
     assert hook.updates == 3
     assert not torch.allclose(hook.policy.alpha,
                               torch.full_like(hook.policy.alpha, 1e-3))
+    from dada_mm.search.hook import search_log_keys
+    assert dada_scalars(runner) == set(search_log_keys(estimator, 'batch'))
+    assert not {'cv_z', 'baseline', 'batch_variance'} & dada_scalars(runner)
 
 
 def test_hook_refuses_missing_val_split():
@@ -296,6 +351,11 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
                 assert torch.allclose(reward, reward[0].expand(4))
     assert hook.updates == 2
     assert hook.learner.reward_scaler.running is not None
+    # the reward spread is logged where it can be non-zero
+    from dada_mm.search.hook import search_log_keys
+    assert dada_scalars(runner) == set(search_log_keys('relax', credit))
+    if credit == 'image':
+        assert runner.message_hub.get_scalar('train/dada_reward_std').current() > 0
 
 
 def test_credit_and_normalisation_bad_values_name_the_option():

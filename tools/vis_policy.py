@@ -2,15 +2,19 @@
 
     python tools/vis_policy.py POLICY_OR_PRESET IMAGE [--boxes x1,y1,x2,y2 ...]
                                [--out policy_vis.png] [--samples 8] [--top-k 5] [--seed 0]
+                               [--box-color green] [--box-thickness 1]
 
 POLICY_OR_PRESET is a preset name (``dada-imagenet``, ``dada-cifar10``, ...,
 ``zoph-det-v0`` ... ``zoph-det-v3``) or a policy file (e.g. the ``dada_policy.json`` a
 search wrote). Rows are the first ``--top-k`` sub-policies, columns the input followed by
 ``--samples`` random draws of that sub-policy through ``DADAAugment`` (the training
-transform itself). Boxes (pixels of the input image) are moved by the geometric ops
-exactly as in a detection pipeline and drawn in green; the box-only ops of detection
-policies act inside them. Next to the PNG, ``<out>.json`` records every cell: where it
-is in the picture, its scale, the applied ops and the moved boxes.
+transform itself). Under each draw is written which ops fired in it, each with its
+magnitude m (the published level L for a detection policy), or "no op fired". Boxes
+(pixels of the input image) are moved by the geometric ops exactly as in a detection
+pipeline and drawn in ``--box-color`` (a name or R,G,B), ``--box-thickness`` pixels wide;
+the box-only ops of detection policies act inside them. Next to the PNG, ``<out>.json``
+records every cell: where it is in the picture, its scale, the applied ops, the caption
+and the moved boxes.
 """
 import argparse
 import json
@@ -36,6 +40,41 @@ def parse_box(text):
     return values
 
 
+# RGB, as users write colours (OpenCV draws in BGR)
+BOX_COLORS = dict(green=(0, 255, 0), red=(255, 0, 0), blue=(0, 0, 255),
+                  yellow=(255, 255, 0), cyan=(0, 255, 255), magenta=(255, 0, 255),
+                  white=(255, 255, 255), black=(0, 0, 0), orange=(255, 165, 0))
+MAX_BOX_THICKNESS = 20
+
+
+def parse_box_color(text):
+    """A colour name of ``BOX_COLORS`` or R,G,B (each 0..255) -> (R, G, B)."""
+    name = text.strip().lower()
+    if name in BOX_COLORS:
+        return BOX_COLORS[name]
+    try:
+        values = [int(v) for v in text.split(',')]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(
+            f'expected one of {", ".join(BOX_COLORS)} or R,G,B with each 0..255, '
+            f'got {text!r}')
+    return tuple(values)
+
+
+def parse_box_thickness(text):
+    """Line width of the boxes in pixels of the picture: an integer 1..20."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= MAX_BOX_THICKNESS:
+        raise argparse.ArgumentTypeError(
+            f'expected an integer from 1 to {MAX_BOX_THICKNESS} (pixels), got {text!r}')
+    return value
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('policy', help='preset name or policy file')
@@ -48,6 +87,13 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0, help='seed of the draws')
     p.add_argument('--cell', type=int, default=160,
                    help='size of one picture in the grid (longer side, pixels)')
+    p.add_argument('--box-color', type=parse_box_color, default=BOX_COLORS['green'],
+                   metavar='NAME|R,G,B',
+                   help=f'colour of the boxes: {", ".join(BOX_COLORS)}, or R,G,B '
+                        '(each 0..255; default: green)')
+    p.add_argument('--box-thickness', type=parse_box_thickness, default=1, metavar='PX',
+                   help='line width of the boxes in pixels of the picture, drawn inside '
+                        f'the box: 1 to {MAX_BOX_THICKNESS} (default: 1)')
     p.add_argument('--vis-dir', default=None,
                    help='also send the picture to an MMEngine LocalVisBackend here')
     args = p.parse_args(argv)
@@ -75,6 +121,7 @@ def main(argv=None):
         grid, layout = policy_sample_grid(
             args.policy, [img], boxes=None if args.boxes is None else [args.boxes],
             top_k=args.top_k, draws=args.samples, seed=args.seed, cell=args.cell,
+            box_colour=args.box_color[::-1], box_thickness=args.box_thickness,
             title=f'{osp.basename(args.policy)} on {osp.basename(args.image)} '
                   f'(seed {args.seed})')
     except PolicyError as e:
@@ -85,7 +132,9 @@ def main(argv=None):
     side = osp.splitext(args.out)[0] + '.json'
     with open(side, 'w') as f:
         json.dump(dict(policy=args.policy, image=args.image, image_size=[w, h],
-                       input_boxes=args.boxes, seed=args.seed, cells=layout), f, indent=1)
+                       input_boxes=args.boxes, box_color=list(args.box_color),
+                       box_thickness=args.box_thickness, seed=args.seed, cells=layout),
+                  f, indent=1)
     print(f'vis_policy: wrote {args.out} ({grid.shape[1]}x{grid.shape[0]}) and {side}')
     return 0
 

@@ -2,7 +2,8 @@
 
 ``SearchHistory`` keeps one entry per epoch (selection probabilities softmax(alpha) of all
 105 sub-policies, their apply probabilities and levels, clamped to [0, 1]) and writes them
-to ``dada_search_history.json`` for the plots of ``dada_mm.visualization``::
+to ``dada_search_history.json`` for the plots of ``dada_mm.visualization``
+(``tools/plot_search.py``)::
 
     {"sub_policies": [["ShearX", "ShearY"], ...],
      "epochs": [{"epoch": 1, "iteration": 390, "selection_probs": [...],
@@ -13,6 +14,7 @@ hook's checkpoint state (``checkpoint['dada_search']['history']``, the list as i
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Dict, List, Union
 
@@ -49,16 +51,26 @@ class SearchHistory:
 
 
 def epoch_summary(policy: PolicyParameters, epoch: int, count: int) -> str:
-    """The log message at the end of a search epoch: the selection entropy and one line
-    per top-``count`` sub-policy by alpha (rank, selection probability, and each op with
-    its apply probability and level)."""
-    header = (f'DADASearchHook: epoch {epoch} entropy '
-              f'{float(policy.entropy().detach()):.4f}, top sub-policies:')
-    lines = []
+    """The log message at the end of a search epoch: the selection entropy, then one line
+    per top-``count`` sub-policy by alpha, every number named::
+
+        DADASearchHook: end of search epoch 3: selection entropy 4.6489 (uniform: 4.6540);
+        top 2 of 105 sub-policies by selection weight w = softmax(alpha) (uniform w =
+        0.0095), each op with its apply probability p and magnitude m (both in [0, 1]):
+          #1 w=0.0132 ShearX(p=0.55, m=0.61) + Invert(p=0.47, m=0.50)
+          #2 w=0.0120 ...
+    """
     selection = policy.selection_probs().detach().cpu()
+    n = len(selection)
+    header = (f'DADASearchHook: end of search epoch {epoch}: selection entropy '
+              f'{float(policy.entropy().detach()):.4f} (uniform: {math.log(n):.4f}); '
+              f'top {min(count, n)} of {n} sub-policies by selection weight w = '
+              f'softmax(alpha) (uniform w = {1.0 / n:.4f}), each op with its apply '
+              'probability p and magnitude m (both in [0, 1]):')
+    lines = []
     for rank, (index, probs, levels) in enumerate(policy.top_k(count)):
         first, second = SUB_POLICIES[index]
-        lines.append(f'  #{rank} [{float(selection[index]):.4f}] '
+        lines.append(f'  #{rank + 1} w={float(selection[index]):.4f} '
                      f'{first}(p={probs[0]:.2f}, m={levels[0]:.2f}) + '
                      f'{second}(p={probs[1]:.2f}, m={levels[1]:.2f})')
     return header + '\n' + '\n'.join(lines)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
 from mmengine.registry import HOOKS
 
 from ..policy import FrozenPolicySampler, export_meta, export_top_k, save_policy_file
@@ -28,7 +29,7 @@ from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
 
-__all__ = ['DADASearchHook']
+__all__ = ['DADASearchHook', 'search_log_keys', 'LOG_KEYS_ON_SKIP']
 
 OptDict = Optional[Dict]
 
@@ -36,6 +37,28 @@ OptDict = Optional[Dict]
 _STATE_KEYS = ('policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sharing',
                'reward_scaler', 'generator', 'rank_generators', 'val_stream', 'estimator',
                'frozen_policy', 'history', 'updates', 'skipped_updates')
+
+# The scalars a policy update logs (``train/dada_<key>`` in the message hub), by the
+# settings they depend on; docs/search_logs.md explains each, and a test checks that the
+# two agree. Not logged, although the estimators compute them: ``batch_variance`` (always
+# ``per_sample_variance / B``) and REINFORCE's ``baseline`` (0: the hook builds REINFORCE
+# without a moving-average baseline).
+_LOG_KEYS = ('val_loss', 'h_mean', 'reward_mean', 'per_sample_variance', 'grad_norm',
+             'grad_m_norm', 'entropy')
+_LOG_KEYS_BY_ESTIMATOR = dict(relax=('cv_z', 'cv_z_tilde', 'variance_loss'), reinforce=(),
+                              gumbel_st=())
+# under credit='batch' every image gets the batch reward: their spread is 0 by construction
+_LOG_KEYS_BY_CREDIT = dict(image=('reward_std', ), batch=())
+#: what an iteration whose policy update was skipped logs instead (the count so far)
+LOG_KEYS_ON_SKIP = ('skipped_updates', )
+
+
+def search_log_keys(estimator: str, credit: str) -> Tuple[str, ...]:
+    """The keys ``k`` of the scalars ``train/dada_<k>`` that a policy update logs with
+    these settings of ``DADASearchHook`` (a skipped update logs :data:`LOG_KEYS_ON_SKIP`).
+    """
+    return (_LOG_KEYS + _LOG_KEYS_BY_CREDIT[credit]
+            + _LOG_KEYS_BY_ESTIMATOR.get(estimator, ()))
 
 
 @HOOKS.register_module()
@@ -92,7 +115,7 @@ class DADASearchHook(Hook):
             0 or 1). ``project`` is its deprecated old name.
         policy_file: file name of the policy in the work_dir.
         history_file: file name in the work_dir of the per-epoch record of the policy
-            (``search/history.py``; read by ``dada_mm.visualization``).
+            (``search/history.py``; ``tools/plot_search.py`` draws it).
         channel_order: channel order of the training images ('bgr' as OpenMMLab loads).
         log_top: sub-policies logged at the end of every search epoch.
         seed: seed of the hook's generator; default: the runner's seed.
@@ -166,7 +189,7 @@ class DADASearchHook(Hook):
                                         world_size=world_size)
         self._check_held_out_pipeline(runner)
         if self._pending_state is not None:
-            self._load_state(self._pending_state)
+            self._load_state(*self._pending_state)
             self._pending_state = None
 
     def _check_held_out_pipeline(self, runner) -> None:
@@ -238,11 +261,17 @@ class DADASearchHook(Hook):
         for key, value in self._policy_step(runner, step_input).items():
             runner.message_hub.update_scalar(f'train/dada_{key}', value)
 
+    @property
+    def log_keys(self) -> Tuple[str, ...]:
+        """The keys of the scalars a policy update logs (``train/dada_<key>``)."""
+        return search_log_keys(self.learner_cfg.estimator, self.bilevel_reward.credit)
+
     def _policy_step(self, runner, step: StepInput) -> Dict[str, float]:
         try:
             reward = self.bilevel_reward(unwrap_model(runner.model), step,
                                          self.val_stream.next(), self.policy.magnitudes)
-            return self.learner.step(reward, step.sample)
+            stats = self.learner.step(reward, step.sample)
+            return {key: stats[key] for key in self.log_keys if key in stats}
         except SkipPolicyUpdate as why:
             skipped = self.learner.skip()
             runner.logger.warning(f'DADASearchHook: skipped the policy update at iter '
@@ -268,6 +297,7 @@ class DADASearchHook(Hook):
     def _freeze(self, runner, epochs_done: int) -> None:
         self.frozen_policy = export_top_k(self.policy, self.top_k)
         self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device)
+        _drop_search_scalars(runner.message_hub)
         runner.logger.info(f'DADASearchHook: search finished after {self.search_epochs} '
                            f'epoch(s); training continues with the frozen top-'
                            f'{len(self.frozen_policy)} policy')
@@ -302,13 +332,30 @@ class DADASearchHook(Hook):
                      frozen_policy=self.frozen_policy, history=self.history.state_dict())
         return {key: state[key] for key in _STATE_KEYS}
 
-    def _load_state(self, state: Dict[str, Any]) -> None:
+    def _load_state(self, state: Dict[str, Any], source: Optional[str] = None) -> None:
         self.learner.load_state_dict(state)
         self.val_stream.load_state_dict(state['val_stream'])
         self.frozen_policy = state['frozen_policy']
         if self.frozen_policy is not None:
             self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device)
         self.history.load_state_dict(state['history'])
+        if source is not None:
+            MMLogger.get_current_instance().info(self._restored_message(source))
+
+    def _restored_message(self, source: str) -> str:
+        """What was restored, and from where (the log line of a resumed search)."""
+        entries = self.history.entries
+        searched = (f'a history of {len(entries)} search epoch(s) (the last: epoch '
+                    f"{entries[-1]['epoch']}, iteration {entries[-1]['iteration']})"
+                    if entries else 'no search epoch in the history yet')
+        phase = 'the search continues'
+        if self.frozen_policy is not None:
+            phase = (f'the search is over: its frozen top-{len(self.frozen_policy)} '
+                     'policy augments the rest of training')
+        return (f'DADASearchHook: restored the search state from {source}: '
+                f'{self.updates} policy update(s) ({self.skipped_updates} skipped), '
+                f'{self.val_stream.consumed} held-out batch(es) consumed, {searched}; '
+                f'{phase}')
 
     def before_save_checkpoint(self, runner, checkpoint: Dict) -> None:
         self._build(runner)
@@ -319,8 +366,37 @@ class DADASearchHook(Hook):
         if state is None:
             runner.logger.warning('DADASearchHook: the checkpoint holds no search state; '
                                   'the policy starts from its initial values')
-        elif self.learner is not None:
-            self._load_state(state)
-        else:
-            self._pending_state = state
+            return
+        source = _checkpoint_source(runner, checkpoint)
+        if self.learner is not None:
+            self._load_state(state, source)
+        else:  # restored when the hook is built (before_run)
+            self._pending_state = (state, source)
+
+
+def _drop_search_scalars(message_hub) -> None:
+    """Remove the search's scalars from the message hub when the search ends: the log
+    lines of the frozen phase would repeat their last values. MessageHub has no public
+    way to remove a scalar; its checkpoint state also lists the key as one to resume, and
+    a resume would warn about a listed key that is not there."""
+    scalars = message_hub.log_scalars
+    for key in [key for key in scalars if key.startswith('train/dada_')]:
+        del scalars[key]
+        getattr(message_hub, '_resumed_keys', {}).pop(key, None)
+
+
+def _checkpoint_source(runner, checkpoint: Dict) -> str:
+    """'<file> (saved at iteration I, E epoch(s) done)' for the restore message. The
+    runner does not hand the file name to the hook: it is ``load_from`` (``--resume
+    FILE``), or with auto-resume the work_dir's latest checkpoint, as the runner finds it.
+    """
+    from mmengine.runner import find_latest_checkpoint
+    name = getattr(runner, '_load_from', None)
+    if name is None and getattr(runner, '_resume', False):
+        name = find_latest_checkpoint(runner.work_dir)
+    meta = checkpoint.get('meta') or {}
+    where = 'a checkpoint' if name is None else str(name)
+    if 'epoch' in meta and 'iter' in meta:
+        where += f" (saved at iteration {meta['iter']}, {meta['epoch']} epoch(s) done)"
+    return where
 

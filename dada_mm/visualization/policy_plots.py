@@ -3,13 +3,15 @@
 * :func:`policy_sample_grid`: rows = the top sub-policies (labelled with their ops,
   probabilities and magnitudes), columns = each input image followed by several random
   draws of that sub-policy through :class:`~dada_mm.transforms.DADAAugment` (the
-  retraining transform itself, so what you see is what training sees). Boxes given with
-  the images are moved by the geometric ops exactly as in a detection pipeline and drawn.
+  retraining transform itself, so what you see is what training sees), each captioned
+  with the ops that fired in it. Boxes given with the images are moved by the geometric
+  ops exactly as in a detection pipeline and drawn (``tools/vis_policy.py``).
   Detection-family policies (``zoph-det-v0`` ...) are drawn the same way; their
   box-only ops act inside the given boxes (none given: they do nothing).
 * :func:`plot_search_weights` / :func:`plot_probs_magnitudes`: how the sub-policy
   selection weights, the op probabilities and the magnitudes moved during the search,
-  from the ``dada_search_history.json`` that ``DADASearchHook`` writes.
+  from the ``dada_search_history.json`` that ``DADASearchHook`` writes
+  (``tools/plot_search.py``).
 * :func:`write_policy_figures`: all of them as PNG files, also sent to MMEngine's
   visualizer backends (``LocalVisBackend`` by default) with ``add_image``.
 
@@ -30,9 +32,10 @@ import numpy as np
 
 from ..policy import policy_op_family, resolve_policy
 
-__all__ = ['top_sub_policies', 'augment_samples', 'draw_boxes', 'policy_sample_grid',
-           'load_search_history', 'plot_search_weights', 'plot_probs_magnitudes',
-           'save_image', 'build_visualizer', 'write_policy_figures']
+__all__ = ['top_sub_policies', 'augment_samples', 'draw_boxes', 'fired_ops',
+           'policy_sample_grid', 'load_search_history', 'check_search_history',
+           'plot_search_weights', 'plot_probs_magnitudes', 'save_image', 'build_visualizer',
+           'write_policy_figures']
 
 BOX_COLOUR = (0, 255, 0)  # BGR
 _BG = 255
@@ -113,15 +116,20 @@ def augment_samples(sub_policies: Any, image: np.ndarray,
 
 def draw_boxes(img: np.ndarray, boxes: Optional[np.ndarray], scale: Tuple[float, float]
                = (1.0, 1.0), colour=BOX_COLOUR, thickness: int = 1) -> np.ndarray:
-    """Draw ``(x1, y1, x2, y2)`` boxes (image frame, scaled by ``scale=(sx, sy)``)."""
+    """Draw ``(x1, y1, x2, y2)`` boxes (image frame, scaled by ``scale=(sx, sy)``) with
+    lines ``thickness`` pixels wide, inside the box from its edge (OpenCV's own thick
+    lines are centred on the edge and wider than asked)."""
     img = np.ascontiguousarray(img)
     if boxes is None:
         return img
     sx, sy = scale
     for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        p1 = (int(round(x1 * sx)), int(round(y1 * sy)))
-        p2 = (int(round(x2 * sx)) - 1, int(round(y2 * sy)) - 1)
-        cv2.rectangle(img, p1, p2, colour, thickness)
+        left, top = int(round(x1 * sx)), int(round(y1 * sy))
+        right, bottom = int(round(x2 * sx)) - 1, int(round(y2 * sy)) - 1
+        for i in range(max(1, int(thickness))):
+            if left + i > right - i or top + i > bottom - i:
+                break
+            cv2.rectangle(img, (left + i, top + i), (right - i, bottom - i), colour, 1)
     return img
 
 
@@ -142,30 +150,80 @@ def _op_text(op: Dict[str, float], detection: bool = False) -> str:
 
 
 def _put_lines(canvas: np.ndarray, lines: Sequence[str], x: int, y: int,
-               scale: float = 0.42, colour=(0, 0, 0)) -> None:
-    step = int(round(22 * scale / 0.42))
+               scale: float = 0.42, colour=(0, 0, 0), step: Optional[int] = None) -> None:
+    step = int(round(22 * scale / 0.42)) if step is None else step
     for i, line in enumerate(lines):
         cv2.putText(canvas, line, (x, y + i * step), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     colour, 1, cv2.LINE_AA)
+
+
+def _fired_text(op: Dict[str, float], detection: bool = False) -> str:
+    """An applied op and its magnitude, as written under a drawn cell."""
+    if detection:
+        return f"{op['op']} L={op['magnitude'] * 10:g}"
+    return f"{op['op']} m={op['magnitude']:.2f}"
+
+
+def fired_ops(sub_policy: Sequence[Dict[str, float]], applied: Sequence[str]
+              ) -> List[Dict[str, float]]:
+    """The ops of ``sub_policy`` that were applied (``results['dada_applied_ops']``, in
+    the sub-policy's order), with their probabilities and magnitudes."""
+    fired, rest = [], list(applied)
+    for op in sub_policy:
+        if rest and rest[0] == op['op']:
+            fired.append(op)
+            rest.pop(0)
+    if rest:
+        raise ValueError(f'applied ops {list(applied)} are not in the sub-policy '
+                         f"{[op['op'] for op in sub_policy]}")
+    return fired
+
+
+_CAPTION_SCALE = 0.36  # font scale of the captions, shrunk to fit narrow cells
+_CAPTION_MIN_SCALE = 0.25
+
+
+def _caption_scale(texts: Sequence[str], width: int) -> float:
+    """The largest font scale up to ``_CAPTION_SCALE`` at which every text fits."""
+    widest = max((cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, _CAPTION_SCALE, 1)[0][0]
+                  for t in texts), default=1)
+    return max(_CAPTION_MIN_SCALE, min(_CAPTION_SCALE, _CAPTION_SCALE * width / widest))
+
+
+def _fit(text: str, scale: float, width: int) -> str:
+    """``text``, shortened with '..' if it is wider than ``width`` at ``scale``."""
+    while (len(text) > 3 and cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+           [0][0] > width):
+        text = text[:-3] + '..'
+    return text
 
 
 def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
                        boxes: Optional[Sequence[Optional[Sequence]]] = None,
                        top_k: int = 5, draws: int = 3, seed: int = 0, cell: int = 96,
                        label_width: Optional[int] = None, title: Optional[str] = None,
+                       box_colour: Sequence[int] = BOX_COLOUR, box_thickness: int = 1,
                        **dada_kwargs) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
     """A labelled grid (BGR uint8) and the layout of its cells.
 
     Rows: the first ``top_k`` sub-policies of ``policy``. Columns: for each image, the
-    input then ``draws`` random draws of the row's sub-policy. ``boxes[i]`` (optional,
-    ``(N, 4)`` x1, y1, x2, y2 in image ``i``'s pixels) are moved with the image and drawn
-    in green. Each cell is scaled to ``cell`` pixels on its longer side; the layout
-    lists, per cell, its ``row``, ``col``, ``x0``, ``y0``, ``width``, ``height``,
-    ``scale`` (sx, sy), the ``boxes`` in image pixels and the ``applied`` ops.
-    A detection-family policy labels its ops with the published level ``L``.
+    input then ``draws`` random draws of the row's sub-policy. Under each draw is written
+    which ops fired in it, each with its magnitude (``m``; the published level ``L`` for
+    a detection-family policy), or ``no op fired``. ``boxes[i]`` (optional, ``(N, 4)``
+    x1, y1, x2, y2 in image ``i``'s pixels) are moved with the image and drawn in
+    ``box_colour`` (BGR) with lines ``box_thickness`` pixels wide (inside the box). Each
+    cell is scaled to ``cell`` pixels on its longer side; the layout lists, per cell, its
+    ``row``, ``col``, ``x0``, ``y0``, ``width``, ``height``, ``scale`` (sx, sy), the
+    ``boxes`` in image pixels, the ``applied`` ops and the ``caption`` lines under it.
     """
     if not images:
         raise ValueError('policy_sample_grid needs at least one image')
+    box_colour = tuple(int(c) for c in box_colour)
+    if len(box_colour) != 3 or not all(0 <= c <= 255 for c in box_colour):
+        raise ValueError(f'box_colour must be three integers in 0..255 (B, G, R), got '
+                         f'{box_colour}')
+    if int(box_thickness) < 1:
+        raise ValueError(f'box_thickness must be >= 1, got {box_thickness}')
     subs, weights = top_sub_policies(policy, top_k)
     family = policy_op_family(resolve_policy(policy))
     detection = family != 'dada'
@@ -183,8 +241,14 @@ def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
     pad, header = 4, (44 if title else 24)
     cols = len(images) * (1 + draws)
     gap = 8  # between image groups
+    # captions under the cells: one line per op that can fire (at least one line)
+    caption_scale = _caption_scale(
+        ['no op fired'] + [_fired_text(op, detection) for sub in subs for op in sub], cw)
+    caption_step = int(math.ceil(28 * caption_scale))
+    caption_h = max([len(sub) for sub in subs] + [1]) * caption_step + 2
+    row_h = ch + caption_h + pad
     width = label_width + cols * (cw + pad) + (len(images) - 1) * gap + pad
-    height = header + len(subs) * (ch + pad) + pad
+    height = header + len(subs) * row_h + pad
     canvas = np.full((height, width, 3), _BG, np.uint8)
     if title:
         _put_lines(canvas, [title], pad, 18, scale=0.5)
@@ -197,7 +261,7 @@ def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
         _put_lines(canvas, [name], x + 2, header - 7, scale=0.38, colour=(80, 80, 80))
     layout = []
     for r, sub in enumerate(subs):
-        y0 = header + r * (ch + pad)
+        y0 = header + r * row_h
         head = f'#{r + 1}' + (f'  w={weights[r]:.4f}' if weights[r] is not None else '')
         _put_lines(canvas, [head] + [_op_text(op, detection) for op in sub], pad, y0 + 16)
         for i, img in enumerate(images):
@@ -214,33 +278,90 @@ def policy_sample_grid(policy: Any, images: Sequence[np.ndarray],
                 sx, sy = cw / ww, ch / hh
                 interp = cv2.INTER_NEAREST if sx >= 1 else cv2.INTER_AREA
                 tile = cv2.resize(out, (cw, ch), interpolation=interp)
-                tile = draw_boxes(tile, s['boxes'], (sx, sy))
+                tile = draw_boxes(tile, s['boxes'], (sx, sy), colour=box_colour,
+                                  thickness=int(box_thickness))
                 x0 = col_x[i * (1 + draws) + j]
                 canvas[y0:y0 + ch, x0:x0 + cw] = tile
+                caption = []
+                if j > 0:
+                    caption = [_fired_text(op, detection)
+                               for op in fired_ops(sub, s['applied'])] or ['no op fired']
+                _put_lines(canvas, [_fit(t, caption_scale, cw) for t in caption], x0,
+                           y0 + ch + caption_step - 1, scale=caption_scale,
+                           step=caption_step)
                 layout.append(dict(row=r, col=i * (1 + draws) + j, image=i, draw=j,
                                    x0=int(x0), y0=int(y0), width=cw, height=ch,
                                    scale=[float(sx), float(sy)],
                                    boxes=(None if s['boxes'] is None
                                           else s['boxes'].tolist()),
-                                   applied=s['applied'],
+                                   applied=s['applied'], caption=caption,
                                    sub_policy=[op['op'] for op in sub]))
     return canvas, layout
 
 
 # --------------------------------------------------------------------------- history
+_HISTORY_EPOCH_KEYS = ('epoch', 'selection_probs', 'probs', 'magnitudes')
+
+
 def load_search_history(path: str) -> Dict[str, Any]:
+    """Read a ``dada_search_history.json`` and check that it holds what the plots draw.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and
+    what is wrong (not JSON, a missing key, an entry of the wrong shape).
+    """
     with open(path) as f:
-        doc = json.load(f)
-    if not isinstance(doc, dict) or 'sub_policies' not in doc or 'epochs' not in doc:
-        raise ValueError(f'{path}: not a DADA search history (needs "sub_policies" and '
-                         '"epochs")')
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{path}: not a DADA search history: not JSON ({e})') from None
+    check_search_history(doc, path)
     return doc
+
+
+def check_search_history(doc: Any, source: str = 'the search history') -> None:
+    """Raise ``ValueError`` (naming ``source`` and the key) unless ``doc`` has the layout
+    ``dada_mm.search.history.SearchHistory`` writes: ``sub_policies`` (pairs of op names)
+    and ``epochs`` (entries with ``epoch``, ``selection_probs`` [N], ``probs`` [N, 2] and
+    ``magnitudes`` [N, 2])."""
+    if not isinstance(doc, dict):
+        raise ValueError(f'{source}: not a DADA search history: a JSON object with keys '
+                         f'"sub_policies" and "epochs" is expected, got {type(doc).__name__}')
+    for key in ('sub_policies', 'epochs'):
+        if key not in doc:
+            raise ValueError(f'{source}: not a DADA search history: missing key "{key}"')
+        if not isinstance(doc[key], list):
+            raise ValueError(f'{source}: "{key}" must be a list, got '
+                             f'{type(doc[key]).__name__}')
+    n = len(doc['sub_policies'])
+    for i, sub in enumerate(doc['sub_policies']):
+        if not (isinstance(sub, list) and len(sub) == 2
+                and all(isinstance(name, str) for name in sub)):
+            raise ValueError(f'{source}: sub_policies[{i}] must be a pair of op names, '
+                             f'got {sub!r}')
+    shapes = dict(selection_probs=(n, ), probs=(n, 2), magnitudes=(n, 2))
+    for i, entry in enumerate(doc['epochs']):
+        if not isinstance(entry, dict):
+            raise ValueError(f'{source}: epochs[{i}] must be an object, got '
+                             f'{type(entry).__name__}')
+        for key in _HISTORY_EPOCH_KEYS:
+            if key not in entry:
+                raise ValueError(f'{source}: epochs[{i}] has no key "{key}"')
+        for key, shape in shapes.items():
+            try:
+                values = np.asarray(entry[key], np.float64)
+            except (TypeError, ValueError):
+                values = None
+            if values is None or values.shape != shape:
+                got = 'not numbers' if values is None else f'shape {values.shape}'
+                raise ValueError(f'{source}: epochs[{i}]["{key}"] must be numbers of shape '
+                                 f'{shape} ({n} sub-policies), got {got}')
 
 
 def _history_arrays(history: Dict[str, Any]):
     epochs = history['epochs']
     if not epochs:
-        raise ValueError('the search history has no epochs')
+        raise ValueError('the search history has no epochs: no search epoch had ended '
+                         'when it was written')
     x = np.array([e['epoch'] for e in epochs], np.float64)
     sel = np.array([e['selection_probs'] for e in epochs], np.float64)   # (T, 105)
     probs = np.array([e['probs'] for e in epochs], np.float64)           # (T, 105, 2)
@@ -261,6 +382,12 @@ def _pyplot():
     matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
     return plt
+
+
+def _integer_ticks(ax) -> None:
+    """Epochs are whole numbers: no ticks between them."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _name(history, k) -> str:
@@ -286,6 +413,7 @@ def plot_search_weights(history: Dict[str, Any], top: int = 8) -> np.ndarray:
         ax.plot(x, sel[:, k], marker='o', ms=3, label=f'#{rank + 1} {_name(history, k)}')
     ax.axhline(1.0 / n, color='k', ls='--', lw=1, label=f'uniform 1/{n}')
     ax.set_xlabel('search epoch')
+    _integer_ticks(ax)
     ax.set_ylabel('selection weight softmax(alpha)')
     ax.set_title('Sub-policy selection weights during the search')
     ax.legend(fontsize=7, loc='upper left')
@@ -323,6 +451,7 @@ def plot_probs_magnitudes(history: Dict[str, Any], top: int = 5) -> np.ndarray:
                     label=f'#{rank + 1} {b}')
         ax.axhline(0.5, color='k', lw=0.8, ls=':')
         ax.set_xlabel('search epoch')
+        _integer_ticks(ax)
         ax.set_ylabel(what)
         ax.set_title(f'{what} of the top-{len(top_idx)} sub-policies')
         ax.grid(alpha=0.3)
