@@ -79,6 +79,16 @@ def test_the_learner_computes_every_logged_key(estimator):
     """Each key search_log_keys names is a finite number of the learner's step, whatever
     the credit; and the batch reward's spread, which batch credit does not log, is 0."""
     learner = PolicyLearner(LearnerConfig(estimator=estimator), torch.device('cpu'), seed=0)
+    if estimator == 'candidates':  # one reward per candidate of each scored image; no credit
+        candidates = learner.estimator.draw(learner.policy, 4, learner.generator)
+        rewards = torch.linspace(-1, 1, 4 * candidates.num_candidates).view(4, -1)
+        stats = learner.step(PolicyReward(per_image=rewards, grad_magnitudes=torch.zeros(105, 2),
+                                          val_loss=1.25, h_mean=-0.5), candidates)
+        keys = search_log_keys(estimator, 'batch')
+        assert set(keys) <= set(stats), set(keys) - set(stats)
+        assert all(torch.isfinite(torch.tensor(stats[k])) for k in keys)
+        assert stats['val_loss'] == 1.25 and stats['grad_m_norm'] > 0  # the levels' own
+        return
     sample = learner.sample(4)
     reward = torch.tensor([0.3, -0.1, 0.2, 0.4])
     for credit in CREDITS:

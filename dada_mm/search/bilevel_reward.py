@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils.dist import all_ranks
+from .batched_ops import apply_sub_policies
 from .bilevel import (
     directional_derivatives,
     finite_difference_losses,
@@ -28,8 +29,9 @@ from .bilevel import (
     trainable_parameters,
     validation_gradient,
 )
+from .candidates import CandidateSet
 from .distributions import PolicySample
-from .learner import PolicyReward, SkipPolicyUpdate
+from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .reward import CREDITS, assign_credit
 
 __all__ = ['StepInput', 'BilevelReward', 'network_lr', 'check_first_order', 'ORDERS',
@@ -168,23 +170,72 @@ class BilevelReward:
         return f0, grad.detach()
 
     # ------------------------------------------------------------------ reward
+    def _held_out_direction(self, model: nn.Module, step: StepInput, val_batch: Dict
+                            ) -> Tuple[Dict[str, Tensor], float, float, float]:
+        """v = grad L_val at w_{t+1}, the finite-difference radius R = fd_epsilon / |v|,
+        xi and L_val; raises :class:`SkipPolicyUpdate` when v is zero or not finite on
+        some rank."""
+        params = trainable_parameters(model)
+        v, val_loss = validation_gradient(model, val_batch, params, norm=self.held_out_norm)
+        v_norm = float(global_norm(v))
+        # every rank must take the same branch: a rank returning here alone would leave
+        # the others waiting in the collectives that follow
+        if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, step.images.device):
+            raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
+                                   'another rank)')
+        xi = step.lr if self.hypergrad_scale == 'lr' else float(self.hypergrad_scale)
+        return v, self.fd_epsilon / v_norm, xi, val_loss
+
+    def score_candidates(self, model: nn.Module, step: StepInput, val_batch: Dict,
+                         learner: PolicyLearner, channel_order: str
+                         ) -> Tuple[PolicyReward, CandidateSet]:
+        """The candidate-scoring step (``estimator='candidates'``): the first S clean
+        images of the batch, each under its K candidates (drawn now from the policy), and
+        one reward per candidate, ``-xi * (f_c(w_t + R v) - f_c(w_t - R v)) / 2R`` (the
+        second-order reward of the paper, for that candidate image), as ``[S, K]``.
+
+        The columns of one drawn sub-policy share their signs and Cutout centres, so their
+        differences are differences of the apply bits or levels alone. BatchNorm follows
+        the estimator's ``norm``. Returns the reward (``grad_magnitudes`` zero: the
+        estimator scores the levels) and the candidate set for the estimator.
+        """
+        est = learner.estimator
+        v, radius, xi, val_loss = self._held_out_direction(model, step, val_batch)
+        s = min(est.num_images, step.images.shape[0])
+        cand = est.draw(learner.policy, s, learner.generator)
+        image, k, b, levels = cand.flat()
+        m = cand.num_draws
+        signs, centers = learner.signs_and_centers(s * m)
+        column_draw = cand.draw_index().clamp(min=0)   # the clean column applies nothing
+        signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
+        centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
+        with torch.no_grad():
+            inputs = apply_sub_policies(step.images[:s].float()[image],
+                                        learner.op_indices_of(k), b, levels, signs, centers,
+                                        channel_order=channel_order)
+        labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
+        data_samples = [step.data_samples[i] for i in image.tolist()]
+        was_training = model.training
+        if est.norm == 'running':
+            model.eval()
+        try:
+            h = finite_difference_losses(model, step.weights, v, radius, inputs, data_samples,
+                                         labels, central=True)
+        finally:
+            model.train(was_training)
+        rewards = (-xi * h).view(s, cand.num_candidates)
+        zeros = torch.zeros_like(learner.policy.magnitudes.detach())
+        return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,
+                            h_mean=float(h.mean())), cand
+
     def __call__(self, model: nn.Module, step: StepInput, val_batch: Dict,
                  magnitudes: Tensor) -> PolicyReward:
         """The rewards of ``step``'s draws (``model``: the bare model, now at w_{t+1});
         raises :class:`SkipPolicyUpdate` when v is zero or not finite on some rank."""
         device = step.images.device
-        params = trainable_parameters(model)
         labels = labels_of(step.data_samples).to(device)
         base = self.base_point(labels) if self.order == 'first' else None
-        v, val_loss = validation_gradient(model, val_batch, params, norm=self.held_out_norm)
-        v_norm = float(global_norm(v))
-        # every rank must take the same branch: a rank returning here alone would leave
-        # the others waiting in the collectives that follow
-        if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, device):
-            raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
-                                   'another rank)')
-        radius = self.fd_epsilon / v_norm
-        xi = step.lr if self.hypergrad_scale == 'lr' else float(self.hypergrad_scale)
+        v, radius, xi, val_loss = self._held_out_direction(model, step, val_batch)
         central = self.order == 'second'
         h, dh_dm = directional_derivatives(
             model, step.weights, v, radius, step.augmented, step.data_samples, labels,

@@ -150,6 +150,10 @@ class CandidateSet:
         return image, self.k.reshape(-1), self.b.reshape(-1, 2), self.levels.reshape(-1, 2)
 
 
+#: BatchNorm of the candidate passes (``CandidateEstimator``'s ``norm``)
+CANDIDATE_NORMS = ('running', 'batch')
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -248,15 +252,30 @@ class CandidateEstimator(PolicyGradientEstimator):
         magnitude_delta: delta, the level step and the half-width of the level smoothing.
         baseline: ``'loo'`` (mean of the image's other draws; needs M >= 2) or
             ``'clean'`` (the image's clean reward) for the alpha term.
+        num_images: S, training images scored per policy step by ``DADASearchHook`` (the
+            first S of the batch; ``S * K`` candidate images are evaluated).
+        norm: how ``DADASearchHook`` normalises the candidates' BatchNorm layers:
+            ``'running'`` (eval mode, the running statistics: each candidate's loss
+            depends on that candidate alone, so the estimate is unbiased for ``J_delta``)
+            or ``'batch'`` (train mode over all S * K candidates, as a training batch is
+            normalised; the candidates then share statistics and the estimate is exact
+            for no stated objective).
     """
     name = 'candidates'
     needs_candidates = True
 
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
-                 magnitude_delta: float = 0.1, baseline: str = 'loo') -> None:
+                 magnitude_delta: float = 0.1, baseline: str = 'loo',
+                 num_images: int = 8, norm: str = 'running') -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
+        if not _is_int(num_images) or num_images < 1:
+            raise ValueError(f'num_images must be an int >= 1 (training images scored per '
+                             f'step), got {num_images!r}')
+        if norm not in CANDIDATE_NORMS:
+            raise ValueError(f'norm must be one of {list(CANDIDATE_NORMS)}, got {norm!r}')
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
+        self.num_images, self.norm = num_images, norm
 
     @property
     def candidates_per_image(self) -> int:

@@ -46,7 +46,7 @@ _STATE_KEYS = ('policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sha
 _LOG_KEYS = ('val_loss', 'h_mean', 'reward_mean', 'per_sample_variance', 'grad_norm',
              'grad_m_norm', 'entropy')
 _LOG_KEYS_BY_ESTIMATOR = dict(relax=('cv_z', 'cv_z_tilde', 'variance_loss'), reinforce=(),
-                              gumbel_st=())
+                              gumbel_st=(), candidates=('clean_reward_mean', 'augment_gain'))
 # under credit='batch' every image gets the batch reward: their spread is 0 by construction
 _LOG_KEYS_BY_CREDIT = dict(image=('reward_std', ), batch=())
 #: what an iteration whose policy update was skipped logs instead (the count so far)
@@ -76,7 +76,12 @@ class DADASearchHook(Hook):
         search_epochs: epochs during which the policy is learned (None: all of them); after
             it the top-k policy is frozen and used to augment the rest of training. More
             than the run's ``max_epochs`` is warned about at ``before_train``.
-        estimator: 'relax' (paper), 'reinforce' (reference) or 'gumbel_st' (ablation).
+        estimator: 'relax' (paper), 'reinforce' (reference), 'gumbel_st' (ablation) or
+            'candidates' (several candidates of the same image scored per step,
+            ``search/candidates.py``); or a dict ``dict(type=name, **options)`` with the
+            estimator's own options (e.g. ``dict(type='candidates', num_images=8,
+            num_draws=3)``). 'candidates' scores its candidates by central differences,
+            so it needs ``order='second'``, and its levels get their own gradient.
         order: 'second' (central finite difference around w_t: two extra passes) or
             'first' (one-sided difference whose base point w_t is the training step
             itself, one extra pass; needs a plain cross-entropy head, no AMP).
@@ -157,6 +162,10 @@ class DADASearchHook(Hook):
             reward_normalization=reward_normalization, policy_optimizer=policy_optimizer,
             control_variate=control_variate, init=init, clamp_after_step=clamp_after_step,
             control_variate_optimizer=control_variate_optimizer)
+        if self.learner_cfg.estimator == 'candidates' and order != 'second':
+            raise ValueError("DADASearchHook(estimator='candidates') scores its candidates "
+                             "by central differences around w_t: it needs order='second', "
+                             f'got order={order!r}')
         self.channel_order = check_channel_order(channel_order, 'DADASearchHook')
         self.val_dataloader_cfg, self.search_epochs = val_dataloader, search_epochs
         self.magnitude_grad, self.fixed_val_batch = magnitude_grad, fixed_val_batch
@@ -268,9 +277,15 @@ class DADASearchHook(Hook):
 
     def _policy_step(self, runner, step: StepInput) -> Dict[str, float]:
         try:
-            reward = self.bilevel_reward(unwrap_model(runner.model), step,
-                                         self.val_stream.next(), self.policy.magnitudes)
-            stats = self.learner.step(reward, step.sample)
+            if getattr(self.learner.estimator, 'needs_candidates', False):
+                reward, candidates = self.bilevel_reward.score_candidates(
+                    unwrap_model(runner.model), step, self.val_stream.next(), self.learner,
+                    self.channel_order)
+                stats = self.learner.step(reward, candidates)
+            else:
+                reward = self.bilevel_reward(unwrap_model(runner.model), step,
+                                             self.val_stream.next(), self.policy.magnitudes)
+                stats = self.learner.step(reward, step.sample)
             return {key: stats[key] for key in self.log_keys if key in stats}
         except SkipPolicyUpdate as why:
             skipped = self.learner.skip()

@@ -21,8 +21,8 @@ control variate is initialised on the CPU from the seed) and its own generator s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.dist import all_gather, all_reduce, get_dist_info
@@ -72,7 +72,8 @@ class PolicyReward:
 class LearnerConfig:
     """Options of :class:`PolicyLearner` (``DADASearchHook``'s arguments of the same
     names; None takes the defaults below). Checked when created."""
-    estimator: str = 'relax'
+    estimator: Union[str, Dict] = 'relax'
+    estimator_options: Dict = field(default_factory=dict)
     temperature: float = 0.5
     reward_normalization: Optional[str] = 'rms'
     share_ops: bool = True
@@ -83,7 +84,17 @@ class LearnerConfig:
     clamp_after_step: bool = True
 
     def __post_init__(self) -> None:
-        build_estimator(self.estimator)  # a KeyError listing the estimators if unknown
+        # a name, or dict(type=name, **its options); kept apart as estimator (the name) and
+        # estimator_options
+        if isinstance(self.estimator, dict):
+            options = dict(self.estimator)
+            if 'type' not in options:
+                raise ValueError("estimator as a dict needs 'type' (the estimator's name), "
+                                 f'got {self.estimator!r}')
+            self.estimator = options.pop('type')
+            self.estimator_options = {**self.estimator_options, **options}
+        # a KeyError listing the estimators if unknown, a ValueError naming a bad option
+        build_estimator(self.estimator, **self.estimator_options)
         if self.reward_normalization not in REWARD_NORMALIZATIONS:
             raise ValueError('reward_normalization must be one of '
                              f'{list(REWARD_NORMALIZATIONS)}, got '
@@ -127,7 +138,7 @@ class PolicyLearner:
                            else None)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed * 1000003 + rank)
-        self.estimator = build_estimator(cfg.estimator)
+        self.estimator = build_estimator(cfg.estimator, **cfg.estimator_options)
         self.reward_scaler = RewardScaler() if cfg.reward_normalization == 'rms' else None
         self._op_table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long,
                                       device=device)
@@ -143,7 +154,11 @@ class PolicyLearner:
 
     def op_indices(self, sample: PolicySample) -> Tensor:
         """[B, 2] op indices (0..14) of the drawn sub-policies."""
-        return self._op_table[sample.k]
+        return self.op_indices_of(sample.k)
+
+    def op_indices_of(self, k: Tensor) -> Tensor:
+        """The two op indices of sub-policies ``k`` (any shape -> shape + (2,))."""
+        return self._op_table[k]
 
     def levels(self, sample: PolicySample) -> Tensor:
         """[B, 2] levels of the drawn sub-policies, in [0, 1]; differentiable in m."""
@@ -174,7 +189,10 @@ class PolicyLearner:
             p.grad = None
         estimate = self.estimator(rewards, sample, self.policy, self.control_variate)
         estimate.apply_to(self.policy, self.control_variate)
-        self.policy.magnitudes.grad = grad_m.detach().clone()
+        if estimate.grad_magnitudes is None:  # else the estimator scored the levels itself
+            self.policy.magnitudes.grad = grad_m.detach().clone()
+        else:
+            grad_m = estimate.grad_magnitudes
         grads = [p.grad for p in self._parameters() if p.grad is not None]
         # one device-to-host read for all gradients (one sync on a GPU, not one each)
         finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) \
