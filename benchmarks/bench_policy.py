@@ -10,17 +10,23 @@ digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
 
    * ``none``: the crop only (RandomCrop 32, padding 2; no flip: it changes digits);
    * ``start``: the search's starting point (all 105 sub-policies, p = m = 0.5);
+   * ``trivialaugment``: the parameter-free bar: one op per image, drawn uniformly, at a
+     uniformly drawn strength (TrivialAugment's sampling), as mmpretrain's RandAugment
+     with ``num_policies=1`` and ``magnitude_std='inf'`` over its ``timm_increasing`` ops
+     and ranges (torchvision's ``TrivialAugmentWide`` is not an mmpretrain transform);
    * ``randaugment``: mmpretrain's RandAugment (timm_increasing, 2 ops, magnitude 9,
      std 0.5: rand-m9-mstd0.5);
    * ``dada-cifar10``: the paper's published CIFAR-10 policy;
    * ``searched``: the search's top-25 policy file.
 
 Variants (``--variants``): ``natural`` (clean images everywhere) and the planted shifts
-``invert`` / ``contrast`` / ``dark``: the search-val and test images carry a corruption
-that the training images lack and that one op reproduces (Invert; Contrast or Brightness
-at level 0.111). There the search should rank the sub-policies holding that op first and
-move its probability up (and, for Contrast and Brightness, its level down from 0.5), and
-the retrained network should beat ``none`` on the shifted test set.
+``invert`` / ``contrast`` / ``dark`` / ``solarize`` / ``rotate`` / ``shear`` /
+``translate`` (``dada_mm/datasets/digits.py``): the search-val and test images carry a
+corruption that the training images lack and that one op reproduces (Invert; Contrast or
+Brightness at level 0.111; Solarize at 0.5; Rotate, ShearX or TranslateY with sign +1).
+There the search should rank the sub-policies holding that op first, move its
+probability up and its level towards the shift's (:func:`planted_found`), and the
+retrained network should beat ``none`` on the shifted test set.
 
 Prints one table row per (variant, arm) with mean and standard deviation over seeds,
 the policy statistics of the undoing op, and the search cost; writes everything to
@@ -40,9 +46,10 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-ARMS = ('none', 'start', 'randaugment', 'dada-cifar10', 'searched')
+ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched')
 PLANTED_ARMS = ('none', 'searched')
-VARIANTS = ('natural', 'invert', 'contrast', 'dark')
+VARIANTS = ('natural', 'invert', 'contrast', 'dark', 'solarize', 'rotate', 'shear',
+            'translate')
 MEAN, STD = [127.5] * 3, [64.0] * 3
 
 
@@ -124,6 +131,10 @@ def arm_transforms(arm: str, policy_file: Optional[str]) -> List[Dict]:
         subs = [[dict(op=a, prob=0.5, magnitude=0.5), dict(op=b, prob=0.5, magnitude=0.5)]
                 for a, b in SUB_POLICIES]
         return [dict(type='DADAAugment', policy=subs)]
+    if arm == 'trivialaugment':
+        return [dict(type='RandAugment', policies='timm_increasing', num_policies=1,
+                     total_level=10, magnitude_level=10, magnitude_std='inf',
+                     hparams=dict(pad_val=0, interpolation='bicubic'))]
     if arm == 'randaugment':
         return [dict(type='RandAugment', policies='timm_increasing', num_policies=2,
                      total_level=10, magnitude_level=9, magnitude_std=0.5,
@@ -243,14 +254,55 @@ def mean_std(values: List[float]):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def level_distance(level: float, target: float, signed: bool) -> float:
+    """How far a level is from the shift's; a signed op reproduces the shift at ``target``
+    and at ``1 - target`` (its sign is drawn at random)."""
+    d = abs(level - target)
+    return min(d, abs(level - (1.0 - target))) if signed else d
+
+
 def planted_found(s: Dict) -> bool:
     """The planted op is found: its sub-policies are selected more often than the rest,
     at least twice the chance count of them is in the top 25, its p went up, and where
-    the shift has a level (0.111, below the identity 0.5) its m went down."""
-    (info, ) = s['ops'].values()
-    level_ok = info.get('target_level') is None or info['mean_magnitude'] < 0.5
+    the shift has a level its mean m is closer to the shift's than the start (0.5) was, or
+    within 0.1 of it."""
+    from dada_mm.search_space import OPS
+    (op, info), = s['ops'].items()
+    target = info.get('target_level')
+    level_ok = True
+    if target is not None:
+        signed = next(o for o in OPS if o.name == op).random_sign
+        d = level_distance(info['mean_magnitude'], target, signed)
+        level_ok = d < level_distance(0.5, target, signed) or d <= 0.1
     return (info['selection_ratio'] > 1.0 and info['in_top25'] >= 2 * info['in_top25_chance']
             and info['mean_prob'] > 0.5 and level_ok)
+
+
+def provenance(argv) -> Dict:
+    """What made a results file: the commit (and whether the tree had changes), the
+    command and the versions of the packages that decide the numbers."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    def git(*cmd):
+        try:
+            return subprocess.run(('git', ) + cmd, cwd=osp.dirname(osp.dirname(
+                osp.abspath(__file__))), capture_output=True, text=True,
+                check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    status = git('status', '--porcelain', '--untracked-files=no')
+    packages = {}
+    for name in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain',
+                 'opencv-python', 'pillow', 'scikit-learn'):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return dict(commit=git('rev-parse', 'HEAD'), dirty=None if status is None else bool(status),
+                command=' '.join(['python', 'benchmarks/bench_policy.py'] + list(argv)),
+                python=sys.version.split()[0], packages=packages,
+                date=time.strftime('%Y-%m-%d %H:%M:%S %Z'))
 
 
 def report(results: List[Dict], variants, arms_of) -> Dict[str, str]:
@@ -349,7 +401,8 @@ def main(argv=None) -> Dict:
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(args={k: v for k, v in vars(args).items()}, results=results),
+            json.dump(dict(provenance=provenance(sys.argv[1:] if argv is None else argv),
+                           args={k: v for k, v in vars(args).items()}, results=results),
                       f, indent=1)
     print(' '.join(f'{k}={v}' for k, v in pairs.items()))
     return dict(results=results, pairs=pairs)

@@ -16,7 +16,16 @@ for the policy benchmark, each reproduced by one of the 15 DADA ops:
 
 * ``invert``: 255 - x (the Invert op);
 * ``contrast``: PIL contrast factor 0.3 (the Contrast op at level 1/9 = 0.111);
-* ``dark``: PIL brightness factor 0.3 (the Brightness op at level 1/9 = 0.111).
+* ``dark``: PIL brightness factor 0.3 (the Brightness op at level 1/9 = 0.111);
+* ``solarize``: PIL solarize at threshold 128 (the Solarize op at level 0.5);
+* ``rotate``: rotated 20 degrees (the Rotate op at level 5/6, sign +1);
+* ``shear``: sheared along x by 0.2 (the ShearX op at level 5/6, sign +1);
+* ``translate``: moved down by 20 % of the side (the TranslateY op at level 13/18, sign
+  +1).
+
+The geometric shifts are made by the op itself (``dada_mm.transforms.image_ops``), so the
+op reproduces them exactly; the signed ops draw their sign at random in a policy, so they
+reproduce such a shift on half of their draws.
 """
 from __future__ import annotations
 
@@ -44,15 +53,28 @@ def _dark(img: Image.Image) -> Image.Image:
     return ImageEnhance.Brightness(img).enhance(0.3)
 
 
+def _by_op(name: str, level: float) -> Callable[[Image.Image], Image.Image]:
+    """The shift made by DADA op ``name`` at ``level`` (sign +1), black fill."""
+    def shift(img: Image.Image) -> Image.Image:
+        from ..transforms.image_ops import apply_op
+        out = apply_op(np.asarray(img), name, level, sign=1.0, channel_order='rgb')
+        return Image.fromarray(out)
+    return shift
+
+
+#: the DADA op that reproduces each shift, and the level it does it at (None: no level)
+SHIFT_OPS = {'invert': ('Invert', None), 'contrast': ('Contrast', 1.0 / 9.0),
+             'dark': ('Brightness', 1.0 / 9.0), 'solarize': ('Solarize', 0.5),
+             'rotate': ('Rotate', 5.0 / 6.0), 'shear': ('ShearX', 5.0 / 6.0),
+             'translate': ('TranslateY', 13.0 / 18.0)}
 SHIFTS: Dict[str, Callable[[Image.Image], Image.Image]] = {
     'clean': lambda img: img,
     'invert': _invert,
     'contrast': _low_contrast,
     'dark': _dark,
+    'solarize': lambda img: ImageOps.solarize(img, 128),
+    **{name: _by_op(*SHIFT_OPS[name]) for name in ('rotate', 'shear', 'translate')},
 }
-#: the DADA op that reproduces each shift, and the level it does it at (None: no level)
-SHIFT_OPS = {'invert': ('Invert', None), 'contrast': ('Contrast', 1.0 / 9.0),
-             'dark': ('Brightness', 1.0 / 9.0)}
 
 
 def _digit_images(size: int):

@@ -210,3 +210,71 @@ def directional_derivatives(model: nn.Module, weights: Dict[str, Tensor],
     dh_dx = (grads[0] - grads[1]) / step
     return (losses[0] - losses[1]) / step, magnitude_grads(inputs, magnitudes,
                                                            dh_dx.to(inputs.dtype))
+
+
+def class_gradients(model: nn.Module, val_batch: Dict, params: Dict[str, Tensor],
+                    norm: str = 'batch') -> Tuple[Tensor, Tensor]:
+    """The held-out gradient of each class present in ``val_batch``: the gradient of the
+    mean loss of that class's held-out images, flattened over ``params``.
+
+    Returns ``(classes [C] long, gradients [C, P])``. BatchNorm as in
+    :func:`validation_gradient` (``norm``); buffers untouched.
+    """
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        logits = _at_least_float32(classification_logits(
+            model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
+    finally:
+        model.train(was_training)
+    labels = labels_of(val_batch['data_samples']).to(logits.device)
+    losses = F.cross_entropy(logits, labels, reduction='none')
+    classes = torch.unique(labels)
+    names = list(params)
+    rows = []
+    for k, c in enumerate(classes.tolist()):
+        loss = losses[labels == c].mean()
+        grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True,
+                                    retain_graph=k + 1 < len(classes))
+        rows.append(torch.cat([(torch.zeros_like(params[n]) if g is None else g).reshape(-1)
+                               for n, g in zip(names, grads)]).detach())
+    return classes, torch.stack(rows)
+
+
+def per_sample_gradient_products(model: nn.Module, inputs: Tensor, data_samples: Sequence,
+                                 labels: Tensor, directions: Tensor, rows: Tensor,
+                                 chunk: int = 32) -> Tuple[Tensor, Tensor]:
+    """For every image i: ``<g_i, directions[rows[i]]>`` and ``|g_i|``, with ``g_i`` the
+    gradient of image i's own loss in the trainable parameters (flattened as
+    :func:`class_gradients` flattens them), from ``torch.func``'s per-sample gradients in
+    eval mode (BatchNorm on its running statistics, so that one image's gradient does not
+    depend on the others), ``chunk`` images at a time.
+    """
+    from torch.func import grad, vmap
+    params = {n: p.detach() for n, p in trainable_parameters(model).items()}
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = model.data_preprocessor({'inputs': inputs, 'data_samples': list(data_samples)},
+                                        False)['inputs']
+
+        def loss_one(p, xi, yi):
+            out = functional_call(model, {**p, **buffers}, args=(),
+                                  kwargs=dict(inputs=xi[None], mode='tensor'), strict=False)
+            if isinstance(out, (tuple, list)):
+                out = out[-1]
+            return F.cross_entropy(_at_least_float32(out), yi[None])
+
+        per_sample = vmap(grad(loss_one), in_dims=(None, 0, 0))
+        dots, norms = [], []
+        for start in range(0, x.shape[0], chunk):
+            g = per_sample(params, x[start:start + chunk], labels[start:start + chunk])
+            flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in params], dim=1)
+            dots.append((flat * directions[rows[start:start + chunk]]).sum(1))
+            norms.append(flat.norm(dim=1))
+    finally:
+        model.train(was_training)
+    return torch.cat(dots), torch.cat(norms)

@@ -22,10 +22,12 @@ from torch import Tensor, nn
 from ..utils.dist import all_ranks
 from .batched_ops import apply_sub_policies
 from .bilevel import (
+    class_gradients,
     directional_derivatives,
     finite_difference_losses,
     global_norm,
     labels_of,
+    per_sample_gradient_products,
     trainable_parameters,
     validation_gradient,
 )
@@ -191,8 +193,11 @@ class BilevelReward:
                          ) -> Tuple[PolicyReward, CandidateSet]:
         """The candidate-scoring step (``estimator='candidates'``): the first S clean
         images of the batch, each under its K candidates (drawn now from the policy), and
-        one reward per candidate, ``-xi * (f_c(w_t + R v) - f_c(w_t - R v)) / 2R`` (the
-        second-order reward of the paper, for that candidate image), as ``[S, K]``.
+        one reward per candidate (lower is better), as ``[S, K]``: the estimator's
+        ``reward``, ``'cos_class'`` (minus the cosine between the candidate's loss gradient
+        and its class's held-out gradient, at the current weights) or ``'dot'``
+        (``-xi * (f_c(w_t + R v) - f_c(w_t - R v)) / 2R``, the paper's second-order
+        reward for that candidate image).
 
         The columns of one drawn sub-policy share their signs and Cutout centres, so their
         differences are differences of the apply bits or levels alone. BatchNorm follows
@@ -215,15 +220,29 @@ class BilevelReward:
                                         channel_order=channel_order)
         labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
         data_samples = [step.data_samples[i] for i in image.tolist()]
-        was_training = model.training
-        if est.norm == 'running':
-            model.eval()
-        try:
-            h = finite_difference_losses(model, step.weights, v, radius, inputs, data_samples,
-                                         labels, central=True)
-        finally:
-            model.train(was_training)
-        rewards = (-xi * h).view(s, cand.num_candidates)
+        if est.reward == 'cos_class':
+            params = trainable_parameters(model)
+            classes, class_grads = class_gradients(model, val_batch, params,
+                                                   norm=self.held_out_norm)
+            whole = torch.cat([v[n].reshape(-1) for n in params])
+            directions = torch.cat([class_grads, whole[None]])
+            match = labels[:, None] == classes[None, :].to(labels.device)
+            rows = torch.where(match.any(1), match.float().argmax(1),
+                               torch.full_like(labels, len(classes)))
+            h, norms = per_sample_gradient_products(model, inputs, data_samples, labels,
+                                                    directions, rows)
+            cos = h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30)
+            rewards = (-cos).view(s, cand.num_candidates)
+        else:
+            was_training = model.training
+            if est.norm == 'running':
+                model.eval()
+            try:
+                h = finite_difference_losses(model, step.weights, v, radius, inputs,
+                                             data_samples, labels, central=True)
+            finally:
+                model.train(was_training)
+            rewards = (-xi * h).view(s, cand.num_candidates)
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())
         return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,
                             h_mean=float(h.mean())), cand

@@ -152,6 +152,8 @@ class CandidateSet:
 
 #: BatchNorm of the candidate passes (``CandidateEstimator``'s ``norm``)
 CANDIDATE_NORMS = ('running', 'batch')
+#: how a candidate is scored (``CandidateEstimator``'s ``reward``)
+CANDIDATE_REWARDS = ('cos_class', 'dot')
 
 
 def _is_int(value: object) -> bool:
@@ -260,19 +262,35 @@ class CandidateEstimator(PolicyGradientEstimator):
             or ``'batch'`` (train mode over all S * K candidates, as a training batch is
             normalised; the candidates then share statistics and the estimate is exact
             for no stated objective).
+        reward: what ``DADASearchHook`` scores a candidate by (lower is better):
+            ``'cos_class'`` (minus the cosine between the candidate's own loss gradient and
+            the held-out gradient of its class, Deep AutoAugment's form, from per-sample
+            gradients; images of a class absent from the held-out batch use the whole
+            batch's gradient) or ``'dot'`` (the paper's second-order reward, ``-xi``
+            times the inner product with the held-out gradient, by central finite
+            differences: two forward passes, no per-sample gradients).
+            ``benchmarks/bench_signal.py`` compares the two.
     """
     name = 'candidates'
     needs_candidates = True
 
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
                  magnitude_delta: float = 0.1, baseline: str = 'loo',
-                 num_images: int = 8, norm: str = 'running') -> None:
+                 num_images: int = 8, norm: str = 'running',
+                 reward: str = 'cos_class') -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
         if not _is_int(num_images) or num_images < 1:
             raise ValueError(f'num_images must be an int >= 1 (training images scored per '
                              f'step), got {num_images!r}')
         if norm not in CANDIDATE_NORMS:
             raise ValueError(f'norm must be one of {list(CANDIDATE_NORMS)}, got {norm!r}')
+        if reward not in CANDIDATE_REWARDS:
+            raise ValueError(f'reward must be one of {list(CANDIDATE_REWARDS)}, got '
+                             f'{reward!r}')
+        if reward == 'cos_class' and norm != 'running':
+            raise ValueError("reward='cos_class' takes per-sample gradients, which need "
+                             "BatchNorm on its running statistics: use norm='running'")
+        self.reward = reward
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
         self.num_images, self.norm = num_images, norm
