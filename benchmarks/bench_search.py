@@ -52,7 +52,13 @@ def set_crop(cfg, crop: int) -> None:
                          f'(held-out) in the pipelines of {cfg.filename}, found {found}')
 
 
-def build_runner(args, work_dir, data_root, order):
+#: the settings timed: label -> (order, the hook's estimator option); 'candidates' is the
+#: candidate-scoring step (second order) with its default options
+SETTINGS = {'second': ('second', None), 'first': ('first', None),
+            'candidates': ('second', dict(type='candidates'))}
+
+
+def build_runner(args, work_dir, data_root, order, estimator=None):
     from mmengine.config import Config
     from mmengine.runner import Runner
     cfg = Config.fromfile(args.config)
@@ -69,6 +75,8 @@ def build_runner(args, work_dir, data_root, order):
             hook['val_dataloader']['batch_size'] = args.val_batch_size or args.batch_size
             hook['val_dataloader']['num_workers'] = 0
             hook['order'] = order
+            if estimator is not None:
+                hook['estimator'] = estimator
             hook['reward_baseline'] = args.reward_baseline
             # the plain iteration is timed on a batch already loaded; so is the search
             # iteration (in training, data-loader workers load the held-out batches)
@@ -113,7 +121,7 @@ def time_once(fn, device) -> float:
     return time.perf_counter() - t
 
 
-def profile_search(search, device: str, iterations: int) -> None:
+def profile_search(search, device: str, iterations: int, label: str = 'second') -> None:
     """Where a search iteration spends its time, and where it waits for the device.
 
     Prints the ten ops with the most self time (device time on CUDA) and each source line
@@ -130,7 +138,7 @@ def profile_search(search, device: str, iterations: int) -> None:
             search()
         sync(device)
     sort = 'self_cuda_time_total' if device.startswith('cuda') else 'self_cpu_time_total'
-    print(f'profile of {iterations} second-order search iteration(s) on {device}:')
+    print(f'profile of {iterations} search iteration(s) ({label}) on {device}:')
     print(prof.key_averages().table(sort_by=sort, row_limit=10, max_name_column_width=48))
     sites = {}
     for event in prof.events():
@@ -174,6 +182,11 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=0,
                         help='torch intra-op threads (0: leave as is)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--settings', nargs='+', default=['second', 'first'],
+                        choices=list(SETTINGS),
+                        help="what to time against a plain step: 'second' / 'first' order "
+                        "with the hook's default estimator, 'candidates' the candidate-"
+                        'scoring step (second order, its default options)')
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='after timing, profile N second-order search iterations with '
                         'torch.profiler: the ops that take the most time, and every '
@@ -186,7 +199,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    orders = ('second', 'first')
+    orders = tuple(args.settings)
     print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size} '
           f'(held-out {args.val_batch_size or args.batch_size}), reward_baseline '
           f'{args.reward_baseline}, crop '
@@ -198,7 +211,7 @@ def main(argv=None):
         steps = {}
         for order in orders:
             runner, hook = build_runner(args, osp.join(tmp, f'wd_{order}'), data_root,
-                                        order)
+                                        *SETTINGS[order])
             batch = next(iter(runner.train_dataloader))
 
             def plain(runner=runner, batch=batch):
@@ -256,9 +269,9 @@ def main(argv=None):
                 end_to_end = ((total - searched) * q + searched * per_iter) / total
                 cells.append(f'n={n}: {per_iter:.2f} / {end_to_end:.3f}')
             print(f'{order:>6} order: ' + ',  '.join(cells))
-        plain_ref = statistics.median(times['second'][0])
+        plain_ref = statistics.median(times[orders[0]][0])
         if args.profile:
-            profile_search(steps['second'][1], args.device, args.profile)
+            profile_search(steps[orders[0]][1], args.device, args.profile, orders[0])
         # batched ops alone
         from dada_mm.search.batched_ops import apply_sub_policies
         images = torch.stack(list(batch['inputs'])).to(args.device).float()
@@ -273,10 +286,10 @@ def main(argv=None):
                       args.warmup)
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
-    print(f"second_order_ratio={ratios['second']:.2f} "
-          f"first_order_ratio={ratios['first']:.2f} "
-          f"second_order_no_update_ratio={no_update_ratios['second']:.2f} "
-          f"first_order_no_update_ratio={no_update_ratios['first']:.2f}")
+    names = dict(second='second_order', first='first_order', candidates='candidates')
+    print(' '.join([f'{names[o]}_ratio={ratios[o]:.2f}' for o in orders]
+                   + [f'{names[o]}_no_update_ratio={no_update_ratios[o]:.2f}'
+                      for o in orders]))
 
 
 if __name__ == '__main__':

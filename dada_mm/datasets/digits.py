@@ -18,14 +18,13 @@ for the policy benchmark, each reproduced by one of the 15 DADA ops:
 * ``contrast``: PIL contrast factor 0.3 (the Contrast op at level 1/9 = 0.111);
 * ``dark``: PIL brightness factor 0.3 (the Brightness op at level 1/9 = 0.111);
 * ``solarize``: PIL solarize at threshold 128 (the Solarize op at level 0.5);
-* ``rotate``: rotated 20 degrees (the Rotate op at level 5/6, sign +1);
-* ``shear``: sheared along x by 0.2 (the ShearX op at level 5/6, sign +1);
-* ``translate``: moved down by 20 % of the side (the TranslateY op at level 13/18, sign
-  +1).
+* ``rotate``: rotated by 20 degrees, either way (the Rotate op at level 5/6);
+* ``shear``: sheared along x by 0.2, either way (the ShearX op at level 5/6);
+* ``translate``: moved up or down by 20 % of the side (the TranslateY op at level 13/18).
 
-The geometric shifts are made by the op itself (``dada_mm.transforms.image_ops``), so the
-op reproduces them exactly; the signed ops draw their sign at random in a policy, so they
-reproduce such a shift on half of their draws.
+The geometric shifts are made by the op itself (``dada_mm.transforms.image_ops``) with a
+sign of +1 or -1 per image, as the op draws its sign in a policy, so the op reproduces the
+shifted distribution exactly.
 """
 from __future__ import annotations
 
@@ -54,11 +53,15 @@ def _dark(img: Image.Image) -> Image.Image:
 
 
 def _by_op(name: str, level: float) -> Callable[[Image.Image], Image.Image]:
-    """The shift made by DADA op ``name`` at ``level`` (sign +1), black fill."""
+    """The shift made by signed DADA op ``name`` at ``level``, black fill, with the sign the
+    op itself would draw: +1 or -1 per image (from the image's pixel sum, so the same image
+    always gets the same sign), so that the op with its random sign reproduces the shifted
+    distribution."""
     def shift(img: Image.Image) -> Image.Image:
         from ..transforms.image_ops import apply_op
-        out = apply_op(np.asarray(img), name, level, sign=1.0, channel_order='rgb')
-        return Image.fromarray(out)
+        arr = np.asarray(img)
+        sign = 1.0 if int(arr.sum(dtype=np.int64)) % 2 == 0 else -1.0
+        return Image.fromarray(apply_op(arr, name, level, sign=sign, channel_order='rgb'))
     return shift
 
 

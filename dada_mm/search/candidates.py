@@ -262,14 +262,16 @@ class CandidateEstimator(PolicyGradientEstimator):
             or ``'batch'`` (train mode over all S * K candidates, as a training batch is
             normalised; the candidates then share statistics and the estimate is exact
             for no stated objective).
-        reward: what ``DADASearchHook`` scores a candidate by (lower is better):
-            ``'cos_class'`` (minus the cosine between the candidate's own loss gradient and
-            the held-out gradient of its class, Deep AutoAugment's form, from per-sample
-            gradients; images of a class absent from the held-out batch use the whole
-            batch's gradient) or ``'dot'`` (the paper's second-order reward, ``-xi``
-            times the inner product with the held-out gradient, by central finite
-            differences: two forward passes, no per-sample gradients).
-            ``benchmarks/bench_signal.py`` compares the two.
+        reward: what ``DADASearchHook`` scores a candidate by (lower is better): ``'dot'``
+            (the paper's second-order reward, ``-xi`` times the inner product of the
+            candidate's loss gradient with the held-out gradient, by central finite
+            differences: two forward passes, no per-sample gradients) or ``'cos_class'``
+            (minus the cosine between the candidate's own loss gradient and the held-out
+            gradient of its class, Deep AutoAugment's form, from per-sample gradients;
+            images of a class absent from the held-out batch use the whole batch's
+            gradient). ``benchmarks/bench_signal.py`` compares the two per op; in the
+            search, 'cos_class' drove the Rotate and ShearX planted shifts the wrong way
+            (docs/benchmarks.md), so 'dot' is the default.
     """
     name = 'candidates'
     needs_candidates = True
@@ -277,7 +279,7 @@ class CandidateEstimator(PolicyGradientEstimator):
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
                  magnitude_delta: float = 0.1, baseline: str = 'loo',
                  num_images: int = 8, norm: str = 'running',
-                 reward: str = 'cos_class') -> None:
+                 reward: str = 'dot') -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
         if not _is_int(num_images) or num_images < 1:
             raise ValueError(f'num_images must be an int >= 1 (training images scored per '
