@@ -364,6 +364,7 @@ def main(argv=None) -> Dict:
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--out', default=None, help='JSON file of all results')
     args = parser.parse_args(argv)
+    made_by = provenance(sys.argv[1:] if argv is None else argv)  # the code as it starts
 
     from dada_mm.datasets.digits import make_digits_set
     work = args.work_dir or tempfile.mkdtemp(prefix='bench_policy_')
@@ -401,7 +402,7 @@ def main(argv=None) -> Dict:
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(provenance=provenance(sys.argv[1:] if argv is None else argv),
+            json.dump(dict(provenance=made_by,
                            args={k: v for k, v in vars(args).items()}, results=results),
                       f, indent=1)
     print(' '.join(f'{k}={v}' for k, v in pairs.items()))
