@@ -261,4 +261,16 @@ def test_hook_hands_every_option_to_its_component():
     hook = DADASearchHook(val_dataloader=dict(), **options)
     seen = dict(vars(hook.learner_cfg), **{k: v for k, v in vars(hook.bilevel_reward).items()
                                            if not k.startswith('_')})
+    assert seen.pop('estimator_options') == {}  # a name passes no options
     assert seen == options
+    # a dict passes the estimator its own options
+    hook = DADASearchHook(val_dataloader=dict(), estimator=dict(type='candidates', num_draws=2,
+                                                                  baseline='clean'))
+    assert hook.learner_cfg.estimator == 'candidates'
+    assert hook.learner_cfg.estimator_options == dict(num_draws=2, baseline='clean')
+    with pytest.raises(ValueError, match="needs order='second'"):
+        DADASearchHook(val_dataloader=dict(), estimator='candidates', order='first')
+    with pytest.raises(ValueError, match="needs 'type'"):
+        DADASearchHook(val_dataloader=dict(), estimator=dict(num_draws=2))
+    with pytest.raises(ValueError, match='num_images must be an int'):
+        DADASearchHook(val_dataloader=dict(), estimator=dict(type='candidates', num_images=0))
