@@ -421,10 +421,13 @@ def analyse(rewards, shifts, level, modes) -> List[Dict]:
                 stats = {op: paired(rewards[m][cand][s][r] - clean)
                          for op, cand in cands.items()}
                 order = sorted(stats, key=lambda op: -stats[op]['t'])
+                rival = [op for op in order if op != undo][0]
                 rows.append(dict(bn_mode=m, shift=s, reward=r, undo_op=undo,
                                  undo_level=cands[undo][1], rank=order.index(undo) + 1,
                                  undo=stats[undo], top_op=order[0],
-                                 top_t=stats[order[0]]['t'], order=order, ops=stats))
+                                 top_t=stats[order[0]]['t'], rival_op=rival,
+                                 margin_t=stats[undo]['t'] - stats[rival]['t'],
+                                 order=order, ops=stats))
     return rows
 
 
@@ -517,22 +520,26 @@ def report(results: List[Dict], states: List[Dict], args) -> Dict[str, str]:
     for r in REWARDS:
         for m in args.bn_modes:
             rows = [x for x in results if x['reward'] == r and x['bn_mode'] == m]
-            print(f'\n{r} / BN {m}: rank of the undoing op (t; first op when not it)')
+            print(f'\n{r} / BN {m}: rank of the undoing op (its t; the best other op '
+                  'and its t)')
             print('| shift (op) | ' + ' | '.join(f'{e} ep' for e in epochs) + ' |')
             print('|---|' + '---|' * len(epochs))
             for s in args.shifts:
                 cells = []
                 for e in epochs:
                     (x, ) = [x for x in rows if x['shift'] == s and x['epochs'] == e]
-                    cell = f"{x['rank']} ({x['undo']['t']:.1f})"
-                    if x['rank'] != 1:
-                        cell += f"; {x['top_op']} {x['top_t']:.1f}"
-                    cells.append(cell)
+                    rival_t = x['undo']['t'] - x['margin_t']
+                    cells.append(f"{x['rank']} ({x['undo']['t']:.1f}; {x['rival_op']} "
+                                 f'{rival_t:.1f})')
                 print(f'| {s} ({SHIFTS[s][0]}) | ' + ' | '.join(cells) + ' |')
             first = sum(x['rank'] == 1 for x in rows)
             top3 = sum(x['rank'] <= 3 for x in rows)
             pairs[f'{r}_{m}_first'] = f'{first}/{len(rows)}'
             pairs[f'{r}_{m}_top3'] = f'{top3}/{len(rows)}'
+    firsts = {k[:-len('_first')]: int(v.split('/')[0]) for k, v in pairs.items()
+              if k.endswith('_first')}
+    most = max(firsts.values())
+    pairs['most_first'] = ','.join(k for k, v in firsts.items() if v == most)
     return pairs
 
 

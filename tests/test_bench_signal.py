@@ -80,11 +80,16 @@ def test_bench_signal_runs(bench, tmp_path, capsys):
                          '--out', str(out)])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     pairs = dict(p.split('=', 1) for p in lines[-1].split())
+    most = pairs.pop('most_first').split(',')
     assert set(pairs) == {f'{r}_{m}_{k}' for r in bench.REWARDS for m in bench.BN_MODES
                           for k in ('first', 'top3')}
     assert all(v.endswith('/2') for v in pairs.values())
+    first = {k: int(v.split('/')[0]) for k, v in pairs.items() if k.endswith('_first')}
+    best = max(first.values())
+    assert most and all(first[f'{k}_first'] == best for k in most)
     saved = json.loads(out.read_text())
-    assert saved['summary'] == pairs and saved['command'].startswith('benchmarks/bench_signal')
+    assert saved['summary'] == dict(pairs, most_first=','.join(most))
+    assert saved['command'].startswith('benchmarks/bench_signal')
     assert set(saved['versions']) >= {'torch', 'numpy', 'mmengine', 'mmpretrain'}
     assert 'commit' in saved['git'] and 'dirty' in saved['git']
     rows = record['results']
