@@ -457,6 +457,7 @@ def main(argv=None) -> Dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
+    git = git_info()  # now, before this or a parallel run writes its results file
 
     def log(msg):
         if not args.quiet:
@@ -492,7 +493,7 @@ def main(argv=None) -> Dict:
           f'({args.threads} thread(s))')
     record = dict(command=' '.join([osp.relpath(__file__, REPO)] + list(
         sys.argv[1:] if argv is None else argv)),
-        git=git_info(), versions=versions(), args=vars(args),
+        git=git, versions=versions(), args=vars(args),
         shifts={s: dict(op=o, level=lv) for s, (o, lv) in SHIFTS.items() if s in args.shifts},
         states=state_info, seconds=dict(train=train_s, scoring=score_s, total=total),
         summary=pairs, results=results)
