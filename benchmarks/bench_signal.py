@@ -294,6 +294,22 @@ def fd_check(model, params, x, y, v: torch.Tensor, exact_dots: torch.Tensor,
                 corr=float(torch.corrcoef(torch.stack([h, exact_dots]))[0, 1]))
 
 
+def plain_step_seconds(model, params, x, y, repeats: int = 5) -> float:
+    """Median time of one plain training step's forward and backward (train-mode BN,
+    batch ``x``), the unit of the per-image gradient costs."""
+    leaves = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    times = []
+    with BatchStats(model):
+        for k in range(repeats + 1):
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(logits_of(model, {**leaves, **buffers}, x), y)
+            torch.autograd.grad(loss, list(leaves.values()))
+            if k:  # the first is a warm-up
+                times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
 # ------------------------------------------------------------------------------ statistics
 def paired(diff: torch.Tensor) -> Dict[str, float]:
     """Mean, standard error (sample sd / sqrt n) and t of paired differences."""
@@ -383,6 +399,8 @@ def score_state(model, state, data, args, shifts, log) -> Dict:
         cands |= set(candidates_of(s, args.level).values())
     out = {m: {} for m in modes}
     fd = None
+    grad_seconds, grad_images = {}, {}
+    plain = plain_step_seconds(model, params, xs[:args.batch_size], ys[:args.batch_size])
     log(f'  held-out gradients and statistics ({time.perf_counter() - t0:.0f} s)')
     for cand in sorted(cands, key=lambda c: (c[0], c[1])):
         x = apply_candidate(xs, cand)
@@ -390,8 +408,12 @@ def score_state(model, state, data, args, shifts, log) -> Dict:
             users = [m for m in modes if (m if m != 'train_valrun' else 'train') == grad_mode]
             if not users:
                 continue
+            t1 = time.perf_counter()
             g = per_sample_gradients(model, params, buffers_of[grad_mode], x, ys,
                                      grad_mode == 'train', args.bn_batch)
+            grad_seconds[grad_mode] = grad_seconds.get(grad_mode, 0.0) + (
+                time.perf_counter() - t1)
+            grad_images[grad_mode] = grad_images.get(grad_mode, 0) + len(x)
             norms = g.norm(dim=1)
             for m in users:
                 per_shift = {}
@@ -407,7 +429,13 @@ def score_state(model, state, data, args, shifts, log) -> Dict:
                     f'eps_{eps:g}': fd_check(model, params, x[:b], ys[:b], v, g[:b] @ v, eps)
                     for eps in (0.01, 0.001)})
         log(f'  candidate {cand[0]}@{cand[1]:.3f} scored ({time.perf_counter() - t0:.0f} s)')
-    return dict(rewards=out, fd_check=fd)
+    cost = {m: dict(seconds_per_image=grad_seconds[m] / grad_images[m],
+                    per_image_vs_plain_step=grad_seconds[m] / grad_images[m] / plain)
+            for m in grad_seconds}
+    return dict(rewards=out, fd_check=fd,
+                cost=dict(plain_step_seconds=plain, plain_step_batch=min(args.batch_size,
+                                                                          len(xs)),
+                          gradients=cost))
 
 
 def analyse(rewards, shifts, level, modes) -> List[Dict]:
@@ -485,7 +513,8 @@ def main(argv=None) -> Dict:
         for row in analyse(scored['rewards'], args.shifts, args.level, args.bn_modes):
             results.append(dict(row, epochs=state['epochs']))
         state_info.append(dict(epochs=state['epochs'], clean_test_top1=acc,
-                               shifted_test_top1=shifted, fd_check=scored['fd_check']))
+                               shifted_test_top1=shifted, fd_check=scored['fd_check'],
+                               cost=scored['cost']))
     score_s = time.perf_counter() - t0
     pairs = report(results, state_info, args)
     total = time.perf_counter() - t_start
@@ -517,6 +546,11 @@ def report(results: List[Dict], states: List[Dict], args) -> Dict[str, str]:
         shifted = ', '.join(f'{k} {100 * v:.1f}' for k, v in s['shifted_test_top1'].items())
         print(f"state {s['epochs']} epoch(s): clean test top-1 {100 * s['clean_test_top1']:.1f}"
               f' %, shifted: {shifted}{fd_txt}')
+        cost = s['cost']
+        print(f"  cost of one image's exact gradient, in plain training steps (batch "
+              f"{cost['plain_step_batch']}, {1000 * cost['plain_step_seconds']:.0f} ms): "
+              + ', '.join(f"{m} {c['per_image_vs_plain_step']:.3f}"
+                          for m, c in cost['gradients'].items()))
     pairs = {}
     for r in REWARDS:
         for m in args.bn_modes:

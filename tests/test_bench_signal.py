@@ -101,3 +101,5 @@ def test_bench_signal_runs(bench, tmp_path, capsys):
         assert ts == sorted(ts, reverse=True)
     (state, ) = saved['states']
     assert 0.0 <= state['clean_test_top1'] <= 1.0 and state['fd_check']['images'] == 3
+    assert set(state['cost']['gradients']) == {'train', 'eval', 'clean', 'mixed'}
+    assert all(c['per_image_vs_plain_step'] > 0 for c in state['cost']['gradients'].values())
