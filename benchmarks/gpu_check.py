@@ -172,6 +172,23 @@ def environment(device: str):
     return env
 
 
+def provenance() -> dict:
+    """The commit this check runs from: git's, or ``DADA_COMMIT`` where the tree was copied
+    without its ``.git`` (a lent GPU machine), and the command."""
+    import subprocess
+    commit, dirty = os.environ.get('DADA_COMMIT'), None
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                                    cwd=REPO, capture_output=True, text=True,
+                                    check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return dict(commit=commit, dirty=dirty,
+                command=' '.join(['python3', 'benchmarks/gpu_check.py'] + sys.argv[1:]))
+
+
 def good_number(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
@@ -258,7 +275,8 @@ def main(argv=None) -> int:
     log_path = osp.splitext(out)[0] + '.log'
     res = dict(schema=1, started=datetime.datetime.now().isoformat(timespec='seconds'),
                device=args.device, small=args.small, budget_s=budget,
-               environment=environment(args.device), sections={}, not_run=[])
+               provenance=provenance(), environment=environment(args.device), sections={},
+               not_run=[])
     if args.install_info and osp.exists(args.install_info):
         with open(args.install_info) as f:
             res['install'] = json.load(f)

@@ -89,7 +89,8 @@ __all__ = ['CandidateSet', 'CandidateEstimator', 'draw_candidates', 'PATTERNS',
 #: apply patterns (b1, b2) scored for every drawn sub-policy; (0, 0) is the clean column 0
 PATTERNS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
 CANDIDATE_BASELINES = ('loo', 'clean')
-MAGNITUDE_OPS = (0, 1, 2)
+#: how many of a drawn sub-policy's two ops get a level pair (a count, not op indices)
+MAGNITUDE_PAIR_COUNTS = (0, 1, 2)
 
 
 @dataclass
@@ -165,9 +166,9 @@ def _check_options(num_draws: int, magnitude_ops: int, magnitude_delta: float,
     if not _is_int(num_draws) or num_draws < 1:
         raise ValueError(f'num_draws must be an int >= 1 (sub-policies drawn per image), '
                          f'got {num_draws!r}')
-    if not _is_int(magnitude_ops) or magnitude_ops not in MAGNITUDE_OPS:
-        raise ValueError(f'magnitude_ops must be one of {list(MAGNITUDE_OPS)} (ops scored at '
-                         f'two levels per drawn sub-policy), got {magnitude_ops!r}')
+    if not _is_int(magnitude_ops) or magnitude_ops not in MAGNITUDE_PAIR_COUNTS:
+        raise ValueError(f'magnitude_ops must be one of {list(MAGNITUDE_PAIR_COUNTS)} (ops '
+                         f'scored at two levels per drawn sub-policy), got {magnitude_ops!r}')
     try:
         delta = float(magnitude_delta)
     except (TypeError, ValueError):

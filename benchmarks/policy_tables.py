@@ -1,0 +1,209 @@
+"""The policy-benchmark tables of docs/benchmarks.md, generated from committed results files.
+
+A table in a markdown file is a block between two comments::
+
+    <!-- policy-table: accuracy benchmarks/results/a.json -->
+    | ... generated rows ... |
+    <!-- /policy-table -->
+
+The first word after ``policy-table:`` is the kind of table, the rest are ``bench_policy.py``
+results files (``--out`` JSON), each optionally followed by ``=LABEL`` (the column name in a
+comparison). Kinds:
+
+* ``accuracy``: top-1 % per (variant, arm), mean ± std over seeds, per seed, gain vs none;
+* ``found``: per planted shift and file, how many seeds found the undoing op
+  (``bench_policy.planted_found``) and the op's selection ratio per seed;
+* ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
+* ``provenance``: per file, the commit, whether the tree was clean and the command.
+
+``python benchmarks/policy_tables.py --update docs/benchmarks.md`` rewrites every block from
+its files; ``--check`` exits 1 when a block differs from what its files give (the tests run
+it), so a table can only show what a committed results file holds.
+"""
+import argparse
+import json
+import os.path as osp
+import re
+import sys
+from typing import Dict, List, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from bench_policy import PLANTED_ARMS, mean_std, planted_found  # noqa: E402
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BLOCK = re.compile(r'(<!-- policy-table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)'
+                   r'(<!-- /policy-table -->)', re.S)
+KINDS = ('accuracy', 'found', 'searches', 'provenance')
+ARM_NAMES = {
+    'none': 'none (crop only)',
+    'start': "start (the search's starting point: 105 sub-policies, p = m = 0.5)",
+    'trivialaugment': 'TrivialAugment (mmpretrain RandAugment, 1 op, uniform magnitude)',
+    'randaugment': 'RandAugment (mmpretrain, rand-m9-mstd0.5, 2 ops)',
+    'dada-cifar10': "dada-cifar10 (the paper's published CIFAR-10 policy)",
+    'searched': "searched (the search's top-25 policy)",
+}
+
+
+def load(path: str) -> Dict:
+    with open(osp.join(ROOT, path)) as f:
+        data = json.load(f)
+    for key in ('provenance', 'args', 'results'):
+        if key not in data:
+            raise ValueError(f'{path}: not a bench_policy.py results file with provenance '
+                             f'(no {key!r} key)')
+    return data
+
+
+def _variants(data: Dict) -> List[str]:
+    return list(data['args']['variants'])
+
+
+def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
+    lines = ['| variant | arm | top-1 % (mean ± std) | per seed | vs none |',
+             '|---|---|---|---|---|']
+    for path, _ in files:
+        data = load(path)
+        retrains = [r for r in data['results'] if r['kind'] == 'retrain']
+        for variant in _variants(data):
+            rows = sorted((r for r in retrains if r['variant'] == variant),
+                          key=lambda r: r['seed'])
+            none = mean_std([100 * r['top1'] for r in rows if r['arm'] == 'none'])[0]
+            arms = [a for a in data['args']['arms']
+                    if variant == 'natural' or a in PLANTED_ARMS]
+            for arm in arms:
+                acc = [100 * r['top1'] for r in rows if r['arm'] == arm]
+                if not acc:
+                    continue
+                m, s = mean_std(acc)
+                gain = '' if arm == 'none' else f'{m - none:+.2f}'
+                lines.append(f'| {variant} | {ARM_NAMES.get(arm, arm)} | {m:.2f} ± {s:.2f} | '
+                             f'{", ".join(f"{a:.2f}" for a in acc)} | {gain} |')
+    return '\n'.join(lines)
+
+
+def _searches(data: Dict, variant: str) -> List[Dict]:
+    return sorted((r for r in data['results']
+                   if r['kind'] == 'search' and r['variant'] == variant),
+                  key=lambda r: r['seed'])
+
+
+def found_table(files: Sequence[Tuple[str, str]]) -> str:
+    loaded = [(load(p), label or osp.basename(p)) for p, label in files]
+    variants = [v for v in _variants(loaded[0][0]) if v != 'natural']
+    head = '| shift (op) | ' + ' | '.join(
+        f'{label}: found / selection ratio per seed' for _, label in loaded) + ' |'
+    lines = [head, '|---|' + '---|' * len(loaded)]
+    for variant in variants:
+        cells, op = [], None
+        for data, _ in loaded:
+            runs = _searches(data, variant)
+            if not runs:
+                cells.append('(not run)')
+                continue
+            (op, _), = runs[0]['ops'].items()
+            found = sum(planted_found(r) for r in runs)
+            ratios = ', '.join(f"{r['ops'][op]['selection_ratio']:.2f}" for r in runs)
+            cells.append(f'{found} / {len(runs)} ({ratios})')
+        lines.append(f'| {variant} ({op}) | ' + ' | '.join(cells) + ' |')
+    totals = []
+    for data, _ in loaded:
+        runs = [r for r in data['results'] if r['kind'] == 'search' and r['variant'] != 'natural']
+        totals.append(f'**{sum(planted_found(r) for r in runs)} / {len(runs)}**')
+    lines.append('| all shifts | ' + ' | '.join(totals) + ' |')
+    return '\n'.join(lines)
+
+
+def searches_table(files: Sequence[Tuple[str, str]]) -> str:
+    lines = ['| setting | shift | seed | op | found | selection ratio | in top 25 (chance) | '
+             'mean p | mean level (shift\'s) | search s |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for path, label in files:
+        data = load(path)
+        for variant in _variants(data):
+            for r in _searches(data, variant):
+                for op, info in r['ops'].items():
+                    target = info.get('target_level')
+                    if variant == 'natural':
+                        level, found = f"{info['mean_magnitude']:.2f}", ''
+                    else:
+                        level = ('(no level)' if target is None else
+                                 f"{info['mean_magnitude']:.2f} ({target:.2f})")
+                        found = 'yes' if planted_found(r) else 'no'
+                    lines.append(
+                        f"| {label or osp.basename(path)} | {variant} | {r['seed']} | {op} | "
+                        f"{found} | {info['selection_ratio']:.2f} | {info['in_top25']} "
+                        f"({info['in_top25_chance']:.1f}) | {info['mean_prob']:.2f} | {level} | "
+                        f"{r['seconds']:.0f} |")
+    return '\n'.join(lines)
+
+
+def provenance_table(files: Sequence[Tuple[str, str]]) -> str:
+    lines = ['| file | commit | tree | command |', '|---|---|---|---|']
+    for path, _ in files:
+        made = load(path)['provenance']
+        tree = 'clean' if made.get('dirty') is False else 'with changes'
+        lines.append(f"| `{osp.basename(path)}` | {str(made.get('commit'))[:7]} | {tree} | "
+                     f"`{made.get('command')}` |")
+    return '\n'.join(lines)
+
+
+TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,
+              provenance=provenance_table)
+
+
+def parse_spec(spec: str) -> Tuple[str, List[Tuple[str, str]]]:
+    kind, *items = spec.split()
+    if kind not in TABLES:
+        raise ValueError(f'policy-table kind {kind!r}: must be one of {list(TABLES)}')
+    if not items:
+        raise ValueError(f'policy-table {kind}: no results file given')
+    files = []
+    for item in items:
+        path, _, label = item.partition('=')
+        files.append((path, label.replace('_', ' ')))
+    return kind, files
+
+
+def render(spec: str) -> str:
+    kind, files = parse_spec(spec)
+    return TABLES[kind](files) + '\n'
+
+
+def blocks(text: str) -> List[Tuple[str, str, str]]:
+    """(spec, body in the file, body the files give) of every table block."""
+    return [(m['spec'], m['body'], render(m['spec'])) for m in BLOCK.finditer(text)]
+
+
+def update(text: str) -> str:
+    return BLOCK.sub(lambda m: m.group(1) + render(m['spec']) + m.group(4), text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('markdown', nargs='+', help='markdown files holding table blocks')
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument('--update', action='store_true', help='rewrite the blocks in place')
+    mode.add_argument('--check', action='store_true',
+                      help='exit 1 when a block differs from its files')
+    args = parser.parse_args(argv)
+    stale = []
+    for path in args.markdown:
+        with open(path) as f:
+            text = f.read()
+        if args.update:
+            new = update(text)
+            if new != text:
+                with open(path, 'w') as f:
+                    f.write(new)
+                print(f'{path}: tables updated')
+        else:
+            stale += [f'{path}: policy-table {spec}' for spec, body, want in blocks(text)
+                      if body != want]
+    for line in stale:
+        print(f'stale: {line}')
+    return 1 if stale else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

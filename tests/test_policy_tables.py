@@ -1,0 +1,176 @@
+"""The policy-benchmark tables and numbers in the docs come from committed results files."""
+import glob
+import json
+import os.path as osp
+import re
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+
+import policy_tables  # noqa: E402
+
+RESULTS = osp.join(ROOT, 'benchmarks', 'results')
+POLICY_SECTION = '## Policy quality'
+NUMBER = re.compile(r'(?<![\w.])\d+\.\d\d(?![\d])')
+
+
+def _policy_files():
+    return sorted(p for p in glob.glob(osp.join(RESULTS, 'bench_policy_*.json')))
+
+
+def _floats(obj):
+    if isinstance(obj, float):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _floats(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _floats(v)
+
+
+def reproducible_numbers():
+    """Every two-decimal number the committed policy results give: their tables (means,
+    standard deviations, gains, ratios) and each recorded value."""
+    found = set()
+    for path in _policy_files():
+        rel = osp.relpath(path, ROOT)
+        data = policy_tables.load(rel)
+        texts = [policy_tables.TABLES[kind]([(rel, '')]) for kind in
+                 ('accuracy', 'found', 'searches')]
+        found |= set(NUMBER.findall('\n'.join(texts)))
+        for value in _floats(data):
+            found |= {f'{value:.2f}', f'{100 * value:.2f}'}
+    return found
+
+
+def policy_section(text):
+    start = text.index(POLICY_SECTION)
+    end = text.find('\n## ', start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def quoted_policy_numbers():
+    """(where, number) of each two-decimal number the docs quote about policy quality: the
+    policy section of docs/benchmarks.md and every README or docs line that links into it."""
+    bench = open(osp.join(ROOT, 'docs', 'benchmarks.md')).read()
+    section = policy_section(bench)
+    anchors = [policy_tables_anchor(h) for h in re.findall(r'^#+ (.*)$', section, re.M)]
+    quoted = []
+    for lineno, line in enumerate(section.splitlines()):
+        if line.startswith('<!--'):
+            continue
+        quoted += [(f'docs/benchmarks.md policy section line {lineno}', n)
+                   for n in NUMBER.findall(line)]
+    for path in [osp.join(ROOT, 'README.md')] + glob.glob(osp.join(ROOT, 'docs', '*.md')):
+        for lineno, line in enumerate(open(path).read().splitlines(), 1):
+            if any(f'benchmarks.md#{a}' in line for a in anchors):
+                quoted += [(f'{osp.relpath(path, ROOT)}:{lineno}', n)
+                           for n in NUMBER.findall(line)]
+    return quoted
+
+
+def policy_tables_anchor(heading):
+    slug = re.sub(r'[^\w\- ]', '', heading.strip().lower())
+    return slug.replace(' ', '-')
+
+
+def test_every_results_file_records_commit_command_and_versions():
+    for path in sorted(glob.glob(osp.join(RESULTS, '*.json'))):
+        data = json.load(open(path))
+        name = osp.basename(path)
+        made = data.get('provenance') or data
+        commit = made.get('commit') or (made.get('git') or {}).get('commit')
+        assert commit and re.fullmatch(r'[0-9a-f]{40}', commit), f'{name}: no commit'
+        assert made.get('command'), f'{name}: no command'
+        versions = made.get('packages') or made.get('versions') or data.get('environment')
+        assert versions and versions.get('torch'), f'{name}: no package versions'
+
+
+def test_docs_tables_are_what_their_results_files_give():
+    text = open(osp.join(ROOT, 'docs', 'benchmarks.md')).read()
+    found = policy_tables.blocks(text)
+    assert len(found) >= 3
+    stale = [spec for spec, body, want in found if body != want]
+    assert not stale, ('regenerate with `python benchmarks/policy_tables.py --update '
+                       f'docs/benchmarks.md`: {stale}')
+    for spec, _, _ in found:
+        for path, _ in policy_tables.parse_spec(spec)[1]:
+            assert osp.isfile(osp.join(ROOT, path)), path
+
+
+def test_every_quoted_policy_number_is_in_a_committed_results_file():
+    known = reproducible_numbers()
+    quoted = quoted_policy_numbers()
+    assert len(quoted) > 20  # the section quotes its numbers (the check has work to do)
+    unknown = [f'{where}: {n}' for where, n in quoted if n not in known]
+    assert not unknown, '\n'.join(unknown)
+
+
+def test_the_number_check_flags_a_number_no_file_gives():
+    known = reproducible_numbers()
+    invented = next(f'{v / 100:.2f}' for v in range(9950, 10000) if f'{v / 100:.2f}' not in known)
+    doc = f'## Policy quality\n| natural | searched | {invented} ± 0.33 |\n## Next\n| 1.23 |'
+    assert NUMBER.findall(policy_section(doc)) == [invented, '0.33']
+    assert invented not in known
+
+
+def _toy_results(tmp_path):
+    def search(variant, seed, ratio, top25, p, m, target):
+        info = dict(op='Invert' if target is None else 'Brightness', selection_ratio=ratio,
+                    in_top25=top25, in_top25_chance=25 * 14 / 105, top1_holds_op=True,
+                    mean_prob=p, mean_magnitude=m)
+        if target is not None:
+            info['target_level'] = target
+        return dict(kind='search', variant=variant, seed=seed, seconds=10.0, updates=5,
+                    ops={info['op']: info})
+
+    results = [search('invert', 0, 3.0, 10, 0.9, 0.5, None),     # found
+               search('invert', 1, 0.8, 10, 0.9, 0.5, None),     # ratio below 1
+               search('dark', 0, 2.0, 7, 0.7, 0.2, 1 / 9),       # found (level nearer)
+               search('dark', 1, 2.0, 7, 0.7, 0.8, 1 / 9)]       # level the wrong way
+    for seed, (none, searched) in enumerate([(0.10, 0.90), (0.20, 0.70)]):
+        results += [dict(kind='retrain', variant='invert', seed=seed, arm='none', top1=none,
+                         seconds=1.0),
+                    dict(kind='retrain', variant='invert', seed=seed, arm='searched',
+                         top1=searched, seconds=1.0)]
+    data = dict(provenance=dict(commit='a' * 40, dirty=False, command='python x'),
+                args=dict(variants=['invert', 'dark'], arms=['none', 'searched']),
+                results=results)
+    path = tmp_path / 'toy.json'
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_tables_on_hand_computed_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+    path = _toy_results(tmp_path)
+    acc = policy_tables.accuracy_table([(path, '')]).splitlines()
+    # none: 10, 20 -> 15.00 ± 7.07; searched: 90, 70 -> 80.00 ± 14.14, +65.00
+    assert '| invert | none (crop only) | 15.00 ± 7.07 | 10.00, 20.00 |  |' in acc
+    assert any('80.00 ± 14.14 | 90.00, 70.00 | +65.00 |' in line for line in acc)
+    found = policy_tables.found_table([(path, 'toy')]).splitlines()
+    assert found[2] == '| invert (Invert) | 1 / 2 (3.00, 0.80) |'
+    assert found[3] == '| dark (Brightness) | 1 / 2 (2.00, 2.00) |'
+    assert found[4] == '| all shifts | **2 / 4** |'
+    rows = policy_tables.searches_table([(path, 'toy')]).splitlines()
+    assert '| toy | dark | 1 | Brightness | no | 2.00 | 7 (3.3) | 0.70 | 0.80 (0.11) |' \
+        in rows[-1]
+
+
+def test_update_rewrites_only_the_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+    path = _toy_results(tmp_path)
+    text = (f'intro\n<!-- policy-table: found {path}=toy -->\nold\n<!-- /policy-table -->\n'
+            'outro 12.34\n')
+    new = policy_tables.update(text)
+    assert new.startswith('intro\n<!-- policy-table: found') and new.endswith(
+        '<!-- /policy-table -->\noutro 12.34\n')
+    assert '| all shifts | **2 / 4** |' in new and 'old' not in new
+    [(spec, body, want)] = policy_tables.blocks(new)
+    assert body == want
+    with pytest.raises(ValueError, match='kind'):
+        policy_tables.parse_spec('histogram x.json')
