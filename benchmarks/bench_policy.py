@@ -208,7 +208,8 @@ def run_search(job: Dict) -> Dict:
     t0 = time.perf_counter()
     runner = Runner.from_cfg(Config(job['cfg']))
     runner.train()
-    hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
+    from dada_mm.search import DADASearchHook  # (or PaperDADASearchHook, a subclass)
+    hook = [h for h in runner.hooks if isinstance(h, DADASearchHook)][0]
     out = dict(kind='search', variant=job['variant'], seed=job['seed'],
                seconds=time.perf_counter() - t0, updates=hook.updates,
                skipped=hook.skipped_updates,
@@ -306,10 +307,12 @@ def provenance(argv) -> Dict:
 
 
 def report(results: List[Dict], variants, arms_of) -> Dict[str, str]:
-    print('\n| variant | arm | top-1 % (mean ± std) | seeds | gain vs none |')
-    print('|---|---|---|---|---|')
     pairs = {}
-    for variant in variants:
+    retrained = any(r['kind'] == 'retrain' for r in results)
+    if retrained:  # (a --search-only run has no accuracy table)
+        print('\n| variant | arm | top-1 % (mean ± std) | seeds | gain vs none |')
+        print('|---|---|---|---|---|')
+    for variant in variants if retrained else ():
         rows = [r for r in results if r['kind'] == 'retrain' and r['variant'] == variant]
         none = [100 * r['top1'] for r in rows if r['arm'] == 'none']
         for arm in arms_of(variant):
@@ -356,7 +359,9 @@ def main(argv=None) -> Dict:
     parser.add_argument('--size', type=int, default=32, help='image side (px)')
     parser.add_argument('--hook-options', type=json.loads, default={},
                         help='JSON dict of DADASearchHook options, e.g. '
-                             '\'{"estimator": "reinforce", "credit": "batch"}\'')
+                             '\'{"estimator": "reinforce", "credit": "batch"}\'; '
+                             '\'{"type": "PaperDADASearchHook"}\' searches with the '
+                             "paper's settings")
     parser.add_argument('--search-only', action='store_true',
                         help='skip the retraining (policy statistics only)')
     parser.add_argument('--jobs', type=int, default=2, help='parallel runs')

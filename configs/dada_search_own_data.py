@@ -53,8 +53,7 @@ auto_scale_lr = dict(base_batch_size=32)
 custom_hooks = [
     dict(type='ClassCountCheckHook'),
     dict(type='DADASearchHook', val_dataloader=held_out_dataloader,
-         search_epochs=None, estimator='relax', order='second', temperature=0.5,
-         top_k=25),
+         search_epochs=None, top_k=25),  # the defaults: candidate scoring
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
 randomness = dict(seed=0, deterministic=False)

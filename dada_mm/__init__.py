@@ -15,9 +15,10 @@ register_checkpoint_safe_globals()
 
 from . import policy, search_space  # noqa: E402
 from .datasets import ClassCountCheckHook, HeldOutSplit, ReducedSearchSplit  # noqa: E402
-from .search import DADASearchHook  # noqa: E402
+from .search import DADASearchHook, PaperDADASearchHook  # noqa: E402
 from .transforms import DADAAugment  # noqa: E402
 
 __version__ = '0.1.0'
-__all__ = ['ClassCountCheckHook', 'DADAAugment', 'DADASearchHook', 'HeldOutSplit',
+__all__ = ['ClassCountCheckHook', 'DADAAugment', 'DADASearchHook', 'PaperDADASearchHook',
+           'HeldOutSplit',
            'ReducedSearchSplit', 'search_space', 'policy', '__version__']

@@ -254,7 +254,8 @@ def test_project_search_configs_hold_out_deterministically(repo_root, name):
 
     from dada_mm.search.held_out import random_transforms
     cfg = Config.fromfile(osp.join(repo_root, 'configs', name))
-    hooks = [h for h in cfg.custom_hooks if h['type'] == 'DADASearchHook']
+    hooks = [h for h in cfg.custom_hooks
+             if h['type'] in ('DADASearchHook', 'PaperDADASearchHook')]
     assert len(hooks) == 1
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
         assert random_transforms(hooks[0]['val_dataloader']) == []

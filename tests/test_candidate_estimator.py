@@ -273,7 +273,7 @@ def test_registry_apply_and_defaults():
     assert est.candidates_per_image == 7
     assert not any(ESTIMATORS[name].needs_candidates
                    for name in ('relax', 'reinforce', 'gumbel_st'))
-    assert LearnerConfig().estimator == 'relax'                # the default is unchanged
+    assert LearnerConfig().estimator == 'candidates'  # the hook's default
     params, problem = toy_params(), toy()
     est = build_estimator('candidates')
     out, cand, _, _ = score(est, params, problem, 8, seed=0)

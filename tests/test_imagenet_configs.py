@@ -53,7 +53,7 @@ val_dataloader = dict(globals().get('val_dataloader', {}), batch_size=4, num_wor
                       persistent_workers=False)
 test_dataloader = val_dataloader
 for _h in globals().get('custom_hooks', []):
-    if _h['type'] == 'DADASearchHook':
+    if _h['type'] in ('DADASearchHook', 'PaperDADASearchHook'):
         _h['val_dataloader'].update(batch_size=4, num_workers=0)
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
                      checkpoint=dict(type='CheckpointHook', interval=1))

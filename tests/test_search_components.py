@@ -215,7 +215,7 @@ def test_learner_step_clamps_p_and_m_only_when_asked(clamp):
 
 def test_learner_refuses_a_non_finite_step_and_skip_counts_it():
     from dada_mm.search.learner import LearnerConfig, PolicyLearner, PolicyReward, SkipPolicyUpdate
-    learner = PolicyLearner(LearnerConfig(), torch.device('cpu'), seed=0)
+    learner = PolicyLearner(LearnerConfig(estimator='relax'), torch.device('cpu'), seed=0)
     before = learner.policy.alpha.detach().clone()
     sample = learner.sample(4)
     reward = PolicyReward(per_image=torch.tensor([1.0, float('nan'), 0.0, 1.0]),
@@ -274,3 +274,29 @@ def test_hook_hands_every_option_to_its_component():
         DADASearchHook(val_dataloader=dict(), estimator=dict(num_draws=2))
     with pytest.raises(ValueError, match='num_images must be an int'):
         DADASearchHook(val_dataloader=dict(), estimator=dict(type='candidates', num_images=0))
+
+
+def test_the_default_hook_scores_candidates_and_the_paper_hook_has_the_papers_settings():
+    from mmengine.registry import HOOKS
+
+    import dada_mm  # noqa: F401
+    from dada_mm.search.hook import PAPER_SETTINGS
+    held_out = dict(batch_size=2, dataset=dict(type='CustomDataset', data_root='x'))
+    default = HOOKS.build(dict(type='DADASearchHook', val_dataloader=held_out))
+    assert default.learner_cfg.estimator == 'candidates'
+    assert default.bilevel_reward.held_out_norm == 'running'
+    paper = HOOKS.build(dict(type='PaperDADASearchHook', val_dataloader=held_out))
+    assert type(paper).__name__ == 'PaperDADASearchHook'
+    cfg, reward = paper.learner_cfg, paper.bilevel_reward
+    assert (cfg.estimator, reward.held_out_norm, reward.credit, reward.reward_baseline) == (
+        'relax', 'batch', 'image', None)
+    assert cfg.share_ops is False and cfg.reward_normalization is None
+    assert cfg.policy_optimizer['lr'] == 0.005 and cfg.control_variate['zero_init'] is False
+    # an argument still overrides a paper default, and the shared dict is not changed
+    mine = HOOKS.build(dict(type='PaperDADASearchHook', val_dataloader=held_out,
+                            estimator='reinforce', policy_optimizer=dict(type='Adam', lr=0.1)))
+    assert mine.learner_cfg.estimator == 'reinforce'
+    assert mine.learner_cfg.policy_optimizer['lr'] == 0.1
+    assert PAPER_SETTINGS['policy_optimizer']['lr'] == 0.005
+    with pytest.raises(ValueError, match="order='first' works with estimator='relax'"):
+        HOOKS.build(dict(type='DADASearchHook', val_dataloader=held_out, order='first'))

@@ -73,8 +73,7 @@ test_cfg = dict()
 
 custom_hooks = [
     dict(type='DADASearchHook', val_dataloader=search_val_dataloader,
-         search_epochs=None, estimator='relax', order='second', temperature=0.5,
-         top_k=25),
+         search_epochs=None, top_k=25),  # the defaults: candidate scoring
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', interval=5),
                      checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))

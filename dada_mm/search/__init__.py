@@ -6,10 +6,10 @@ from . import candidates  # noqa: F401  (registers the 'candidates' estimator)
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, sample_policy
 from .estimators import ESTIMATORS, build_estimator
-from .hook import DADASearchHook
+from .hook import PAPER_SETTINGS, DADASearchHook, PaperDADASearchHook
 from .learner import LearnerConfig, PolicyLearner
 from .policy_params import PolicyParameters
 
 __all__ = ['RelaxControlVariate', 'PolicySample', 'sample_policy', 'ESTIMATORS',
-           'build_estimator', 'DADASearchHook', 'PolicyParameters', 'PolicyLearner',
-           'LearnerConfig']
+           'build_estimator', 'DADASearchHook', 'PaperDADASearchHook', 'PAPER_SETTINGS',
+           'PolicyParameters', 'PolicyLearner', 'LearnerConfig']

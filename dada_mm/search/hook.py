@@ -29,7 +29,8 @@ from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
 
-__all__ = ['DADASearchHook', 'search_log_keys', 'LOG_KEYS_ON_SKIP']
+__all__ = ['DADASearchHook', 'PaperDADASearchHook', 'PAPER_SETTINGS', 'search_log_keys',
+           'LOG_KEYS_ON_SKIP']
 
 OptDict = Optional[Dict]
 
@@ -65,9 +66,13 @@ def search_log_keys(estimator: str, credit: str) -> Tuple[str, ...]:
 class DADASearchHook(Hook):
     """Differentiable augmentation policy search, as a hook.
 
-    Defaults that differ from the paper's code (clean-image baseline, batch credit, per-op
-    sharing, policy lr 0.02, RMS-normalised reward) follow the policy-quality benchmark
-    (``benchmarks/bench_policy.py``); docs/benchmarks.md lists the paper's settings.
+    The defaults follow the policy-quality benchmark (``benchmarks/bench_policy.py``,
+    docs/benchmarks.md), where they find more planted shifts than the paper's settings at
+    the same cost: candidate scoring (several candidates of the same image per update,
+    ``search/candidates.py``) with the held-out loss in eval mode; for the RELAX,
+    REINFORCE and Gumbel-ST estimators the clean-image baseline, batch credit, per-op
+    sharing, policy lr 0.02 and the RMS-normalised reward. ``PaperDADASearchHook`` is the
+    same hook with the paper's settings as defaults.
 
     Args:
         val_dataloader: dataloader config of the held-out (search-val) split; its pipeline
@@ -76,9 +81,9 @@ class DADASearchHook(Hook):
         search_epochs: epochs during which the policy is learned (None: all of them); after
             it the top-k policy is frozen and used to augment the rest of training. More
             than the run's ``max_epochs`` is warned about at ``before_train``.
-        estimator: 'relax' (paper), 'reinforce' (reference), 'gumbel_st' (ablation) or
-            'candidates' (several candidates of the same image scored per step,
-            ``search/candidates.py``); or a dict ``dict(type=name, **options)`` with the
+        estimator: 'candidates' (default: several candidates of the same image scored per
+            update, ``search/candidates.py``), 'relax' (paper), 'reinforce' (reference) or
+            'gumbel_st' (ablation); or a dict ``dict(type=name, **options)`` with the
             estimator's own options (e.g. ``dict(type='candidates', num_images=8,
             num_draws=3)``). 'candidates' scores its candidates by central differences,
             so it needs ``order='second'``, and its levels get their own gradient.
@@ -99,9 +104,9 @@ class DADASearchHook(Hook):
         share_ops: True (default) adds per-op offsets to alpha, p and m, trained with the
             policy optimizer's settings, so that a draw of an op informs all 14
             sub-policies holding it (``search/op_sharing.py``); False: the paper's.
-        held_out_norm: BatchNorm on the held-out batch: 'batch' (its own statistics, the
-            paper's code) or 'running' (eval mode, as tested: sees affine intensity shifts
-            of the held-out images); see ``bilevel.validation_gradient``.
+        held_out_norm: BatchNorm on the held-out batch: 'running' (default; eval mode, as
+            tested: sees affine intensity shifts of the held-out images) or 'batch' (its own
+            statistics, the paper's code); see ``bilevel.validation_gradient``.
         fd_epsilon: R = fd_epsilon / ||v|| (0.01 as DARTS).
         hypergrad_scale: 'lr' multiplies the hyper-gradient by the network learning rate
             (DARTS' xi; the official code omits it), or a fixed float.
@@ -129,12 +134,12 @@ class DADASearchHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, val_dataloader: Optional[Dict] = None,
-                 search_epochs: Optional[int] = None, estimator: str = 'relax',
+                 search_epochs: Optional[int] = None, estimator: Union[str, Dict] = 'candidates',
                  order: str = 'second', temperature: float = 0.5,
                  magnitude_grad: str = 'straight_through',
                  reward_baseline: Optional[str] = 'clean', credit: str = 'batch',
                  reward_normalization: Optional[str] = 'rms', share_ops: bool = True,
-                 held_out_norm: str = 'batch', fd_epsilon: float = 0.01,
+                 held_out_norm: str = 'running', fd_epsilon: float = 0.01,
                  hypergrad_scale: Union[str, float] = 'lr', policy_optimizer: OptDict = None,
                  control_variate: OptDict = None, control_variate_optimizer: OptDict = None,
                  init: OptDict = None, fixed_val_batch: bool = False, update_interval: int = 1,
@@ -163,9 +168,10 @@ class DADASearchHook(Hook):
             control_variate=control_variate, init=init, clamp_after_step=clamp_after_step,
             control_variate_optimizer=control_variate_optimizer)
         if self.learner_cfg.estimator == 'candidates' and order != 'second':
-            raise ValueError("DADASearchHook(estimator='candidates') scores its candidates "
-                             "by central differences around w_t: it needs order='second', "
-                             f'got order={order!r}')
+            raise ValueError("DADASearchHook(estimator='candidates', the default) scores its "
+                             "candidates by central differences around w_t: it needs "
+                             f"order='second', got order={order!r}; order='first' works "
+                             "with estimator='relax', 'reinforce' or 'gumbel_st'")
         self.channel_order = check_channel_order(channel_order, 'DADASearchHook')
         self.val_dataloader_cfg, self.search_epochs = val_dataloader, search_epochs
         self.magnitude_grad, self.fixed_val_batch = magnitude_grad, fixed_val_batch
@@ -415,3 +421,28 @@ def _checkpoint_source(runner, checkpoint: Dict) -> str:
         where += f" (saved at iteration {meta['iter']}, {meta['epoch']} epoch(s) done)"
     return where
 
+
+
+#: the paper's settings (the official code's, less its documented faults: the hyper-gradient
+#: keeps DARTS' learning-rate factor and p, m are clamped after each step), as defaults of
+#: ``PaperDADASearchHook``
+PAPER_SETTINGS = dict(
+    estimator='relax', held_out_norm='batch', reward_baseline=None, credit='image',
+    reward_normalization=None, share_ops=False,
+    policy_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999), weight_decay=0.0),
+    control_variate=dict(hidden=100, zero_init=False),
+    control_variate_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999),
+                                   weight_decay=0.0))
+
+
+@HOOKS.register_module()
+class PaperDADASearchHook(DADASearchHook):
+    """``DADASearchHook`` with the paper's settings as defaults (:data:`PAPER_SETTINGS`):
+    RELAX, one draw per image with per-image credit, no baseline, no per-op sharing, no
+    reward normalisation, the held-out loss in train mode, Adam lr 0.005 for the policy and
+    the control variate (default-initialised). Any argument still overrides them; swap
+    ``type='DADASearchHook'`` for ``type='PaperDADASearchHook'`` to reproduce the paper.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**{**copy.deepcopy(PAPER_SETTINGS), **kwargs})

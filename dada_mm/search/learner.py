@@ -72,7 +72,7 @@ class PolicyReward:
 class LearnerConfig:
     """Options of :class:`PolicyLearner` (``DADASearchHook``'s arguments of the same
     names; None takes the defaults below). Checked when created."""
-    estimator: Union[str, Dict] = 'relax'
+    estimator: Union[str, Dict] = 'candidates'
     estimator_options: Dict = field(default_factory=dict)
     temperature: float = 0.5
     reward_normalization: Optional[str] = 'rms'
