@@ -79,7 +79,13 @@ def test_demo_ci_writes_every_artefact(demo_run):
     assert set(summary['step_seconds']) >= {'data', 'search', 'pretrain_dada',
                                             'pretrain_baseline', 'export', 'det_dada',
                                             'det_baseline', 'eval', 'figures'}
-    assert 'Wall time per step' in open(osp.join(work_dir, 'summary.md')).read()
+    md = open(osp.join(work_dir, 'summary.md')).read()
+    assert 'Wall time per step' in md
+    mv = summary['search']['movement']  # the summary states how far the policy moved
+    assert mv['uniform_entropy'] == pytest.approx(math.log(105))
+    assert mv['entropy'] <= mv['uniform_entropy'] + 1e-9
+    assert 0 <= mv['selection_tv_from_start'] <= 1
+    assert f"selection entropy {mv['entropy']:.3f} nats" in md
     assert 'bbox mAP' in stdout
 
     # pictures in the work dir and through MMEngine's LocalVisBackend

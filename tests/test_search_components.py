@@ -300,3 +300,27 @@ def test_the_default_hook_scores_candidates_and_the_paper_hook_has_the_papers_se
     assert PAPER_SETTINGS['policy_optimizer']['lr'] == 0.005
     with pytest.raises(ValueError, match="order='first' works with estimator='relax'"):
         HOOKS.build(dict(type='DADASearchHook', val_dataloader=held_out, order='first'))
+
+
+def test_policy_movement_against_hand_computed_values():
+    import math
+
+    from dada_mm.search.history import policy_movement
+    n = 4
+    start = dict(selection_probs=[0.25] * n, probs=[[0.5, 0.5]] * n,
+                 magnitudes=[[0.5, 0.5]] * n)
+    still = policy_movement(start, start)
+    assert still['entropy'] == pytest.approx(math.log(4))
+    assert still['selection_tv_from_start'] == 0.0
+    assert still['max_selection_vs_uniform'] == pytest.approx(1.0)
+    assert still['mean_abs_prob_change'] == still['mean_abs_magnitude_change'] == 0.0
+    moved = dict(selection_probs=[0.7, 0.1, 0.1, 0.1],
+                 probs=[[0.9, 0.5], [0.5, 0.5], [0.1, 0.5], [0.5, 0.5]],
+                 magnitudes=[[0.5, 0.5]] * 3 + [[0.0, 1.0]])
+    out = policy_movement(moved, start)
+    assert out['entropy'] == pytest.approx(-(0.7 * math.log(0.7) + 0.3 * math.log(0.1)))
+    assert out['max_selection_vs_uniform'] == pytest.approx(2.8)
+    assert out['min_selection_vs_uniform'] == pytest.approx(0.4)
+    assert out['selection_tv_from_start'] == pytest.approx(0.45)  # (0.45 + 3 * 0.15) / 2
+    assert out['mean_abs_prob_change'] == pytest.approx(0.8 / 8)
+    assert out['mean_abs_magnitude_change'] == pytest.approx(1.0 / 8)

@@ -431,6 +431,16 @@ def build_summary(args, scale_name: str, paths: DemoPaths, results: DemoResults,
     top5 = [dict(rank=i + 1, selection_weight=sel[i], ops=sub)
             for i, sub in enumerate(doc['sub_policies'][:5])]
     cls_eval, det_eval = results.eval.classification, results.eval.detection
+    movement = None
+    if osp.exists(paths.history):
+        from dada_mm.search.history import policy_movement
+        with open(paths.history) as f:
+            history = json.load(f)
+        if history['epochs']:
+            n = len(history['sub_policies'])  # the hook's start: uniform, p = m = 0.5
+            start = dict(selection_probs=[1.0 / n] * n, probs=[[0.5, 0.5]] * n,
+                         magnitudes=[[0.5, 0.5]] * n)
+            movement = policy_movement(history['epochs'][-1], start)
     summary = dict(
         scale=scale_name, work_dir=osp.abspath(args.work_dir),
         data_root=osp.abspath(args.data_root),
@@ -438,7 +448,7 @@ def build_summary(args, scale_name: str, paths: DemoPaths, results: DemoResults,
                     epochs=doc['meta'].get('epochs_done'),
                     updates=doc['meta'].get('search', {}).get('updates'),
                     policy_file=paths.policy, history_file=paths.history,
-                    top5=top5),
+                    top5=top5, movement=movement),
         classification=dict(
             dada_top1=cls_eval['dada'].get('accuracy/top1'),
             baseline_top1=cls_eval['baseline'].get('accuracy/top1'),
@@ -471,8 +481,18 @@ def summary_markdown(s: Dict[str, Any]) -> str:
              '## Search', '',
              f"{_fmt(s['search']['seconds'], '{:.0f}')} s, "
              f"{s['search']['epochs']} epoch(s), {s['search']['updates']} policy updates; "
-             f"policy: `{s['search']['policy_file']}`.", '',
-             '| rank | weight | op 1 (p, m) | op 2 (p, m) |', '|---|---|---|---|']
+             f"policy: `{s['search']['policy_file']}`.", '']
+    mv = s['search'].get('movement')
+    if mv:
+        lines += [f"How far the policy moved from its start (uniform selection, p = m = 0.5): "
+                  f"selection entropy {mv['entropy']:.3f} nats (uniform "
+                  f"{mv['uniform_entropy']:.3f}); the most selected sub-policy at "
+                  f"{mv['max_selection_vs_uniform']:.2f}x uniform, the least at "
+                  f"{mv['min_selection_vs_uniform']:.2f}x; total-variation distance of the "
+                  f"selection from uniform {mv['selection_tv_from_start']:.3f}; mean "
+                  f"|change| of p {mv['mean_abs_prob_change']:.3f}, of m "
+                  f"{mv['mean_abs_magnitude_change']:.3f}.", '']
+    lines += ['| rank | weight | op 1 (p, m) | op 2 (p, m) |', '|---|---|---|---|']
     for row in s['search']['top5']:
         ops = [f"{o['op']} ({o['prob']:.2f}, {o['magnitude']:.2f})" for o in row['ops']]
         lines.append(f"| {row['rank']} | {_fmt(row['selection_weight'], '{:.4f}')} | "

@@ -22,7 +22,7 @@ from ..search_space import SUB_POLICIES
 from ..utils.files import write_json_atomic
 from .policy_params import PolicyParameters
 
-__all__ = ['SearchHistory', 'epoch_summary']
+__all__ = ['SearchHistory', 'epoch_summary', 'policy_movement']
 
 
 class SearchHistory:
@@ -74,3 +74,26 @@ def epoch_summary(policy: PolicyParameters, epoch: int, count: int) -> str:
                      f'{first}(p={probs[0]:.2f}, m={levels[0]:.2f}) + '
                      f'{second}(p={probs[1]:.2f}, m={levels[1]:.2f})')
     return header + '\n' + '\n'.join(lines)
+
+
+def policy_movement(entry: Dict[str, Any], start: Dict[str, Any]) -> Dict[str, float]:
+    """How far a recorded policy (a history entry) is from where the search started
+    (``start``: the same keys, e.g. the hook's initial values): the selection entropy
+    against the uniform one, the most and least selected sub-policy against uniform, the
+    total-variation distance of the selection from uniform (0: uniform; 1: all mass on
+    sub-policies of weight 0 before), and the mean absolute change of p and m."""
+    sel = [float(w) for w in entry['selection_probs']]
+    n = len(sel)
+    entropy = -sum(w * math.log(w) for w in sel if w > 0)
+    start_sel = [float(w) for w in start['selection_probs']]
+
+    def mean_change(key):
+        now = [v for pair in entry[key] for v in pair]
+        before = [v for pair in start[key] for v in pair]
+        return sum(abs(a - b) for a, b in zip(now, before)) / len(now)
+
+    return dict(entropy=entropy, uniform_entropy=math.log(n),
+                max_selection_vs_uniform=max(sel) * n, min_selection_vs_uniform=min(sel) * n,
+                selection_tv_from_start=0.5 * sum(abs(a - b) for a, b in zip(sel, start_sel)),
+                mean_abs_prob_change=mean_change('probs'),
+                mean_abs_magnitude_change=mean_change('magnitudes'))
