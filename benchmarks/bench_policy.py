@@ -45,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, List, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # (benchmarks/provenance.py)
 
 ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched')
 PLANTED_ARMS = ('none', 'searched')
@@ -280,30 +281,9 @@ def planted_found(s: Dict) -> bool:
 
 
 def provenance(argv) -> Dict:
-    """What made a results file: the commit (and whether the tree had changes), the
-    command and the versions of the packages that decide the numbers."""
-    import subprocess
-    from importlib.metadata import PackageNotFoundError, version
-
-    def git(*cmd):
-        try:
-            return subprocess.run(('git', ) + cmd, cwd=osp.dirname(osp.dirname(
-                osp.abspath(__file__))), capture_output=True, text=True,
-                check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-    status = git('status', '--porcelain', '--untracked-files=no')
-    packages = {}
-    for name in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain',
-                 'opencv-python', 'pillow', 'scikit-learn'):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
-    return dict(commit=git('rev-parse', 'HEAD'), dirty=None if status is None else bool(status),
-                command=' '.join(['python', 'benchmarks/bench_policy.py'] + list(argv)),
-                python=sys.version.split()[0], packages=packages,
-                date=time.strftime('%Y-%m-%d %H:%M:%S %Z'))
+    """What made a results file (``benchmarks/provenance.py``)."""
+    from provenance import provenance as made_by
+    return made_by('benchmarks/bench_policy.py', argv)
 
 
 def report(results: List[Dict], variants, arms_of) -> Dict[str, str]:

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # (benchmarks/provenance.py)
 
 import torch  # noqa: E402
 
@@ -197,7 +198,14 @@ def main(argv=None):
                         metavar=('TOTAL', 'SEARCH'),
                         help='pretraining and search epochs of the end-to-end estimate '
                         "(configs/dada_resnet50_imagenet.py: 100 and 20)")
+    parser.add_argument('--out', default=None,
+                        help='JSON file of the ratios with the provenance (commit, command, '
+                        'versions)')
     args = parser.parse_args(argv)
+    from provenance import provenance, provenance_line
+    made_by = provenance('benchmarks/bench_search.py',
+                         sys.argv[1:] if argv is None else argv)  # the code as it starts
+    print(provenance_line(made_by))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -289,6 +297,14 @@ def main(argv=None):
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
     names = dict(second='second_order', first='first_order', candidates='candidates')
+    if args.out:
+        import json
+        with open(args.out, 'w') as f:
+            json.dump(dict(provenance=made_by, args=vars(args),
+                           ratios={names[o]: ratios[o] for o in orders},
+                           no_update_ratios={names[o]: no_update_ratios[o] for o in orders},
+                           times_s={names[o]: dict(zip(('plain', 'search', 'no_update'), t))
+                                    for o, t in times.items()}), f, indent=1)
     print(' '.join([f'{names[o]}_ratio={ratios[o]:.2f}' for o in orders]
                    + [f'{names[o]}_no_update_ratio={no_update_ratios[o]:.2f}'
                       for o in orders]))

@@ -33,16 +33,23 @@ def last_line_pairs(capsys):
     return dict(pair.split('=', 1) for pair in lines[-1].split())
 
 
-def test_bench_search_prints_both_ratios(capsys, monkeypatch):
+def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypatch,
+                                                                 tmp_path):
+    import json
     monkeypatch.chdir(REPO)
     load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '1',
-                               '--warmup', '1', '--device', 'cpu'])
+                               '--warmup', '1', '--device', 'cpu',
+                               '--out', str(tmp_path / 'search.json')])
     pairs = last_line_pairs(capsys)
-    assert set(pairs) == {'second_order_ratio', 'first_order_ratio',
-                          'second_order_no_update_ratio', 'first_order_no_update_ratio'}
-    for order in ('second', 'first'):
-        search = float(pairs[f'{order}_order_ratio'])
-        no_update = float(pairs[f'{order}_order_no_update_ratio'])
+    names = ('second_order', 'first_order', 'candidates')
+    assert set(pairs) == {f'{n}_ratio' for n in names} | {f'{n}_no_update_ratio'
+                                                            for n in names}
+    made = json.load(open(tmp_path / 'search.json'))['provenance']
+    assert made['command'].startswith('python benchmarks/bench_search.py --crop 32')
+    assert made['packages']['torch'] == torch.__version__
+    for name in names:
+        search = float(pairs[f'{name}_ratio'])
+        no_update = float(pairs[f'{name}_no_update_ratio'])
         # a search iteration contains a plain one plus extra passes (several times its
         # work: > 1 even in one noisy round); one without a policy update is a plain one
         # plus the augmentation, too close to 1 to order in one round on a loaded machine
@@ -83,4 +90,7 @@ def test_bench_policy_runs_search_and_retraining(capsys, tmp_path):
     for r in out['results']:
         if r['kind'] == 'retrain':
             assert 0.0 <= r['top1'] <= 1.0
-    assert osp.exists(tmp_path / 'results.json')
+    import json
+    made = json.load(open(tmp_path / 'results.json'))['provenance']
+    assert made['command'].startswith('python benchmarks/bench_policy.py --seeds 0')
+    assert set(made) >= {'commit', 'dirty', 'packages', 'python', 'date'}

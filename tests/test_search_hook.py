@@ -39,7 +39,7 @@ custom_hooks = [
                                           ann_file='meta/search_val.txt',
                                           with_label=True, pipeline=det_pipeline)),
          search_epochs={search_epochs}, order={order!r}, estimator={estimator!r},
-         top_k=10),
+         held_out_norm='batch', top_k=10),
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
                      checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))

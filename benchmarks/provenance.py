@@ -1,0 +1,43 @@
+"""What made a benchmark's numbers: the commit (and whether the tree had changes), the
+exact command, and the versions of the packages that decide them. Benchmarks record it
+when they start, so a run that overlaps a later edit still names the code it ran."""
+import os.path as osp
+import subprocess
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from typing import Dict, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PACKAGES = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain', 'mmdet',
+            'opencv-python', 'pillow', 'scikit-learn')
+
+
+def _git(*cmd):
+    try:
+        return subprocess.run(('git', ) + cmd, cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def provenance(script: str, argv: Sequence[str]) -> Dict:
+    status = _git('status', '--porcelain', '--untracked-files=no')
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    return dict(commit=_git('rev-parse', 'HEAD'),
+                dirty=None if status is None else bool(status),
+                command=' '.join(['python', script] + list(argv)),
+                python=sys.version.split()[0], packages=packages,
+                date=time.strftime('%Y-%m-%d %H:%M:%S %Z'))
+
+
+def provenance_line(made: Dict) -> str:
+    tree = {False: 'clean tree', True: 'tree with changes'}.get(made['dirty'], 'tree unknown')
+    versions = ', '.join(f'{k} {v}' for k, v in made['packages'].items() if v)
+    return (f"provenance: commit {made['commit']} ({tree}); {made['command']}; "
+            f"python {made['python']}, {versions}; {made['date']}")
