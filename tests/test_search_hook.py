@@ -210,6 +210,39 @@ def test_frozen_phase_after_search_epochs(tmp_path, repo_root, shapes_root):
     assert not any('dada_' in line for line in frozen)
 
 
+def test_search_begin_warms_the_network_up_on_unaugmented_batches(tmp_path, repo_root,
+                                                                  shapes_root):
+    """Epoch 1 is warm-up (search_begin=1): no policy update and the batches reach the
+    training step as loaded; epoch 2 updates the policy at each of its 3 iterations."""
+    cfg = write_config(tmp_path, repo_root, shapes_root)
+    text = open(cfg).read().replace("top_k=10),", "top_k=10, search_begin=1),")
+    open(cfg, 'w').write(text)
+    runner = runner_before_training(cfg, tmp_path)
+    hook = search_hook(runner)
+    batch = next(iter(runner.train_dataloader))
+    loaded = [x.clone() for x in batch['inputs']]
+    hook.before_train_iter(runner, 0, batch)        # epoch 0: warm-up
+    assert all(torch.equal(a, b) for a, b in zip(batch['inputs'], loaded))
+    assert hook._step_input is None
+    runner.train_loop._epoch = 1                     # the first search epoch
+    hook.before_train_iter(runner, 0, batch)
+    assert not all(torch.equal(a, b) for a, b in zip(batch['inputs'], loaded))
+    assert hook._step_input is not None
+
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'run')])
+    hook = search_hook(runner)
+    assert hook.updates == 3  # epoch 2 only: 12 images / batch 4
+    doc = json.load(open(tmp_path / 'run' / 'dada_policy.json'))
+    assert doc['meta']['search']['search_begin'] == 1
+    from dada_mm import DADASearchHook
+    held_out = dict(batch_size=2, dataset=dict(type='CustomDataset', data_root='x'))
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match='search_begin must be an int >= 0'):
+            DADASearchHook(val_dataloader=held_out, search_begin=bad)
+    with pytest.raises(ValueError, match='must be below search_epochs=2'):
+        DADASearchHook(val_dataloader=held_out, search_begin=2, search_epochs=2)
+
+
 @pytest.mark.parametrize('estimator', ['reinforce', 'gumbel_st'])
 def test_other_estimators_run(tmp_path, repo_root, shapes_root, estimator):
     cfg = write_config(tmp_path, repo_root, shapes_root, estimator=estimator, epochs=1)

@@ -81,6 +81,10 @@ class DADASearchHook(Hook):
         search_epochs: epochs during which the policy is learned (None: all of them); after
             it the top-k policy is frozen and used to augment the rest of training. More
             than the run's ``max_epochs`` is warned about at ``before_train``.
+        search_begin: warm-up epochs at the start, in which the network trains on its
+            batches as loaded (no policy, no updates), so that the rewards come from a
+            network that has learnt something; the policy updates run from this epoch to
+            ``search_epochs``.
         estimator: 'candidates' (default: several candidates of the same image scored per
             update, ``search/candidates.py``), 'relax' (paper), 'reinforce' (reference) or
             'gumbel_st' (ablation); or a dict ``dict(type=name, **options)`` with the
@@ -134,7 +138,8 @@ class DADASearchHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, val_dataloader: Optional[Dict] = None,
-                 search_epochs: Optional[int] = None, estimator: Union[str, Dict] = 'candidates',
+                 search_epochs: Optional[int] = None, search_begin: int = 0,
+                 estimator: Union[str, Dict] = 'candidates',
                  order: str = 'second', temperature: float = 0.5,
                  magnitude_grad: str = 'straight_through',
                  reward_baseline: Optional[str] = 'clean', credit: str = 'batch',
@@ -156,6 +161,13 @@ class DADASearchHook(Hook):
                              f'got {magnitude_grad!r}')
         if search_epochs is not None and search_epochs < 0:
             raise ValueError(f'search_epochs must be >= 0, got {search_epochs}')
+        if (not isinstance(search_begin, int) or isinstance(search_begin, bool)
+                or search_begin < 0):
+            raise ValueError(f'search_begin must be an int >= 0 (the epoch the policy '
+                             f'updates start at), got {search_begin!r}')
+        if search_epochs is not None and search_begin >= max(search_epochs, 1):
+            raise ValueError(f'search_begin={search_begin} must be below search_epochs='
+                             f'{search_epochs}: the search would never update the policy')
         if project is not None:  # the old name of clamp_after_step
             clamp_after_step = renamed_argument('DADASearchHook', 'project',
                                                 'clamp_after_step', bool(project))
@@ -174,6 +186,7 @@ class DADASearchHook(Hook):
                              "with estimator='relax', 'reinforce' or 'gumbel_st'")
         self.channel_order = check_channel_order(channel_order, 'DADASearchHook')
         self.val_dataloader_cfg, self.search_epochs = val_dataloader, search_epochs
+        self.search_begin = search_begin
         self.magnitude_grad, self.fixed_val_batch = magnitude_grad, fixed_val_batch
         self.update_interval, self.top_k = int(update_interval), int(top_k)
         self.policy_file, self.history_file = policy_file, history_file
@@ -252,6 +265,8 @@ class DADASearchHook(Hook):
         self._build(runner)
         if data_batch is None:
             return
+        if self.search_epochs != 0 and runner.epoch < self.search_begin:
+            return  # warm-up: the network trains on its batches as loaded, no policy yet
         images = stack_inputs(data_batch['inputs'], self.device)
         searching = self.searching(runner)
         update = searching and (runner.iter + 1) % self.update_interval == 0
@@ -334,7 +349,7 @@ class DADASearchHook(Hook):
             reward_baseline=reward.reward_baseline, credit=reward.credit,
             reward_normalization=learner_cfg.reward_normalization,
             share_ops=learner_cfg.share_ops, held_out_norm=reward.held_out_norm,
-            search_epochs=self.search_epochs, top_k=self.top_k,
+            search_epochs=self.search_epochs, search_begin=self.search_begin, top_k=self.top_k,
             fd_epsilon=reward.fd_epsilon, hypergrad_scale=reward.hypergrad_scale,
             fixed_val_batch=self.fixed_val_batch, updates=self.updates,
             skipped_updates=self.skipped_updates,
