@@ -35,6 +35,9 @@ import time
 import traceback
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from provenance import provenance  # noqa: E402  (benchmarks/provenance.py)
+
 SECTIONS = ('bench_search', 'batched_ops', 'cifar_search')
 SCRIPTS = dict(bench_search='bench_search.py', batched_ops='bench_batched_ops.py',
                cifar_search='bench_cifar_search.py')
@@ -172,23 +175,6 @@ def environment(device: str):
     return env
 
 
-def provenance() -> dict:
-    """The commit this check runs from: git's, or ``DADA_COMMIT`` where the tree was copied
-    without its ``.git`` (a lent GPU machine), and the command."""
-    import subprocess
-    commit, dirty = os.environ.get('DADA_COMMIT'), None
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
-                                    cwd=REPO, capture_output=True, text=True,
-                                    check=True).stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return dict(commit=commit, dirty=dirty,
-                command=' '.join(['python3', 'benchmarks/gpu_check.py'] + sys.argv[1:]))
-
-
 def good_number(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
 
@@ -275,8 +261,9 @@ def main(argv=None) -> int:
     log_path = osp.splitext(out)[0] + '.log'
     res = dict(schema=1, started=datetime.datetime.now().isoformat(timespec='seconds'),
                device=args.device, small=args.small, budget_s=budget,
-               provenance=provenance(), environment=environment(args.device), sections={},
-               not_run=[])
+               provenance=provenance('benchmarks/gpu_check.py',
+                                     sys.argv[1:] if argv is None else argv),
+               environment=environment(args.device), sections={}, not_run=[])
     if args.install_info and osp.exists(args.install_info):
         with open(args.install_info) as f:
             res['install'] = json.load(f)

@@ -34,7 +34,6 @@ from bench_policy import PLANTED_ARMS, mean_std, planted_found  # noqa: E402
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BLOCK = re.compile(r'(<!-- policy-table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)'
                    r'(<!-- /policy-table -->)', re.S)
-KINDS = ('accuracy', 'found', 'searches', 'provenance')
 ARM_NAMES = {
     'none': 'none (crop only)',
     'start': "start (the search's starting point: 105 sub-policies, p = m = 0.5)",

@@ -1,6 +1,9 @@
 """What made a benchmark's numbers: the commit (and whether the tree had changes), the
 exact command, and the versions of the packages that decide them. Benchmarks record it
-when they start, so a run that overlaps a later edit still names the code it ran."""
+when they start, so a run that overlaps a later edit still names the code it ran. Where
+the tree was copied without its ``.git`` (a lent GPU machine), ``DADA_COMMIT`` names the
+commit."""
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -29,7 +32,7 @@ def provenance(script: str, argv: Sequence[str]) -> Dict:
             packages[name] = version(name)
         except PackageNotFoundError:
             packages[name] = None
-    return dict(commit=_git('rev-parse', 'HEAD'),
+    return dict(commit=_git('rev-parse', 'HEAD') or os.environ.get('DADA_COMMIT'),
                 dirty=None if status is None else bool(status),
                 command=' '.join(['python', script] + list(argv)),
                 python=sys.version.split()[0], packages=packages,

@@ -26,6 +26,10 @@ def test_gpu_check_cpu_mode_writes_results(tmp_path):
     assert out.exists(), proc.stdout[-3000:]
     res = json.loads(out.read_text())
     assert res['device'] == 'cpu' and res['small'] is True
+    head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert res['provenance']['commit'] == head
+    assert res['provenance']['command'].startswith('python benchmarks/gpu_check.py --device cpu')
     assert (out.parent / 'gpu_check.log').exists()
     assert set(res['sections']) == set(SECTIONS)
     for name, rec in res['sections'].items():

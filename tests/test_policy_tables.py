@@ -11,6 +11,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
 
 import policy_tables  # noqa: E402
+from test_docs_links import slug  # noqa: E402
 
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
 POLICY_SECTION = '## Policy quality'
@@ -58,7 +59,7 @@ def quoted_policy_numbers():
     policy section of docs/benchmarks.md and every README or docs line that links into it."""
     bench = open(osp.join(ROOT, 'docs', 'benchmarks.md')).read()
     section = policy_section(bench)
-    anchors = [policy_tables_anchor(h) for h in re.findall(r'^#+ (.*)$', section, re.M)]
+    anchors = [slug(h) for h in re.findall(r'^#+ (.*)$', section, re.M)]
     quoted = []
     for lineno, line in enumerate(section.splitlines()):
         if line.startswith('<!--'):
@@ -71,11 +72,6 @@ def quoted_policy_numbers():
                 quoted += [(f'{osp.relpath(path, ROOT)}:{lineno}', n)
                            for n in NUMBER.findall(line)]
     return quoted
-
-
-def policy_tables_anchor(heading):
-    slug = re.sub(r'[^\w\- ]', '', heading.strip().lower())
-    return slug.replace(' ', '-')
 
 
 def test_every_results_file_records_commit_command_and_versions():

@@ -265,7 +265,7 @@ class DADASearchHook(Hook):
         self._build(runner)
         if data_batch is None:
             return
-        if self.search_epochs != 0 and runner.epoch < self.search_begin:
+        if runner.epoch < self.search_begin:
             return  # warm-up: the network trains on its batches as loaded, no policy yet
         images = stack_inputs(data_batch['inputs'], self.device)
         searching = self.searching(runner)
@@ -435,7 +435,6 @@ def _checkpoint_source(runner, checkpoint: Dict) -> str:
     if 'epoch' in meta and 'iter' in meta:
         where += f" (saved at iteration {meta['iter']}, {meta['epoch']} epoch(s) done)"
     return where
-
 
 
 #: the paper's settings (the official code's, less its documented faults: the hyper-gradient
