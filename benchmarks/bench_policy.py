@@ -17,7 +17,10 @@ digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
    * ``randaugment``: mmpretrain's RandAugment (timm_increasing, 2 ops, magnitude 9,
      std 0.5: rand-m9-mstd0.5);
    * ``dada-cifar10``: the paper's published CIFAR-10 policy;
-   * ``searched``: the search's top-25 policy file.
+   * ``searched``: the search's top-25 policy file;
+   * ``op`` (planted variants only): the op that undoes the shift, alone, at the shift's
+     level with p = 0.5: what the right answer is worth, the reference a search is
+     measured against.
 
 Variants (``--variants``): ``natural`` (clean images everywhere) and the planted shifts
 ``invert`` / ``contrast`` / ``dark`` / ``solarize`` / ``rotate`` / ``shear`` /
@@ -47,8 +50,10 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # (benchmarks/provenance.py)
 
-ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched')
-PLANTED_ARMS = ('none', 'searched')
+ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched', 'op')
+PLANTED_ARMS = ('none', 'searched', 'op')
+#: arms that exist only where a shift is planted
+PLANTED_ONLY_ARMS = ('op', )
 VARIANTS = ('natural', 'invert', 'contrast', 'dark', 'solarize', 'rotate', 'shear',
             'translate')
 MEAN, STD = [127.5] * 3, [64.0] * 3
@@ -124,7 +129,20 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     return cfg
 
 
-def arm_transforms(arm: str, policy_file: Optional[str]) -> List[Dict]:
+def undoing_op_policy(variant: str) -> List[List[Dict]]:
+    """The ``op`` arm's policy: the op that undoes ``variant``'s shift at the shift's level,
+    applied with p = 0.5 (its second slot never applies)."""
+    from dada_mm.datasets.digits import SHIFT_OPS
+    if variant not in SHIFT_OPS:
+        raise ValueError(f"arm 'op' needs a planted variant ({sorted(SHIFT_OPS)}), got "
+                         f'{variant!r}')
+    op, level = SHIFT_OPS[variant]
+    level = 0.5 if level is None else level
+    return [[dict(op=op, prob=0.5, magnitude=level), dict(op=op, prob=0.0, magnitude=level)]]
+
+
+def arm_transforms(arm: str, policy_file: Optional[str],
+                   variant: str = 'natural') -> List[Dict]:
     if arm == 'none':
         return []
     if arm == 'start':
@@ -144,6 +162,8 @@ def arm_transforms(arm: str, policy_file: Optional[str]) -> List[Dict]:
         return [dict(type='DADAAugment', policy='dada-cifar10')]
     if arm == 'searched':
         return [dict(type='DADAAugment', policy=policy_file, top_k=25)]
+    if arm == 'op':
+        return [dict(type='DADAAugment', policy=undoing_op_policy(variant))]
     raise ValueError(f'unknown arm {arm!r}; choose from {list(ARMS)}')
 
 
@@ -151,7 +171,7 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
                 policy_file: Optional[str]) -> Dict:
     cfg = base_cfg(args, work_dir, seed, args.retrain_epochs, args.lr)
     test_prefix = 'clean' if variant == 'natural' else variant
-    pipeline = (crop(args.size) + arm_transforms(arm, policy_file)
+    pipeline = (crop(args.size) + arm_transforms(arm, policy_file, variant)
                 + [dict(type='PackInputs')])
     cfg.update(train_dataloader=loader(root, 'train', 'clean', pipeline, args.batch_size,
                                        True),
@@ -359,7 +379,8 @@ def main(argv=None) -> Dict:
     t0 = time.perf_counter()
 
     def arms_of(variant):
-        chosen = args.arms if variant == 'natural' else PLANTED_ARMS
+        chosen = ([a for a in args.arms if a not in PLANTED_ONLY_ARMS]
+                  if variant == 'natural' else PLANTED_ARMS)
         return [a for a in chosen if a in args.arms]
 
     needs_search = args.search_only or any('searched' in arms_of(v) for v in args.variants)

@@ -57,7 +57,7 @@ import platform
 import subprocess
 import sys
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(HERE)
@@ -110,16 +110,30 @@ def split(labels: torch.Tensor, train_per_class: int, val_per_class: int,
     return {k: torch.as_tensor(sorted(v)) for k, v in out.items()}
 
 
-def apply_candidate(images: torch.Tensor, cand: Tuple[str, float]) -> torch.Tensor:
-    """One op at one level on every image (positive sign, Cutout centred); 'clean' is the
-    identity. Images are RGB (0..255 floats)."""
+def apply_candidate(images: torch.Tensor, cand: Tuple[str, float],
+                    sign_seed: Optional[int] = None) -> torch.Tensor:
+    """One op at one level on every image (Cutout centred); 'clean' is the identity.
+    Signed ops take the positive sign, or with ``sign_seed`` a sign of +1 or -1 per image
+    drawn from that seed (as a policy draws it). Images are RGB (0..255 floats)."""
     from dada_mm.search.batched_ops import apply_op_batch
     op, level = cand
     if op == 'clean':
         return images.clone()
     b = images.shape[0]
+    signs = torch.ones(b)
+    if sign_seed is not None:
+        gen = torch.Generator().manual_seed(sign_seed)
+        signs = torch.randint(0, 2, (b, ), generator=gen).float() * 2 - 1
     return apply_op_batch(images, op, torch.full((b, ), float(level)),
-                          signs=torch.ones(b), channel_order='rgb')
+                          signs=signs, channel_order='rgb')
+
+
+def sign_seeds(args) -> Dict[str, Optional[int]]:
+    """The sign seeds of the held-out and test shifts and of the candidates: None (the
+    positive sign everywhere) unless ``--random-signs``."""
+    if not args.random_signs:
+        return dict(val=None, test=None, candidates=None)
+    return dict(val=args.seed + 2, test=args.seed + 3, candidates=args.seed + 4)
 
 
 # ------------------------------------------------------------------------------ model
@@ -374,9 +388,9 @@ def score_state(model, state, data, args, shifts, log) -> Dict:
     for kind, train_bn in (('batch', True), ('running', False)):
         if kind == 'batch' and 'train' not in modes:
             continue
-        vals[kind] = {s: held_out_gradients(model, params, running,
-                                            apply_candidate(xv, SHIFTS[s]), yv, train_bn)
-                      for s in shifts}
+        vals[kind] = {s: held_out_gradients(
+            model, params, running, apply_candidate(xv, SHIFTS[s], sign_seeds(args)['val']),
+            yv, train_bn) for s in shifts}
     val_of = {'train': 'batch', 'train_valrun': 'running', 'eval': 'running',
               'clean': 'running', 'mixed': 'running'}
     # the frozen statistics
@@ -403,7 +417,7 @@ def score_state(model, state, data, args, shifts, log) -> Dict:
     plain = plain_step_seconds(model, params, xs[:args.batch_size], ys[:args.batch_size])
     log(f'  held-out gradients and statistics ({time.perf_counter() - t0:.0f} s)')
     for cand in sorted(cands, key=lambda c: (c[0], c[1])):
-        x = apply_candidate(xs, cand)
+        x = apply_candidate(xs, cand, sign_seeds(args)['candidates'])
         for grad_mode in ('train', 'eval', 'clean', 'mixed'):
             users = [m for m in modes if (m if m != 'train_valrun' else 'train') == grad_mode]
             if not users:
@@ -481,6 +495,9 @@ def main(argv=None) -> Dict:
     parser.add_argument('--no-fd-check', dest='fd_check', action='store_false',
                         help='skip the finite-difference check of the dot reward')
     parser.add_argument('--quiet', action='store_true')
+    parser.add_argument('--random-signs', action='store_true',
+                        help='signed ops (the geometric shifts and candidates) take a sign of '
+                             '+1 or -1 per image, as a policy and the policy benchmark draw it')
     parser.add_argument('--out', default=None, help='JSON file of all results')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -506,7 +523,8 @@ def main(argv=None) -> Dict:
     t0 = time.perf_counter()
     for state in states:
         acc = accuracy(model, state['tensors'], xte, yte)
-        shifted = {s: accuracy(model, state['tensors'], apply_candidate(xte, SHIFTS[s]), yte)
+        shifted = {s: accuracy(model, state['tensors'], apply_candidate(xte, SHIFTS[s],
+                                                                  sign_seeds(args)['test']), yte)
                    for s in args.shifts}
         log(f"state: {state['epochs']} epoch(s), clean test top-1 {100 * acc:.1f} %")
         scored = score_state(model, state, data, args, args.shifts, log)

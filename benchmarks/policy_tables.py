@@ -41,6 +41,7 @@ ARM_NAMES = {
     'randaugment': 'RandAugment (mmpretrain, rand-m9-mstd0.5, 2 ops)',
     'dada-cifar10': "dada-cifar10 (the paper's published CIFAR-10 policy)",
     'searched': "searched (the search's top-25 policy)",
+    'op': 'the undoing op alone (p 0.5, the shift\'s level)',
 }
 
 

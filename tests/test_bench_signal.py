@@ -103,3 +103,24 @@ def test_bench_signal_runs(bench, tmp_path, capsys):
     assert 0.0 <= state['clean_test_top1'] <= 1.0 and state['fd_check']['images'] == 3
     assert set(state['cost']['gradients']) == {'train', 'eval', 'clean', 'mixed'}
     assert all(c['per_image_vs_plain_step'] > 0 for c in state['cost']['gradients'].values())
+
+
+def test_random_signs_give_both_directions_per_image(bench):
+    """With a sign seed a signed op turns some images one way and some the other (the
+    policy benchmark's shifts and a policy's draws); without one, every image the same."""
+    from dada_mm.search.batched_ops import apply_op_batch
+    x = torch.zeros(12, 3, 16, 16)
+    x[:, :, 4:12, 6:9] = 200.0
+    cand = ('Rotate', 5.0 / 6.0)
+    pos = apply_op_batch(x, 'Rotate', torch.full((12, ), 5.0 / 6.0), signs=torch.ones(12),
+                         channel_order='rgb')
+    neg = apply_op_batch(x, 'Rotate', torch.full((12, ), 5.0 / 6.0), signs=-torch.ones(12),
+                         channel_order='rgb')
+    assert not torch.equal(pos[0], neg[0])
+    assert torch.equal(bench.apply_candidate(x, cand), pos)
+    out = bench.apply_candidate(x, cand, sign_seed=5)
+    is_pos = [torch.equal(o, p) for o, p in zip(out, pos)]
+    is_neg = [torch.equal(o, n) for o, n in zip(out, neg)]
+    assert all(a != b for a, b in zip(is_pos, is_neg))
+    assert 0 < sum(is_pos) < 12
+    assert torch.equal(out, bench.apply_candidate(x, cand, sign_seed=5))  # seeded

@@ -1,0 +1,48 @@
+"""The policy benchmark's ``op`` arm (a smoke test of benchmarks/bench_policy.py): the op
+that undoes a planted shift, alone, must reproduce that shift on a training image."""
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+
+import bench_policy  # noqa: E402
+
+
+@pytest.mark.parametrize('variant', ['rotate', 'shear', 'translate', 'dark', 'invert'])
+def test_op_arm_reproduces_the_planted_shift(variant):
+    """Every augmented image is the planted shift of that image (for a signed op, with one
+    sign or the other, as the shift draws one per image), and about half are augmented."""
+    from PIL import Image
+
+    from dada_mm.datasets.digits import SHIFT_OPS, SHIFTS
+    from dada_mm.transforms import DADAAugment
+    from dada_mm.transforms.image_ops import apply_op
+    (t, ) = bench_policy.arm_transforms('op', None, variant)
+    aug = DADAAugment(**{k: v for k, v in t.items() if k != 'type'}, channel_order='rgb')
+    yy, xx = np.mgrid[:16, :16]
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[((yy - 8) ** 2 + (xx - 6) ** 2 < 20) | ((xx > 9) & (xx < 12))] = 220
+    op, level = SHIFT_OPS[variant]
+    signs = (1.0, -1.0) if level is not None else (1.0, )
+    either_way = [apply_op(img, op, 0.5 if level is None else level, sign=s,
+                           channel_order='rgb') for s in signs]
+    shifted = np.asarray(SHIFTS[variant](Image.fromarray(img)))
+    assert any(np.array_equal(shifted, w) for w in either_way)
+    assert not any(np.array_equal(img, w) for w in either_way)
+    applied = 0
+    for seed in range(40):
+        np.random.seed(seed)
+        out = aug(dict(img=img.copy()))['img']
+        if not np.array_equal(out, img):
+            assert any(np.array_equal(out, w) for w in either_way), variant
+            applied += 1
+    assert 8 <= applied <= 32  # p = 0.5
+
+
+def test_op_arm_needs_a_planted_variant():
+    with pytest.raises(ValueError, match="arm 'op' needs a planted variant"):
+        bench_policy.arm_transforms('op', None, 'natural')
