@@ -359,8 +359,9 @@ def main(argv=None) -> Dict:
     parser.add_argument('--size', type=int, default=32, help='image side (px)')
     parser.add_argument('--hook-options', type=json.loads, default={},
                         help='JSON dict of DADASearchHook options, e.g. '
-                             '\'{"estimator": "reinforce", "credit": "batch"}\'; '
-                             '\'{"type": "PaperDADASearchHook"}\' searches with the '
+                             '\'{"estimator": "reinforce", "reward": {"type": '
+                             '"BilevelReward", "credit": "batch"}}\'; '
+                             '\'{"preset": "paper"}\' searches with the '
                              "paper's settings")
     parser.add_argument('--search-only', action='store_true',
                         help='skip the retraining (policy statistics only)')

@@ -79,13 +79,13 @@ def build_runner(args, work_dir, data_root, order, estimator=None):
             hook['val_dataloader']['dataset']['data_root'] = data_root
             hook['val_dataloader']['batch_size'] = args.val_batch_size or args.batch_size
             hook['val_dataloader']['num_workers'] = 0
-            hook['order'] = order
             if estimator is not None:
                 hook['estimator'] = estimator
-            hook['reward_baseline'] = args.reward_baseline
             # the plain iteration is timed on a batch already loaded; so is the search
             # iteration (in training, data-loader workers load the held-out batches)
-            hook['fixed_val_batch'] = True
+            hook['reward'] = dict(hook.get('reward') or dict(type='BilevelReward'),
+                                  order=order, reward_baseline=args.reward_baseline,
+                                  fixed_val_batch=True)
     if args.crop:
         set_crop(cfg, args.crop)
     if args.backbone != 'config':

@@ -35,10 +35,11 @@ held_out_dataloader = dict(
 custom_hooks = [
     dict(type='DADASearchHook', val_dataloader=held_out_dataloader,
          search_epochs=search_epochs, update_interval=update_interval,
-         estimator='relax', order='second',
-         temperature=0.5, magnitude_grad='straight_through', top_k=25,
-         policy_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999),
-                               weight_decay=0.0)),
+         top_k=25, estimator=dict(type='relax'),
+         reward=dict(type='BilevelReward', order='second', magnitude_grad='straight_through'),
+         learner=dict(temperature=0.5,
+                      policy_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999),
+                                            weight_decay=0.0))),
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0, deterministic=False)

@@ -1,7 +1,7 @@
 # The paper's search stage: ResNet-50 on reduced ImageNet (120 classes, ~6,000 images,
 # split 50/50 per class into search-train and search-val), 20 epochs, batch 32, SGD
 # lr 0.00125 (cosine to 0.001), weight decay 1e-4; the search with the paper's settings
-# (PaperDADASearchHook: RELAX, policy Adam lr 0.005 betas (0.5, 0.999), tau 0.5;
+# (preset='paper': RELAX, policy Adam lr 0.005 betas (0.5, 0.999), tau 0.5;
 # docs/method.md). Writes dada_policy.json (top 25) for
 # `configs/dada_retrain_resnet50_imagenet.py`.
 #
@@ -47,10 +47,10 @@ train_cfg = dict(max_epochs=epochs, val_interval=epochs)
 auto_scale_lr = dict(base_batch_size=32)
 
 custom_hooks = [
-    # the paper's settings (RELAX, one draw per image, policy Adam lr 0.005, ...); swap in
-    # type='DADASearchHook' for this project's defaults (candidate scoring)
-    dict(type='PaperDADASearchHook', val_dataloader=search_val_dataloader,
-         search_epochs=None, temperature=0.5, top_k=25),
+    # the paper's settings (RELAX, one draw per image, policy Adam lr 0.005, ...); leave
+    # out preset='paper' for this project's defaults (candidate scoring)
+    dict(type='DADASearchHook', val_dataloader=search_val_dataloader,
+         search_epochs=None, top_k=25, preset='paper'),
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
 randomness = dict(seed=2, deterministic=False)

@@ -62,10 +62,11 @@ def test_search_refuses_mixed_image_sizes_and_batch_augments():
 
 
 @pytest.mark.parametrize('kwargs,field', [
-    (dict(order='third'), 'order'), (dict(magnitude_grad='finite'), 'magnitude_grad'),
-    (dict(hypergrad_scale='eta'), 'hypergrad_scale'), (dict(search_epochs=-1),
-                                                        'search_epochs'),
-    (dict(channel_order='gbr'), 'channel_order')])
+    (dict(reward=dict(type='BilevelReward', order='third')), 'order'),
+    (dict(reward=dict(type='BilevelReward', magnitude_grad='finite')), 'magnitude_grad'),
+    (dict(reward=dict(type='BilevelReward', hypergrad_scale='eta')), 'hypergrad_scale'),
+    (dict(search_epochs=-1), 'search_epochs'),
+    (dict(learner=dict(channel_order='gbr')), 'channel_order')])
 def test_search_hook_bad_options_name_the_field(kwargs, field):
     from dada_mm.search import DADASearchHook
     with pytest.raises(ValueError, match=field):

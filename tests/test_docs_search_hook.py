@@ -5,35 +5,41 @@ import os.path as osp
 import re
 
 from dada_mm.search.hook import DADASearchHook
+from dada_mm.search.presets import LEARNER_KEYS, REWARD_KEYS, SEARCH_PRESETS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-# accepted for old configs, warned about, and not documented
-DEPRECATED = {'project'}
+
+
+def _section(title):
+    """The text of docs/search_hook.md from the heading ``title`` to the next heading."""
+    with open(osp.join(REPO, 'docs', 'search_hook.md'), encoding='utf-8') as f:
+        text = f.read()
+    return re.split(r'\n#+ ', text.split(f'\n{title}\n', 1)[1], maxsplit=1)[0]
 
 
 def _table_rows():
-    """(argument, default) of each row of the "Options" table."""
-    with open(osp.join(REPO, 'docs', 'search_hook.md'), encoding='utf-8') as f:
-        text = f.read()
-    section = text.split('\n## Options\n', 1)[1].split('\n## ', 1)[0]
-    return re.findall(r'^\| `(\w+)` \| `([^`]*)`', section, re.M)
+    """(argument, default) of each row of the arguments' table."""
+    return re.findall(r'^\| `(\w+)` \| `([^`]*)`', _section('## Options'), re.M)
+
+
+def _preset_rows(title):
+    """key -> (its 'default' cell, its 'paper' cell) of the table under ``title``."""
+    rows = re.findall(r'^\| `(\w+)` \| `([^`]*)` \|(?: `([^`]*)`)? \|', _section(title),
+                      re.M)
+    return {key: (default, paper or default) for key, default, paper in rows}
 
 
 def _signature():
     params = inspect.signature(DADASearchHook.__init__).parameters
-    return {name: p.default for name, p in params.items() if name != 'self'}
+    return {name: p.default for name, p in params.items()
+            if name != 'self' and p.kind is not p.VAR_KEYWORD}
 
 
 def test_options_table_lists_exactly_the_arguments():
     names = [name for name, _ in _table_rows()]
     assert len(names) == len(set(names)), 'an argument is listed twice'
     signature = _signature()
-    assert DEPRECATED <= set(signature), 'a deprecated name is gone: drop it from DEPRECATED'
-    assert set(names) == set(signature) - DEPRECATED, (
-        f'missing from the table: {sorted(set(signature) - DEPRECATED - set(names))}; '
-        f'not arguments: {sorted(set(names) - set(signature))}')
-    assert names == [n for n in signature if n not in DEPRECATED], \
-        'list the arguments in the order of the signature'
+    assert names == list(signature), 'list exactly the arguments, in the signature\'s order'
 
 
 def test_options_table_defaults_match_the_signature():
@@ -41,6 +47,21 @@ def test_options_table_defaults_match_the_signature():
     wrong = {name: (default, repr(signature[name])) for name, default in _table_rows()
              if name in signature and default != repr(signature[name])}
     assert not wrong, f'documented default vs signature: {wrong}'
+
+
+def _value(cell):
+    return eval(cell, {'__builtins__': {}, 'dict': dict})
+
+
+def test_reward_and_learner_tables_list_the_keys_with_both_presets():
+    for title, part, keys in [('### `reward`', 'reward', REWARD_KEYS),
+                              ('### `learner`', 'learner', LEARNER_KEYS)]:
+        rows = _preset_rows(title)
+        assert list(rows) == list(keys), f'{title}: list exactly {keys}, in that order'
+        for key, cells in rows.items():
+            values = tuple(map(_value, cells))
+            expected = tuple(SEARCH_PRESETS[name][part][key] for name in ('default', 'paper'))
+            assert values == expected, f'{title} {key}: documented {cells}, preset {expected}'
 
 
 def test_readme_search_config_parses(tmp_path):
@@ -54,7 +75,7 @@ def test_readme_search_config_parses(tmp_path):
     cfg = Config.fromfile(str(path))
     hook = cfg.custom_hooks[0]
     assert hook['type'] == 'DADASearchHook'
-    assert set(hook) - {'type'} <= set(_signature())
+    assert set(hook) - {'type'} <= set(_signature())  # no deprecated flat keyword
     train, held_out = cfg.train_dataloader.dataset, hook['val_dataloader']['dataset']
     assert (train.type, train.part, held_out.type, held_out.part) == \
         ('HeldOutSplit', 'train', 'HeldOutSplit', 'held_out')

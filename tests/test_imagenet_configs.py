@@ -151,7 +151,14 @@ def test_reduced_search_then_retrain_with_its_policy(tmp_path, repo_root, config
     wd = str(tmp_path / 'search')
     run(repo_root, cfg, wd)
     policy = osp.join(wd, 'dada_policy.json')
-    assert len(json.load(open(policy))['sub_policies']) == 25
+    doc = json.load(open(policy))
+    assert len(doc['sub_policies']) == 25
+    # the paper's search: preset='paper'
+    search = doc['meta']['search']
+    assert (search['estimator'], search['credit'], search['reward_baseline'],
+            search['held_out_norm'], search['reward_normalization'], search['share_ops'],
+            search['policy_optimizer']['lr']) == ('relax', 'image', None, 'batch', None,
+                                                  False, 0.005)
     # the retraining config takes that file
     cfg = write_child(configs, 'dada_retrain_resnet50_imagenet',
                       [("policy = 'dada-imagenet'", f'policy = {policy!r}')],

@@ -166,8 +166,8 @@ def test_project_is_a_deprecated_name_of_clamp_after_step():
     from dada_mm.search import DADASearchHook
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # the new name warns about nothing
-        assert DADASearchHook(val_dataloader=dict(),
-                              clamp_after_step=False).learner_cfg.clamp_after_step is False
+        assert DADASearchHook(val_dataloader=dict(), learner=dict(
+            clamp_after_step=False)).learner_cfg.clamp_after_step is False
     assert DADASearchHook(val_dataloader=dict()).learner_cfg.clamp_after_step is True
     for value in (False, True):
         with pytest.warns(DeprecationWarning, match='clamp_after_step'):
@@ -191,7 +191,8 @@ def test_project_warning_reaches_the_run_log():
             DADASearchHook(val_dataloader=dict(), project=False)
     finally:
         logger.removeHandler(handler)
-    assert any(r.levelno == logging.WARNING and 'use clamp_after_step' in r.getMessage()
+    assert any(r.levelno == logging.WARNING
+               and 'use learner=dict(clamp_after_step=...)' in r.getMessage()
                for r in records)
 
 
@@ -251,25 +252,33 @@ def test_epoch_summary_names_every_number():
 
 def test_hook_hands_every_option_to_its_component():
     from dada_mm.search import DADASearchHook
-    options = dict(estimator='reinforce', order='first', temperature=0.25,
-                   reward_baseline=None, credit='image', reward_normalization=None,
-                   share_ops=False, held_out_norm='running', fd_epsilon=0.5,
-                   hypergrad_scale=2.0, policy_optimizer=dict(type='SGD', lr=1.0),
-                   control_variate=dict(hidden=3),
+    reward = dict(order='first', reward_baseline=None, credit='image',
+                  held_out_norm='running', fd_epsilon=0.5, hypergrad_scale=2.0,
+                  magnitude_grad='exact', fixed_val_batch=True)
+    learner = dict(temperature=0.25, reward_normalization=None, share_ops=False,
+                   policy_optimizer=dict(type='SGD', lr=1.0), control_variate=dict(hidden=3),
                    control_variate_optimizer=dict(type='SGD', lr=2.0),
                    init=dict(alpha=0.5), clamp_after_step=False)
-    hook = DADASearchHook(val_dataloader=dict(), **options)
-    seen = dict(vars(hook.learner_cfg), **{k: v for k, v in vars(hook.bilevel_reward).items()
-                                           if not k.startswith('_')})
+    files = dict(search_begin=1, seed=7, channel_order='rgb', policy_file='p.json',
+                 history_file='h.json', log_top=2)
+    hook = DADASearchHook(val_dataloader=dict(), estimator='reinforce',
+                          reward=dict(type='BilevelReward', **reward),
+                          learner=dict(learner, **files))
+    seen = dict(vars(hook.learner_cfg))
     assert seen.pop('estimator_options') == {}  # a name passes no options
-    assert seen == options
+    assert seen == dict(learner, estimator='reinforce')
+    assert {k: v for k, v in vars(hook.bilevel_reward).items()
+            if not k.startswith('_')} == reward
+    assert {key: getattr(hook, key) for key in files} == files
+    assert (hook.magnitude_grad, hook.fixed_val_batch) == ('exact', True)
     # a dict passes the estimator its own options
     hook = DADASearchHook(val_dataloader=dict(), estimator=dict(type='candidates', num_draws=2,
                                                                   baseline='clean'))
     assert hook.learner_cfg.estimator == 'candidates'
     assert hook.learner_cfg.estimator_options == dict(num_draws=2, baseline='clean')
     with pytest.raises(ValueError, match="needs order='second'"):
-        DADASearchHook(val_dataloader=dict(), estimator='candidates', order='first')
+        DADASearchHook(val_dataloader=dict(), estimator='candidates',
+                       reward=dict(type='BilevelReward', order='first'))
     with pytest.raises(ValueError, match="needs 'type'"):
         DADASearchHook(val_dataloader=dict(), estimator=dict(num_draws=2))
     with pytest.raises(ValueError, match='num_images must be an int'):
@@ -294,12 +303,14 @@ def test_the_default_hook_scores_candidates_and_the_paper_hook_has_the_papers_se
     assert cfg.policy_optimizer['lr'] == 0.005 and cfg.control_variate['zero_init'] is False
     # an argument still overrides a paper default, and the shared dict is not changed
     mine = HOOKS.build(dict(type='PaperDADASearchHook', val_dataloader=held_out,
-                            estimator='reinforce', policy_optimizer=dict(type='Adam', lr=0.1)))
+                            estimator='reinforce',
+                            learner=dict(policy_optimizer=dict(type='Adam', lr=0.1))))
     assert mine.learner_cfg.estimator == 'reinforce'
     assert mine.learner_cfg.policy_optimizer['lr'] == 0.1
-    assert PAPER_SETTINGS['policy_optimizer']['lr'] == 0.005
+    assert PAPER_SETTINGS['learner']['policy_optimizer']['lr'] == 0.005
     with pytest.raises(ValueError, match="order='first' works with estimator='relax'"):
-        HOOKS.build(dict(type='DADASearchHook', val_dataloader=held_out, order='first'))
+        HOOKS.build(dict(type='DADASearchHook', val_dataloader=held_out,
+                         reward=dict(type='BilevelReward', order='first')))
 
 
 def test_policy_movement_against_hand_computed_values():

@@ -38,8 +38,9 @@ custom_hooks = [
                                           data_prefix='train',
                                           ann_file='meta/search_val.txt',
                                           with_label=True, pipeline=det_pipeline)),
-         search_epochs={search_epochs}, order={order!r}, estimator={estimator!r},
-         held_out_norm='batch', top_k=10),
+         search_epochs={search_epochs}, estimator={estimator!r},
+         reward=dict(type='BilevelReward', order={order!r}, held_out_norm='batch'),
+         learner=dict(), top_k=10),
 ]
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
                      checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
@@ -215,7 +216,7 @@ def test_search_begin_warms_the_network_up_on_unaugmented_batches(tmp_path, repo
     """Epoch 1 is warm-up (search_begin=1): no policy update and the batches reach the
     training step as loaded; epoch 2 updates the policy at each of its 3 iterations."""
     cfg = write_config(tmp_path, repo_root, shapes_root)
-    text = open(cfg).read().replace("top_k=10),", "top_k=10, search_begin=1),")
+    text = open(cfg).read().replace('learner=dict()', 'learner=dict(search_begin=1)')
     open(cfg, 'w').write(text)
     runner = runner_before_training(cfg, tmp_path)
     hook = search_hook(runner)
@@ -238,9 +239,10 @@ def test_search_begin_warms_the_network_up_on_unaugmented_batches(tmp_path, repo
     held_out = dict(batch_size=2, dataset=dict(type='CustomDataset', data_root='x'))
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match='search_begin must be an int >= 0'):
-            DADASearchHook(val_dataloader=held_out, search_begin=bad)
+            DADASearchHook(val_dataloader=held_out, learner=dict(search_begin=bad))
     with pytest.raises(ValueError, match='must be below search_epochs=2'):
-        DADASearchHook(val_dataloader=held_out, search_begin=2, search_epochs=2)
+        DADASearchHook(val_dataloader=held_out, learner=dict(search_begin=2),
+                       search_epochs=2)
 
 
 @pytest.mark.parametrize('estimator', ['reinforce', 'gumbel_st'])
@@ -261,7 +263,8 @@ def test_hook_refuses_missing_val_split():
     with pytest.raises(ValueError, match='val_dataloader'):
         DADASearchHook()
     with pytest.raises(ValueError, match='order'):
-        DADASearchHook(val_dataloader=dict(), order='third')
+        DADASearchHook(val_dataloader=dict(), reward=dict(type='BilevelReward',
+                                                          order='third'))
 
 
 def test_first_order_reuses_the_training_step(tmp_path, repo_root, shapes_root):
@@ -310,8 +313,9 @@ def test_clean_reward_baseline_feeds_the_estimator_the_difference(tmp_path, repo
     from dada_mm.search.bilevel import finite_difference_losses, labels_of
     path = write_config(tmp_path, repo_root, shapes_root, order=order, epochs=1)
     text = open(path).read().replace(
-        "top_k=10),", "top_k=10, reward_baseline='clean', reward_normalization=None, "
-                      "credit='image'),")
+        "held_out_norm='batch')", "held_out_norm='batch', reward_baseline='clean', "
+                                  "credit='image')").replace(
+        'learner=dict()', 'learner=dict(reward_normalization=None)')
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
@@ -356,7 +360,8 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
     import dada_mm.search.bilevel_reward as reward_module
     path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
     text = open(path).read().replace(
-        "top_k=10),", f"top_k=10, credit={credit!r}, reward_baseline=None),")
+        "held_out_norm='batch')", f"held_out_norm='batch', credit={credit!r}, "
+                                  'reward_baseline=None)')
     open(path, 'w').write(text)
     runner = runner_before_training(path, tmp_path)
     hook = search_hook(runner)
@@ -394,19 +399,22 @@ def test_credit_and_reward_normalisation_reach_the_estimator(tmp_path, repo_root
 def test_credit_and_normalisation_bad_values_name_the_option():
     from dada_mm.search.hook import DADASearchHook
     with pytest.raises(ValueError, match=r"credit must be one of \['image', 'batch'\]"):
-        DADASearchHook(val_dataloader=dict(), credit='group')
+        DADASearchHook(val_dataloader=dict(), reward=dict(type='BilevelReward',
+                                                          credit='group'))
     with pytest.raises(ValueError, match=r"reward_normalization must be one of "
                                          r"\[None, 'rms'\]"):
-        DADASearchHook(val_dataloader=dict(), reward_normalization='std')
+        DADASearchHook(val_dataloader=dict(), learner=dict(reward_normalization='std'))
     with pytest.raises(ValueError, match=r"held_out_norm must be one of "
                                          r"\['batch', 'running'\]"):
-        DADASearchHook(val_dataloader=dict(), held_out_norm='eval')
+        DADASearchHook(val_dataloader=dict(), reward=dict(type='BilevelReward',
+                                                          held_out_norm='eval'))
 
 
 def test_reward_baseline_bad_value_names_the_option():
     from dada_mm.search.hook import DADASearchHook
     with pytest.raises(ValueError, match=r"reward_baseline must be one of \[None, 'clean'\]"):
-        DADASearchHook(val_dataloader=dict(), reward_baseline='mean')
+        DADASearchHook(val_dataloader=dict(), reward=dict(type='BilevelReward',
+                                                          reward_baseline='mean'))
 
 
 def test_first_order_base_point_equals_a_separate_pass(tmp_path, repo_root, shapes_root):
@@ -480,6 +488,7 @@ def test_magnitude_step_descends_the_numeric_reward_derivative(tmp_path, repo_ro
     import dada_mm.search.bilevel_reward as reward_module
     from dada_mm.search_space import SUB_POLICIES
     path = write_config(tmp_path, repo_root, shapes_root, epochs=1)
+    # the flat spelling (deprecated): it must still reach the reward through train.py
     text = open(path).read().replace(
         "top_k=10),", f"top_k=10, magnitude_grad={magnitude_grad!r}),")
     open(path, 'w').write(text)

@@ -9,7 +9,10 @@ from .estimators import ESTIMATORS, build_estimator
 from .hook import PAPER_SETTINGS, DADASearchHook, PaperDADASearchHook
 from .learner import LearnerConfig, PolicyLearner
 from .policy_params import PolicyParameters
+from .presets import SEARCH_PRESETS
+from .registry import DADA_ESTIMATORS, DADA_REWARDS
 
 __all__ = ['RelaxControlVariate', 'PolicySample', 'sample_policy', 'ESTIMATORS',
            'build_estimator', 'DADASearchHook', 'PaperDADASearchHook', 'PAPER_SETTINGS',
-           'PolicyParameters', 'PolicyLearner', 'LearnerConfig']
+           'PolicyParameters', 'PolicyLearner', 'LearnerConfig', 'SEARCH_PRESETS',
+           'DADA_ESTIMATORS', 'DADA_REWARDS']

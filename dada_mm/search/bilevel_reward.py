@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..utils.dist import all_ranks
-from .batched_ops import apply_sub_policies
+from .batched_ops import MAGNITUDE_GRAD_MODES, apply_sub_policies
 from .bilevel import (
     class_gradients,
     directional_derivatives,
@@ -34,6 +34,7 @@ from .bilevel import (
 from .candidates import CandidateSet
 from .distributions import PolicySample
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
+from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
 
 __all__ = ['StepInput', 'BilevelReward', 'network_lr', 'check_first_order', 'ORDERS',
@@ -109,21 +110,40 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f'{name} must be one of {list(choices)}, got {value!r}')
 
 
+@DADA_REWARDS.register_module()
 class BilevelReward:
-    """Per-image rewards and the magnitude gradient of one policy step.
+    """Per-image rewards and the magnitude gradient of one policy step; the ``reward``
+    sub-config of ``DADASearchHook`` (``dict(type='BilevelReward', ...)``).
 
-    Args: ``order``, ``reward_baseline``, ``credit``, ``fd_epsilon``, ``hypergrad_scale``
-    and ``held_out_norm`` as ``DADASearchHook``'s arguments of the same names.
+    Args:
+        order: 'second' (central finite difference around w_t: two extra passes) or
+            'first' (one-sided, its base point w_t is the training step itself: one pass
+            fewer; needs a plain cross-entropy head, no AMP).
+        reward_baseline: 'clean' subtracts the reward of the same image un-augmented
+            (two more passes; independent of the draw, so unbiased); None: none.
+        credit: 'batch' or 'image' (``reward.py``).
+        fd_epsilon: R = fd_epsilon / ||v|| (0.01 as DARTS).
+        hypergrad_scale: 'lr' multiplies the hyper-gradient by the network's learning
+            rate (DARTS' xi), or a fixed number.
+        held_out_norm: BatchNorm on the held-out batch: 'running' (eval mode) or 'batch'
+            (its own statistics); see ``bilevel.validation_gradient``.
+        magnitude_grad: how the reward's gradient reaches the levels through the ops:
+            'straight_through' (op-agnostic) or 'exact' (true gradient for warps and
+            blends, straight-through for the rest). The hook augments with it.
+        fixed_val_batch: the held-out batch of every step is the split's first one (the
+            official code) instead of a fresh one. The hook's held-out stream follows it.
     """
 
     def __init__(self, order: str = 'second', reward_baseline: Optional[str] = 'clean',
                  credit: str = 'batch', fd_epsilon: float = 0.01,
                  hypergrad_scale: Union[str, float] = 'lr',
-                 held_out_norm: str = 'batch') -> None:
+                 held_out_norm: str = 'batch', magnitude_grad: str = 'straight_through',
+                 fixed_val_batch: bool = False) -> None:
         _check_choice('order', order, ORDERS)
         _check_choice('reward_baseline', reward_baseline, REWARD_BASELINES)
         _check_choice('credit', credit, CREDITS)
         _check_choice('held_out_norm', held_out_norm, HELD_OUT_NORMS)
+        _check_choice('magnitude_grad', magnitude_grad, MAGNITUDE_GRAD_MODES)
         if not (isinstance(hypergrad_scale, (int, float)) or hypergrad_scale == 'lr'):
             raise ValueError(f"hypergrad_scale must be 'lr' or a number, got "
                              f'{hypergrad_scale!r}')
@@ -131,6 +151,7 @@ class BilevelReward:
         self.fd_epsilon = float(fd_epsilon)
         self.hypergrad_scale = hypergrad_scale
         self.held_out_norm = held_out_norm
+        self.magnitude_grad, self.fixed_val_batch = magnitude_grad, bool(fixed_val_batch)
         self._base_capture = None
 
     def check_model(self, runner, model: nn.Module) -> None:

@@ -80,8 +80,9 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .estimators import ESTIMATORS, GradientEstimate, PolicyGradientEstimator, _finish
+from .estimators import GradientEstimate, PolicyGradientEstimator, _finish
 from .policy_params import PolicyParameters
+from .registry import DADA_ESTIMATORS
 
 __all__ = ['CandidateSet', 'CandidateEstimator', 'draw_candidates', 'PATTERNS',
            'CANDIDATE_BASELINES']
@@ -239,6 +240,7 @@ def draw_candidates(params: PolicyParameters, num_images: int, generator: torch.
                         magnitude_delta=delta, eps=float(eps))
 
 
+@DADA_ESTIMATORS.register_module(name='candidates')
 class CandidateEstimator(PolicyGradientEstimator):
     """Policy gradient from the rewards of several candidates of each scored image.
 
@@ -375,5 +377,3 @@ class CandidateEstimator(PolicyGradientEstimator):
         out.grad_magnitudes, out.per_sample_magnitudes = gm.mean(0), gm
         return out
 
-
-ESTIMATORS[CandidateEstimator.name] = CandidateEstimator

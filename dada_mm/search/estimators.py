@@ -1,8 +1,8 @@
 """Gradient estimators for ``grad_(alpha, probs) E[mean_i f_i]`` under the policy distribution.
 
 Three estimators share one call signature, ``est(f, sample, params, control_variate=None)``,
-and are registered by name in ``ESTIMATORS`` so a config can pick
-``estimator='relax' | 'reinforce' | 'gumbel_st'``:
+and are registered by name in the ``DADA_ESTIMATORS`` registry (``registry.py``) so a
+config can pick ``estimator=dict(type='relax' | 'reinforce' | 'gumbel_st', **options)``:
 
 * ``relax`` (RELAX, Grathwohl et al. 2018; the paper's estimator) - unbiased; the control
   variate really acts here because f is passed in as a per-sample scalar reward (in the
@@ -28,7 +28,8 @@ variance statistics and the per-sample variance loss for phi at no extra cost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Tuple, Type, Union
+from types import MappingProxyType
+from typing import Callable, Dict, Mapping, Optional, Tuple, Type, Union
 
 import torch
 from torch import Tensor
@@ -36,6 +37,7 @@ from torch import Tensor
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, policy_log_prob, relaxed_logits
 from .policy_params import PolicyParameters, straight_through_clamp
+from .registry import DADA_ESTIMATORS
 
 __all__ = ['GradientEstimate', 'PolicyGradientEstimator', 'RelaxEstimator',
            'ReinforceEstimator', 'GumbelStraightThroughEstimator', 'ESTIMATORS',
@@ -137,6 +139,7 @@ class PolicyGradientEstimator:
         pass
 
 
+@DADA_ESTIMATORS.register_module(name='relax')
 class RelaxEstimator(PolicyGradientEstimator):
     """RELAX: ``g_i = [f_i - c(z~_i)] grad log P_i + grad c(z_i) - grad c(z~_i)``, averaged.
 
@@ -187,6 +190,7 @@ class RelaxEstimator(PolicyGradientEstimator):
         return out
 
 
+@DADA_ESTIMATORS.register_module(name='reinforce')
 class ReinforceEstimator(PolicyGradientEstimator):
     """Score function: ``g = mean_i (f_i - baseline) grad log P_i``.
 
@@ -254,6 +258,7 @@ def gumbel_straight_through_weights(sample: PolicySample, params: PolicyParamete
     return _st_weights(params.alpha, params.clamped_probs(sample.eps), sample, tau)
 
 
+@DADA_ESTIMATORS.register_module(name='gumbel_st')
 class GumbelStraightThroughEstimator(PolicyGradientEstimator):
     """Gradient of ``mean_i f_i(W)`` with the straight-through weights W (biased).
 
@@ -285,21 +290,16 @@ class GumbelStraightThroughEstimator(PolicyGradientEstimator):
         return _finish(ga, gp, values.detach(), {})
 
 
-ESTIMATORS: Dict[str, Type[PolicyGradientEstimator]] = {
-    RelaxEstimator.name: RelaxEstimator,
-    ReinforceEstimator.name: ReinforceEstimator,
-    GumbelStraightThroughEstimator.name: GumbelStraightThroughEstimator,
-}
+#: the registered estimators by name: a read-only view of ``DADA_ESTIMATORS``
+ESTIMATORS: Mapping[str, Type[PolicyGradientEstimator]] = MappingProxyType(
+    DADA_ESTIMATORS.module_dict)
 
 
-def build_estimator(name: str, **kwargs) -> PolicyGradientEstimator:
-    """Instantiate a registered estimator by name (``'relax' | 'reinforce' | 'gumbel_st'``,
+def build_estimator(name: Union[str, Dict], **kwargs) -> PolicyGradientEstimator:
+    """Build a registered estimator: ``build_estimator('relax', train_control_variate=False)``
+    or ``build_estimator(dict(type='relax', ...))`` (``'relax' | 'reinforce' | 'gumbel_st'``,
     and ``'candidates'``, which ``candidates.py`` registers when ``dada_mm.search`` is
-    imported)."""
-    try:
-        cls = ESTIMATORS[name]
-    except KeyError:
-        raise KeyError(f'unknown estimator {name!r}; choose from {sorted(ESTIMATORS)}') from None
-    return cls(**kwargs)
-
-
+    imported). A KeyError lists the registered names, a ValueError an estimator's options.
+    """
+    cfg = dict(name, **kwargs) if isinstance(name, dict) else dict(type=name, **kwargs)
+    return DADA_ESTIMATORS.build(cfg)

@@ -20,19 +20,22 @@ from mmengine.registry import HOOKS
 
 from ..policy import FrozenPolicySampler, export_meta, export_top_k, save_policy_file
 from ..search_space.channels import check_channel_order
-from ..utils.deprecation import renamed_argument
 from .augment import augment_batch, stack_inputs, write_back_inputs
-from .batched_ops import MAGNITUDE_GRAD_MODES
 from .bilevel import unwrap_model
 from .bilevel_reward import BilevelReward, StepInput
 from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
+from .presets import LEARNER_CONFIG_KEYS, SEARCH_PRESETS, resolve_settings
+from .registry import DADA_REWARDS
 
 __all__ = ['DADASearchHook', 'PaperDADASearchHook', 'PAPER_SETTINGS', 'search_log_keys',
            'LOG_KEYS_ON_SKIP']
 
 OptDict = Optional[Dict]
+#: the arguments of ``DADASearchHook`` (its signature; deprecated flat keywords aside)
+_ARGUMENTS = ('val_dataloader', 'search_epochs', 'update_interval', 'top_k', 'preset',
+              'estimator', 'reward', 'learner')
 
 # checkpoint['dada_search'] keys, in the order they have always been written
 _STATE_KEYS = ('policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sharing',
@@ -66,13 +69,12 @@ def search_log_keys(estimator: str, credit: str) -> Tuple[str, ...]:
 class DADASearchHook(Hook):
     """Differentiable augmentation policy search, as a hook.
 
-    The defaults follow the policy-quality benchmark (``benchmarks/bench_policy.py``,
-    docs/benchmarks.md), where they find more planted shifts than the paper's settings at
-    the same cost: candidate scoring (several candidates of the same image per update,
-    ``search/candidates.py``) with the held-out loss in eval mode; for the RELAX,
-    REINFORCE and Gumbel-ST estimators the clean-image baseline, batch credit, per-op
-    sharing, policy lr 0.02 and the RMS-normalised reward. ``PaperDADASearchHook`` is the
-    same hook with the paper's settings as defaults.
+    Plain arguments hold what a search is set up with; ``estimator``, ``reward`` and
+    ``learner`` are the parts a researcher swaps or tunes, each a sub-config that
+    ``preset`` fills and the config's values go over (``search/presets.py`` has the rule
+    and the presets as data). ``learner`` also holds the rarely changed settings of the
+    policy's side (its seed, start, channel order, files, log) so that the signature stays
+    at eight arguments; the reward and the estimator keep only their own options.
 
     Args:
         val_dataloader: dataloader config of the held-out (search-val) split; its pipeline
@@ -81,86 +83,53 @@ class DADASearchHook(Hook):
         search_epochs: epochs during which the policy is learned (None: all of them); after
             it the top-k policy is frozen and used to augment the rest of training. More
             than the run's ``max_epochs`` is warned about at ``before_train``.
-        search_begin: warm-up epochs at the start, in which the network trains on its
-            batches as loaded (no policy, no updates), so that the rewards come from a
-            network that has learnt something; the policy updates run from this epoch to
-            ``search_epochs``.
-        estimator: 'candidates' (default: several candidates of the same image scored per
-            update, ``search/candidates.py``), 'relax' (paper), 'reinforce' (reference) or
-            'gumbel_st' (ablation); or a dict ``dict(type=name, **options)`` with the
-            estimator's own options (e.g. ``dict(type='candidates', num_images=8,
-            num_draws=3)``). 'candidates' scores its candidates by central differences,
-            so it needs ``order='second'``, and its levels get their own gradient.
-        order: 'second' (central finite difference around w_t: two extra passes) or
-            'first' (one-sided difference whose base point w_t is the training step
-            itself, one extra pass; needs a plain cross-entropy head, no AMP).
-        temperature: relaxation temperature tau (0.5 in every published run).
-        magnitude_grad: 'straight_through' (paper, op-agnostic) or 'exact' (true gradient
-            for warps and blends, straight-through for the rest).
-        reward_baseline: 'clean' (default) subtracts from each image's reward that of the
-            same image un-augmented (two more forward passes; independent of the draw, so
-            alpha and p stay unbiased). None: the paper's (no baseline).
-        credit: 'batch' (default; unbiased when BatchNorm couples the images) or 'image'
-            (biased under BatchNorm, less variance); see ``search/reward.py``.
-        reward_normalization: 'rms' (default) divides the reward and the magnitude
-            gradient by a running RMS of earlier rewards (the estimator and its control
-            variate see rewards of scale 1); None: ``-xi * h`` as is.
-        share_ops: True (default) adds per-op offsets to alpha, p and m, trained with the
-            policy optimizer's settings, so that a draw of an op informs all 14
-            sub-policies holding it (``search/op_sharing.py``); False: the paper's.
-        held_out_norm: BatchNorm on the held-out batch: 'running' (default; eval mode, as
-            tested: sees affine intensity shifts of the held-out images) or 'batch' (its own
-            statistics, the paper's code); see ``bilevel.validation_gradient``.
-        fd_epsilon: R = fd_epsilon / ||v|| (0.01 as DARTS).
-        hypergrad_scale: 'lr' multiplies the hyper-gradient by the network learning rate
-            (DARTS' xi; the official code omits it), or a fixed float.
-        policy_optimizer: optimizer config for alpha, p and m (default Adam, lr 0.02,
-            betas (0.5, 0.999); the paper's lr is 0.005).
-        control_variate: arguments of RELAX's ``RelaxControlVariate`` (``hidden=100``).
-        control_variate_optimizer: its optimizer config (default Adam, lr 0.005: its
-            objective, the estimator's variance, has another scale than the policy's).
-        init: initial logit, apply probability and level of every sub-policy (default
-            ``dict(alpha=1e-3, prob=0.5, magnitude=0.5)``).
-        fixed_val_batch: reuse the split's first batch at every step (the official code).
-        update_interval: update the policy every n iterations.
-        top_k: sub-policies written to the policy file (25 in the paper).
-        clamp_after_step: clamp p and m back into [0, 1] after each step (the official
-            code lets them drift outside and clamps only on use, which freezes them at
-            0 or 1). ``project`` is its deprecated old name.
-        policy_file: file name of the policy in the work_dir.
-        history_file: file name in the work_dir of the per-epoch record of the policy
-            (``search/history.py``; ``tools/plot_search.py`` draws it).
-        channel_order: channel order of the training images ('bgr' as OpenMMLab loads).
-        log_top: sub-policies logged at the end of every search epoch.
-        seed: seed of the hook's generator; default: the runner's seed.
+        update_interval: update the policy every n iterations (the others only augment).
+        top_k: sub-policies written to the policy file and used after the search (25 in
+            the paper).
+        preset: the settings the sub-configs start from (``presets.SEARCH_PRESETS``):
+            'default' (candidate scoring with the held-out loss in eval mode, the
+            clean-image baseline, batch credit, per-op sharing, policy lr 0.02, the
+            RMS-normalised reward: they find more planted shifts than the paper's settings
+            on the policy-quality benchmark, docs/benchmarks.md) or 'paper' (RELAX with
+            the paper's settings, ``PaperDADASearchHook``).
+        estimator: ``dict(type=name, **options)`` from ``DADA_ESTIMATORS``: 'candidates'
+            (``search/candidates.py``), 'relax', 'reinforce' or 'gumbel_st'; the name alone
+            is the estimator with its defaults. None: the preset's.
+        reward: ``dict(type='BilevelReward', **options)`` from ``DADA_REWARDS`` (options:
+            ``bilevel_reward.BilevelReward``). None: the preset's.
+        learner: dict with keys from ``LEARNER_KEYS``: ``temperature``,
+            ``reward_normalization``, ``share_ops``, ``policy_optimizer``,
+            ``control_variate``, ``control_variate_optimizer``, ``init``,
+            ``clamp_after_step`` (``learner.LearnerConfig``), and ``search_begin`` (warm-up
+            epochs without policy or updates), ``seed`` (of the search's draws; None: the
+            runner's), ``channel_order`` (of the training images), ``policy_file``,
+            ``history_file`` (names in the work_dir), ``log_top`` (sub-policies logged per
+            search epoch). None: the preset's.
+
+    The flat keywords of one release ago (``temperature=0.3``, ``order='first'``,
+    ``project=...``) are accepted into the sub-config that holds them, with a
+    DeprecationWarning naming it (``presets.MOVED``).
     """
 
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, val_dataloader: Optional[Dict] = None,
-                 search_epochs: Optional[int] = None, search_begin: int = 0,
-                 estimator: Union[str, Dict] = 'candidates',
-                 order: str = 'second', temperature: float = 0.5,
-                 magnitude_grad: str = 'straight_through',
-                 reward_baseline: Optional[str] = 'clean', credit: str = 'batch',
-                 reward_normalization: Optional[str] = 'rms', share_ops: bool = True,
-                 held_out_norm: str = 'running', fd_epsilon: float = 0.01,
-                 hypergrad_scale: Union[str, float] = 'lr', policy_optimizer: OptDict = None,
-                 control_variate: OptDict = None, control_variate_optimizer: OptDict = None,
-                 init: OptDict = None, fixed_val_batch: bool = False, update_interval: int = 1,
-                 top_k: int = 25, clamp_after_step: bool = True,
-                 policy_file: str = 'dada_policy.json',
-                 history_file: str = 'dada_search_history.json', channel_order: str = 'bgr',
-                 log_top: int = 5, seed: Optional[int] = None,
-                 project: Optional[bool] = None) -> None:
+                 search_epochs: Optional[int] = None, update_interval: int = 1,
+                 top_k: int = 25, preset: str = 'default',
+                 estimator: Union[None, str, Dict] = None, reward: OptDict = None,
+                 learner: OptDict = None, **deprecated) -> None:
         if val_dataloader is None:
             raise ValueError('DADASearchHook needs `val_dataloader`: the held-out '
                              '(search-val) split the policy is optimised on')
-        if magnitude_grad not in MAGNITUDE_GRAD_MODES:
-            raise ValueError(f'magnitude_grad must be one of {list(MAGNITUDE_GRAD_MODES)}, '
-                             f'got {magnitude_grad!r}')
         if search_epochs is not None and search_epochs < 0:
             raise ValueError(f'search_epochs must be >= 0, got {search_epochs}')
+        self.preset = preset
+        #: the estimator, reward and learner sub-configs the hook was built from
+        self.settings = resolve_settings(
+            'DADASearchHook', preset, estimator, reward, learner, deprecated,
+            arguments=_ARGUMENTS)
+        learner = self.settings['learner']
+        search_begin = learner['search_begin']
         if (not isinstance(search_begin, int) or isinstance(search_begin, bool)
                 or search_begin < 0):
             raise ValueError(f'search_begin must be an int >= 0 (the epoch the policy '
@@ -168,29 +137,24 @@ class DADASearchHook(Hook):
         if search_epochs is not None and search_begin >= max(search_epochs, 1):
             raise ValueError(f'search_begin={search_begin} must be below search_epochs='
                              f'{search_epochs}: the search would never update the policy')
-        if project is not None:  # the old name of clamp_after_step
-            clamp_after_step = renamed_argument('DADASearchHook', 'project',
-                                                'clamp_after_step', bool(project))
-        self.bilevel_reward = BilevelReward(
-            order=order, reward_baseline=reward_baseline, credit=credit, fd_epsilon=fd_epsilon,
-            hypergrad_scale=hypergrad_scale, held_out_norm=held_out_norm)
+        self.bilevel_reward: BilevelReward = DADA_REWARDS.build(self.settings['reward'])
         self.learner_cfg = LearnerConfig(
-            estimator=estimator, temperature=temperature, share_ops=share_ops,
-            reward_normalization=reward_normalization, policy_optimizer=policy_optimizer,
-            control_variate=control_variate, init=init, clamp_after_step=clamp_after_step,
-            control_variate_optimizer=control_variate_optimizer)
+            estimator=self.settings['estimator'],
+            **{key: learner[key] for key in LEARNER_CONFIG_KEYS})
+        order = self.bilevel_reward.order
         if self.learner_cfg.estimator == 'candidates' and order != 'second':
             raise ValueError("DADASearchHook(estimator='candidates', the default) scores its "
                              "candidates by central differences around w_t: it needs "
                              f"order='second', got order={order!r}; order='first' works "
                              "with estimator='relax', 'reinforce' or 'gumbel_st'")
-        self.channel_order = check_channel_order(channel_order, 'DADASearchHook')
+        self.channel_order = check_channel_order(learner['channel_order'], 'DADASearchHook')
         self.val_dataloader_cfg, self.search_epochs = val_dataloader, search_epochs
         self.search_begin = search_begin
-        self.magnitude_grad, self.fixed_val_batch = magnitude_grad, fixed_val_batch
+        self.magnitude_grad = self.bilevel_reward.magnitude_grad
+        self.fixed_val_batch = self.bilevel_reward.fixed_val_batch
         self.update_interval, self.top_k = int(update_interval), int(top_k)
-        self.policy_file, self.history_file = policy_file, history_file
-        self.log_top, self.seed = int(log_top), seed
+        self.policy_file, self.history_file = learner['policy_file'], learner['history_file']
+        self.log_top, self.seed = int(learner['log_top']), learner['seed']
         self.learner: Optional[PolicyLearner] = None
         self.frozen_policy, self._frozen_sampler = None, None
         self.history = SearchHistory()
@@ -437,26 +401,19 @@ def _checkpoint_source(runner, checkpoint: Dict) -> str:
     return where
 
 
-#: the paper's settings (the official code's, less its documented faults: the hyper-gradient
-#: keeps DARTS' learning-rate factor and p, m are clamped after each step), as defaults of
-#: ``PaperDADASearchHook``
-PAPER_SETTINGS = dict(
-    estimator='relax', held_out_norm='batch', reward_baseline=None, credit='image',
-    reward_normalization=None, share_ops=False,
-    policy_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999), weight_decay=0.0),
-    control_variate=dict(hidden=100, zero_init=False),
-    control_variate_optimizer=dict(type='Adam', lr=0.005, betas=(0.5, 0.999),
-                                   weight_decay=0.0))
+#: the paper's settings (``SEARCH_PRESETS['paper']``): the estimator, reward and learner
+#: sub-configs of ``preset='paper'``
+PAPER_SETTINGS = SEARCH_PRESETS['paper']
 
 
 @HOOKS.register_module()
 class PaperDADASearchHook(DADASearchHook):
-    """``DADASearchHook`` with the paper's settings as defaults (:data:`PAPER_SETTINGS`):
-    RELAX, one draw per image with per-image credit, no baseline, no per-op sharing, no
-    reward normalisation, the held-out loss in train mode, Adam lr 0.005 for the policy and
-    the control variate (default-initialised). Any argument still overrides them; swap
-    ``type='DADASearchHook'`` for ``type='PaperDADASearchHook'`` to reproduce the paper.
+    """``DADASearchHook`` with ``preset='paper'``: RELAX, one draw per image with
+    per-image credit, no baseline, no per-op sharing, no reward normalisation, the
+    held-out loss in train mode, Adam lr 0.005 for the policy and the control variate
+    (default-initialised). Any argument still overrides them.
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(**{**copy.deepcopy(PAPER_SETTINGS), **kwargs})
+        kwargs.setdefault('preset', 'paper')
+        super().__init__(**kwargs)

@@ -70,8 +70,9 @@ class PolicyReward:
 
 @dataclass
 class LearnerConfig:
-    """Options of :class:`PolicyLearner` (``DADASearchHook``'s arguments of the same
-    names; None takes the defaults below). Checked when created."""
+    """Options of :class:`PolicyLearner`: ``DADASearchHook``'s ``estimator`` and the keys
+    of its ``learner`` sub-config of the same names (None takes the defaults below).
+    Checked when created."""
     estimator: Union[str, Dict] = 'candidates'
     estimator_options: Dict = field(default_factory=dict)
     temperature: float = 0.5
@@ -94,6 +95,7 @@ class LearnerConfig:
             self.estimator = options.pop('type')
             self.estimator_options = {**self.estimator_options, **options}
         # a KeyError listing the estimators if unknown, a ValueError naming a bad option
+        # (DADA_ESTIMATORS)
         build_estimator(self.estimator, **self.estimator_options)
         if self.reward_normalization not in REWARD_NORMALIZATIONS:
             raise ValueError('reward_normalization must be one of '
