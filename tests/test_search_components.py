@@ -279,8 +279,15 @@ def test_hook_hands_every_option_to_its_component():
     with pytest.raises(ValueError, match="needs order='second'"):
         DADASearchHook(val_dataloader=dict(), estimator='candidates',
                        reward=dict(type='BilevelReward', order='first'))
-    with pytest.raises(ValueError, match="needs 'type'"):
-        DADASearchHook(val_dataloader=dict(), estimator=dict(num_draws=2))
+    # without a type, the options go over the preset's estimator and reward
+    hook = DADASearchHook(val_dataloader=dict(), estimator=dict(num_draws=2),
+                          reward=dict(credit='image'))
+    assert hook.learner_cfg.estimator == 'candidates'
+    assert hook.learner_cfg.estimator_options == dict(num_draws=2)
+    assert (hook.bilevel_reward.credit, hook.bilevel_reward.order) == ('image', 'second')
+    hook = DADASearchHook(val_dataloader=dict(), preset='paper', reward=dict(credit='batch'))
+    assert (hook.bilevel_reward.credit, hook.bilevel_reward.held_out_norm) == ('batch',
+                                                                               'batch')
     with pytest.raises(ValueError, match='num_images must be an int'):
         DADASearchHook(val_dataloader=dict(), estimator=dict(type='candidates', num_images=0))
 

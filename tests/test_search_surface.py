@@ -180,10 +180,11 @@ def test_the_paper_hook_with_flat_keywords_keeps_working():
                                           r"\['candidates', 'gumbel_st', 'reinforce'"),
     (dict(estimator=dict(type='relax', baseline_momentum=0.9)), ValueError,
      r"'relax' has no option 'baseline_momentum'; its options: \['train_control_variate'\]"),
-    (dict(estimator=dict(num_draws=2)), ValueError, "estimator as a dict needs 'type'"),
+    (dict(estimator=dict(num_draws=0)), ValueError, 'num_draws must be an int >= 1'),
     (dict(reward=dict(type='BilevelReward', orders='first')), ValueError,
      r"'BilevelReward' has no option 'orders'; its options: \['order'"),
-    (dict(reward=dict(order='first')), ValueError, "reward as a dict needs 'type'"),
+    (dict(reward=dict(orders='first')), ValueError,
+     r"'BilevelReward' has no option 'orders'; its options: \['order'"),
     (dict(reward=dict(type='Reward')), KeyError, r"unknown dada reward 'Reward'; choose "
                                                  r"from \['BilevelReward'\]"),
     (dict(learner=dict(temprature=0.3)), ValueError,

@@ -96,7 +96,8 @@ class DADASearchHook(Hook):
             (``search/candidates.py``), 'relax', 'reinforce' or 'gumbel_st'; the name alone
             is the estimator with its defaults. None: the preset's.
         reward: ``dict(type='BilevelReward', **options)`` from ``DADA_REWARDS`` (options:
-            ``bilevel_reward.BilevelReward``). None: the preset's.
+            ``bilevel_reward.BilevelReward``). None: the preset's. A dict without ``type``
+            (here and for ``estimator``) puts its options over the preset's.
         learner: dict with keys from ``LEARNER_KEYS``: ``temperature``,
             ``reward_normalization``, ``share_ops``, ``policy_optimizer``,
             ``control_variate``, ``control_variate_optimizer``, ``init``,
@@ -106,9 +107,9 @@ class DADASearchHook(Hook):
             ``history_file`` (names in the work_dir), ``log_top`` (sub-policies logged per
             search epoch). None: the preset's.
 
-    The flat keywords of one release ago (``temperature=0.3``, ``order='first'``,
-    ``project=...``) are accepted into the sub-config that holds them, with a
-    DeprecationWarning naming it (``presets.MOVED``).
+    The deprecated flat keywords (``temperature=0.3``, ``order='first'``, ``project=...``)
+    are accepted into the sub-config that holds them, with a DeprecationWarning naming it
+    (``presets.MOVED``).
     """
 
     priority = 'ABOVE_NORMAL'

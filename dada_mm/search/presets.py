@@ -6,13 +6,14 @@ from ``DADA_ESTIMATORS``), ``reward`` (``dict(type='BilevelReward', **options)``
 started, written and logged; keys :data:`LEARNER_KEYS`). A preset (:data:`SEARCH_PRESETS`)
 fills all three; a config's values go over it, sub-config by sub-config:
 
-* ``estimator`` / ``reward``: the same ``type`` as the preset's adds its options over the
-  preset's; another type replaces the preset's (its options belong to another class).
+* ``estimator`` / ``reward``: the same ``type`` as the preset's, or none, adds its options
+  over the preset's; another type replaces the preset's (its options belong to another
+  class).
 * ``learner``: each key given replaces the preset's value (a dict value, such as
   ``policy_optimizer``, as a whole).
 
-The hook's flat keywords of one release ago (``temperature=...``, ``order=...``) map into
-the sub-config that holds them (:data:`MOVED`), with a DeprecationWarning.
+The hook's deprecated flat keywords (``temperature=...``, ``order=...``) map into the
+sub-config that holds them (:data:`MOVED`), with a DeprecationWarning.
 """
 from __future__ import annotations
 
@@ -45,19 +46,18 @@ MOVED = MappingProxyType({**{key: 'reward' for key in REWARD_KEYS},
 _RENAMED = {'project': ('learner', 'clamp_after_step')}
 
 
-def _typed(field: str, given: Union[str, Dict]) -> Dict:
+def _typed(field: str, base: Dict, given: Union[str, Dict]) -> Dict:
     if isinstance(given, str) and field == 'estimator':
         return dict(type=given)  # the name alone: the estimator with its defaults
     if not isinstance(given, dict):
         raise ValueError(f'{field} must be a dict(type=..., **options), got {given!r}')
-    if 'type' not in given:
-        raise ValueError(f"{field} as a dict needs 'type' (the {field}'s registered name), "
-                         f'got {given!r}')
-    return dict(given)
+    # without a type, the options go over the preset's (as a child config's dict goes
+    # over its _base_'s)
+    return dict(given) if 'type' in given else dict(given, type=base['type'])
 
 
 def _over_typed(field: str, base: Dict, given: Union[str, Dict]) -> Dict:
-    given = _typed(field, given)
+    given = _typed(field, base, given)
     return {**base, **given} if given['type'] == base['type'] else given
 
 
