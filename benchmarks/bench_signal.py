@@ -360,7 +360,7 @@ def git_info() -> Dict:
                                   check=True).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             return None
-    status = run('git', 'status', '--porcelain')
+    status = run('git', 'status', '--porcelain', '--untracked-files=no')
     return dict(commit=run('git', 'rev-parse', 'HEAD'),
                 dirty=None if status is None else bool(status))
 

@@ -22,6 +22,7 @@ it), so a table can only show what a committed results file holds.
 """
 import argparse
 import json
+import math
 import os.path as osp
 import re
 import sys
@@ -76,7 +77,7 @@ def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
                 if not acc:
                     continue
                 m, s = mean_std(acc)
-                gain = '' if arm == 'none' else f'{m - none:+.2f}'
+                gain = '' if arm == 'none' or math.isnan(none) else f'{m - none:+.2f}'
                 lines.append(f'| {variant} | {ARM_NAMES.get(arm, arm)} | {m:.2f} ± {s:.2f} | '
                              f'{", ".join(f"{a:.2f}" for a in acc)} | {gain} |')
     return '\n'.join(lines)
