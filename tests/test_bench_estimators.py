@@ -1,4 +1,7 @@
-"""Smoke test of the real-search-step part of benchmarks/bench_estimators.py (tiny sizes)."""
+"""Smoke test of the real-search-step part of benchmarks/bench_estimators.py (tiny sizes).
+
+Imports the benchmark because the benchmark itself is what is tested here.
+"""
 import importlib.util
 import math
 import os.path as osp

@@ -1,6 +1,9 @@
 """The reward-signal benchmark (benchmarks/bench_signal.py) at tiny sizes: its output
 structure, its paired statistic against a hand computation, and its rewards against the
-project's own finite difference and batch gradient (a flipped sign fails both)."""
+project's own finite difference and batch gradient (a flipped sign fails both).
+
+Imports the benchmark because the benchmark itself is what is tested here.
+"""
 import importlib.util
 import json
 import math

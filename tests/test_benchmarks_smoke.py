@@ -1,6 +1,11 @@
-"""The augmentation and search benchmarks run and end with finite ``key=value`` ratios
-(tiny sizes: a smoke run, not a measurement)."""
+"""The augmentation, search and policy benchmarks run and end with ``key=value`` numbers
+that are finite and agree with the rest of their output (tiny sizes: a smoke run, not a
+measurement).
+
+Imports the benchmarks because the benchmarks themselves are what is tested here.
+"""
 import importlib.util
+import json
 import math
 import os.path as osp
 
@@ -35,7 +40,6 @@ def last_line_pairs(capsys):
 
 def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypatch,
                                                                  tmp_path):
-    import json
     monkeypatch.chdir(REPO)
     load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '1',
                                '--warmup', '1', '--device', 'cpu',
@@ -59,20 +63,32 @@ def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypa
 
 
 def test_bench_augment_prints_ratios(capsys):
+    """The ratios are finite and positive, and the slowest op named on the last line is
+    the one with the lowest PIL/ours ratio in the per-op table above it."""
     load('bench_augment').main(['--quick', '--sizes', '32x48', '--op-size', '32x48'])
-    pairs = last_line_pairs(capsys)
-    assert pairs['slowest_op'] in {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate',
-                                   'AutoContrast', 'Invert', 'Equalize', 'Solarize',
-                                   'Posterize', 'Contrast', 'Color', 'Brightness',
-                                   'Sharpness', 'Cutout'}
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    pairs = dict(pair.split('=', 1) for pair in lines[-1].split())
     for key in ('vs_mmpretrain_32x48', 'vs_torchvision_32x48', 'vs_pil_32x48',
                 'slowest_op_vs_pil'):
         assert math.isfinite(float(pairs[key])) and float(pairs[key]) > 0
+    first = next(i for i, line in enumerate(lines) if line.startswith('per op at')) + 3
+    rows = [line.split() for line in lines[first:first + 15]]
+    ratios = {row[0]: row[4] for row in rows}  # op level ours PIL PIL/ours
+    assert set(ratios) == {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate',
+                           'AutoContrast', 'Invert', 'Equalize', 'Solarize', 'Posterize',
+                           'Contrast', 'Color', 'Brightness', 'Sharpness', 'Cutout'}
+    lowest = min(ratios.values(), key=float)
+    assert pairs['slowest_op_vs_pil'] == lowest
+    assert ratios[pairs['slowest_op']] == lowest  # (two ops may print the same ratio)
 
 
 def test_bench_policy_runs_search_and_retraining(capsys, tmp_path):
-    """Smoke run of the policy-quality benchmark (one seed, one epoch, tiny network)."""
-    out = load('bench_policy').main([
+    """Smoke run of the policy-quality benchmark (one seed, one epoch, tiny network): two
+    updates cannot be relied on to find the planted op, so this checks what the run must
+    get right: the runs it made, the policy statistics' ranges, and that the last line's
+    numbers are the ones its results recompute to."""
+    bench = load('bench_policy')
+    out = bench.main([
         '--seeds', '0', '--variants', 'natural', 'invert', '--arms', 'none', 'start',
         'searched', '--search-epochs', '1', '--retrain-epochs', '1', '--width', '4',
         '--train-per-class', '12', '--jobs', '1', '--work-dir', str(tmp_path),
@@ -81,17 +97,53 @@ def test_bench_policy_runs_search_and_retraining(capsys, tmp_path):
     # the planted variants retrain only none and searched
     assert set(pairs) == {'natural_searched_vs_none', 'natural_searched_vs_start',
                           'invert_searched_vs_none', 'invert_found'}
-    for key, value in pairs.items():
-        if key.endswith('_found'):
-            assert value in ('0/1', '1/1')
-        else:
-            assert math.isfinite(float(value))
-    kinds = [r['kind'] for r in out['results']]
-    assert kinds.count('search') == 2 and kinds.count('retrain') == 5
-    for r in out['results']:
-        if r['kind'] == 'retrain':
-            assert 0.0 <= r['top1'] <= 1.0
-    import json
+    searches = {r['variant']: r for r in out['results'] if r['kind'] == 'search'}
+    retrains = {(r['variant'], r['arm']): r for r in out['results'] if r['kind'] == 'retrain'}
+    assert len(out['results']) == 7 and set(searches) == {'natural', 'invert'}
+    assert set(retrains) == {('natural', 'none'), ('natural', 'start'),
+                             ('natural', 'searched'), ('invert', 'none'),
+                             ('invert', 'searched')}
+    for search in searches.values():
+        # 60 search-train images (6 a class), batch 32: 2 updates in the one epoch
+        assert search['updates'] == 2 and search['skipped'] == 0, search
+        assert len(json.load(open(search['policy_file']))['sub_policies']) == 25
+    assert set(searches['natural']['ops']) == {'Invert', 'Rotate'}
+    assert set(searches['invert']['ops']) == {'Invert'}
+    for info in [*searches['natural']['ops'].values(), *searches['invert']['ops'].values()]:
+        assert info['in_top25_chance'] == pytest.approx(25 * 14 / 105)  # 14 hold each op
+        assert 0 <= info['in_top25'] <= 14 and 0 < info['selection_ratio'] < 105
+        assert 0 <= info['mean_prob'] <= 1 and 0 <= info['mean_magnitude'] <= 1
+    assert searches['invert']['ops']['Invert']['target_level'] is None  # no level
+    assert pairs['invert_found'] == f"{int(bench.planted_found(searches['invert']))}/1"
+    for variant, ref in (('natural', 'none'), ('natural', 'start'), ('invert', 'none')):
+        assert 0.0 <= retrains[(variant, ref)]['top1'] <= 1.0
+        gain = 100 * (retrains[(variant, 'searched')]['top1'] - retrains[(variant, ref)]['top1'])
+        assert float(pairs[f'{variant}_searched_vs_{ref}']) == pytest.approx(gain, abs=0.005)
     made = json.load(open(tmp_path / 'results.json'))['provenance']
     assert made['command'].startswith('python benchmarks/bench_policy.py --seeds 0')
     assert set(made) >= {'commit', 'dirty', 'packages', 'python', 'date'}
+
+
+def test_planted_found_criterion():
+    """bench_policy's found criterion at each of its thresholds (a signed op's level counts
+    at the shift's level or its mirror)."""
+    found = load('bench_policy').planted_found
+
+    def run(op='Rotate', target=5 / 6, **info):
+        info = dict(dict(selection_ratio=1.2, in_top25=7, in_top25_chance=25 * 14 / 105,
+                         mean_prob=0.6, mean_magnitude=0.8), **info)
+        return found(dict(ops={op: dict(info, target_level=target)}))
+
+    assert run()
+    assert not run(selection_ratio=1.0)
+    assert run(in_top25=7) and not run(in_top25=6)  # twice the chance count: 6.67
+    assert not run(mean_prob=0.5)
+    # Rotate is signed: 1/6 is as good as 5/6; 0.5 (the start) is not closer
+    assert run(mean_magnitude=1 / 6 + 0.05) and not run(mean_magnitude=0.5)
+    # Contrast is not signed: its level must move from 0.5 towards 1/9 (or be within 0.1)
+    assert run('Contrast', 1 / 9, mean_magnitude=0.4)
+    assert not run('Contrast', 1 / 9, mean_magnitude=0.6)
+    # Solarize's shift is at the start (0.5): only "within 0.1" can hold
+    assert run('Solarize', 0.5, mean_magnitude=0.58) and not run('Solarize', 0.5,
+                                                                  mean_magnitude=0.62)
+    assert run('Invert', None, mean_magnitude=0.9)  # no level to reach

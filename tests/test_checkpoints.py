@@ -415,9 +415,14 @@ def test_foreign_objects_refused(trained, tmp_path, make, global_name):
     assert torch.load(path, weights_only=False)['meta']['iter'] == 2
 
 
-def test_safe_loading_not_disabled():
+def test_safe_loading_not_disabled(tmp_path):
+    """Nothing here turns torch's weights-only loading off: a plain ``torch.load`` refuses
+    an object outside the allow-lists (the refusal tests above rely on it)."""
     assert os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') in (None, '', '0')
-    assert os.environ.get('TORCH_FORCE_WEIGHTS_ONLY_LOAD') in (None, '', '0', '1')
+    path = tmp_path / 'fraction.pth'
+    torch.save({'x': fractions.Fraction(1, 3)}, path)
+    with pytest.raises(pickle.UnpicklingError, match='weights_only'):
+        torch.load(path)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The policy-benchmark tables and numbers in the docs come from committed results files."""
+"""The policy-benchmark tables and numbers in the docs come from committed results files.
+
+Imports ``benchmarks/policy_tables.py`` because that generator is what is tested here.
+"""
 import glob
 import json
 import os.path as osp
