@@ -4,84 +4,24 @@
 (0..255 as floats, C = 3 or 1) on any device and, for each sample ``i``, applies the two
 op slots ``j = 0, 1`` of its sampled sub-policy in stored order, each slot only where
 ``apply[i, j]`` is set. Only torch ops are used (no numpy / cv2, no Python loop over
-pixels): the code loops over the two slots and the ops of the table and processes, with
-``index_select`` / ``index_copy_``, the samples that use each op. Each op is one small
-function of ``OP_FUNCTIONS`` (op name -> ``fn(x, args, surrogate)``, checked against the
-op table on import); the semantics and constants are those of
-:mod:`dada_mm.search_space.ops`.
+pixels). Each op is one small function of ``OP_FUNCTIONS`` (op name ->
+``fn(x, args, surrogate)``, checked against the op table on import); the semantics and
+constants are those of :mod:`dada_mm.search_space.ops`.
 
-Values reproduce PIL (what the paper used) pixel for pixel: every op output is rounded /
-truncated as the uint8 PIL op would be.
+What callers may rely on, and what it assumes:
 
-* ``'geometric'`` ops (ShearX/Y, TranslateX/Y, Rotate): output pixel (i, j) reads input
-  pixel ``floor(A @ (j + .5, i + .5, 1))`` with ``A`` the op's out->in matrix (the
-  table's formula, evaluated on tensors by :func:`affine_matrices`), out-of-bounds ->
-  ``fill``. By default the floor is evaluated as PIL's C code does it (16.16 fixed point
-  for shear / rotation, double for matrices without shear terms, i.e. translations; see
-  ``_pil_source_indices``), which matches PIL bit for bit; ``pil_fixed_point=False`` uses
-  float64 ``floor(A @ c)`` instead, which differs from PIL on ~0.02 % of the pixels of a
-  rotation (source coordinates within ~2**-16 of an integer).
-* ``'lut'`` ops: AutoContrast / Equalize per sample and channel, PIL's LUT formulas
-  (``ImageOps``) on histograms built with ``bincount`` (Equalize uses ``step = (n -
-  last) // 255`` as the installed Pillow does; LUT entries are clipped to 0..255 like
-  ``Image.point``); Solarize (x >= thr -> 255 - x), Posterize (keep ``int(v)`` high
-  bits), Invert.
-* ``'blend'`` ops, Contrast / Color / Brightness / Sharpness: ``Image.blend(degenerate,
-  image, factor)`` evaluated in float32 exactly as PIL's C code (``alpha`` is a C
-  float), clipped to [0, 255] and truncated. Degenerates: rounded mean of L (Contrast),
-  L image (Color), 0 (Brightness), ``SMOOTH_KERNEL / SMOOTH_DIVISOR`` rounded with
-  borders kept (Sharpness). L is PIL's luma (``LUMA_WEIGHTS_RGB``) with R, G, B located
-  by ``channel_order`` ('bgr', the mmcv default, or 'rgb'). With C = 1 the channel is L,
-  so Color is the identity.
-* ``'cutout'``: Fast-AA ``CutoutAbs`` with the box of ``ops.cutout_box_edges`` (side =
-  v*W, inclusive corners truncated to int as PIL's ``ImageDraw.rectangle``; a side <= 0,
-  level 0, paints nothing). Fill ``cutout_fill_rgb`` reordered by ``channel_order``; for
-  C = 1 its first value (``channels.fill_in_order``, as ``image_ops`` does).
-The warps sample by the same rule as ``dada_mm.transforms.image_ops``
-(``cv_kernels.nearest_source_indices``), so the two agree pixel for pixel.
+* Values reproduce PIL (what the paper used) pixel for pixel, and the warps sample by the
+  same rule as ``dada_mm.transforms.image_ops`` (``cv_kernels.nearest_source_indices``),
+  so the two agree pixel for pixel; ``pil_fixed_point=False`` floors in float64 instead
+  (differs from PIL on ~0.02 % of the pixels of a rotation).
+* Exactness assumes the inputs hold uint8 values (integers 0..255).
+* ``magnitude_grad='straight_through'`` (default, the paper's): d out / d level_ij = 1 for
+  every pixel of every applied slot, and no gradient flows back to ``images``.
+  ``'exact'``: the same values, with the gradient of a differentiable surrogate per op
+  (``surrogate_op``; ``DIFFERENTIABLE_KINDS`` says which kinds have a magnitude gradient);
+  levels are clamped to [0, 1].
 
-Speed: the exact values rely on the inputs holding uint8 values (integers 0..255), as
-documented above, and are computed with few passes and few full-size temporaries (on a
-CPU, fresh memory costs page faults that can exceed the arithmetic): in place on the
-private per-op copy that ``apply_sub_policies`` makes (``_OpArgs.inplace``); luma in
-float32 (integer sums below 2**24 are exact); LUT ops through one int32 index
-(``bincount`` and ``index_select`` on ``row * 256 + v``); Solarize as ``|x - 255 m|``;
-Sharpness by box sums on the interior only; Cutout by slice assignment on the box (CPU);
-translations by slice copies, ShearX / ShearY by a gather within rows (CPU). Each of these
-gives the same values, bit for bit, as the straightforward formulation (kept for the
-surrogates and checked by the tests).
-
-Magnitude gradients (``magnitude_grad``)
-----------------------------------------
-``'straight_through'`` (default) is the paper's estimator (docs/method.md): the
-output value is exactly the augmented image, and
-
-    out = out.detach() + sum_j apply_ij * (level_ij - level_ij.detach())
-
-broadcast over C, H, W, so d out / d level_ij = 1 for every pixel of every applied slot
-(0 for slots not applied; the raw, unclamped level is used). It is the default because
-it is what DADA does, it is op-agnostic and costs one add; its drawback is that the
-gradient is the direction of a uniform brightness shift whatever the op, and both
-applied magnitudes of a sub-policy get identical gradients. In this mode no gradient
-flows back to ``images``.
-
-``'exact'``: the value is still the exact (PIL-equal) output, but each op carries the
-gradient of a differentiable surrogate, ``out = value.detach() + (s - s.detach())``:
-
-* affine warps: ``s`` = bilinear ``F.grid_sample`` of the input with the same
-  (level-dependent) matrix, i.e. value of nearest-neighbour, gradient of bilinear;
-* blends: ``s`` = the unclipped, unrounded blend ``deg + f(level) * (x - deg)`` (with
-  the unrounded mean / L / smoothing), whose factor is linear in the level;
-* the ops of the other kinds (``'lut'``, ``'cutout'``; ``DIFFERENTIABLE_KINDS`` says
-  which have a gradient) have no useful magnitude gradient (piecewise constant in the
-  level, or no level at all): they fall back to the straight-through term ``apply *
-  (level - level.detach())``. Their surrogates w.r.t. the *input* (so that a gradient
-  from slot 0 flows through slot 1) are: Invert ``255 - x``, Solarize the piecewise map,
-  AutoContrast its affine map, Cutout ``x`` outside the box, Posterize / Equalize the
-  identity (straight-through).
-Levels are clamped to [0, 1], so outside that range the exact gradient is 0.
-``surrogate_op`` exposes the surrogate of one op (used to check gradients with
-``gradcheck``).
+Per-kind semantics, speed notes and the gradients: docs/batched_ops.md.
 """
 from __future__ import annotations
 

@@ -1,76 +1,29 @@
 """Candidate scoring: several candidates of the same image, and an unbiased policy gradient
-from the differences between them (issue 21, deliverable 2).
+from the differences between them.
 
-The single-draw estimators (``estimators.py``) compare the reward of one draw per image
-with the rewards of *other* images, so "which image it is" is part of their noise. Here
-every scored image is evaluated under a small set of candidates and the gradient is built
-from differences between candidates of that image only: an image offset added to all of
-its candidates' rewards cancels exactly.
+Every scored image is evaluated under K candidates (:func:`draw_candidates`: the clean
+image, the three apply patterns of M sub-policies drawn from ``softmax(alpha)``, and
+``magnitude_ops = O`` ops per draw at their level +- delta; ``K = 1 + 3M + 2OM``), and
+:class:`CandidateEstimator` (``'candidates'`` in ``DADA_ESTIMATORS``) builds the gradient
+of alpha, p and m from differences between candidates of that image only, so an offset
+added to all of an image's rewards cancels exactly. The estimate is unbiased for
+``J_delta``, the expected reward with the levels smoothed by a box of half-width delta.
 
-Objective (per image x, then averaged over the scored images)::
+What callers may rely on, and what it assumes:
 
-    J_delta(alpha, p, m) = E_{k ~ softmax(alpha)} E_{b ~ Bern(p_k1) x Bern(p_k2)}
-                           E_{u ~ U[-delta, delta]^2} r(x, k, b, clamp(m_k + u, 0, 1))
+* Each candidate's reward depends only on its image, its (k, b, levels) and noise whose
+  law does not depend on the draws (sharing that noise across a draw's columns,
+  :meth:`CandidateSet.draw_index`, is allowed). A reward that depends on other
+  candidates' draws (train-mode BatchNorm over a batch of candidates) breaks
+  unbiasedness.
+* Draw the candidates and call the estimator with the same ``params`` (no optimiser step
+  between).
+* The estimate is per image ([S, N] and [S, N, 2]); its mean over the S images is the
+  ascent direction of the mean reward, so for a loss r it is directly the ``.grad`` of
+  alpha, p and m (:meth:`GradientEstimate.apply_to`).
 
-``r`` is the reward of image x augmented by sub-policy k with apply bits b, its ops at the
-given levels. The un-augmented image is ``b = (0, 0)`` for every k: its reward ``r0(x)``
-does not depend on k. ``delta = 0`` is the plain objective ``J(alpha, p)`` at the current
-levels; ``delta > 0`` is the objective whose levels are smoothed by a box of half-width
-delta (the only one a finite difference of two levels is exactly unbiased for).
-
-Candidate set of one image (:func:`draw_candidates`, columns in this order, K in all):
-
-* column 0: the clean image, ``b = (0, 0)`` (shared by all draws).
-* for each of M sub-policies ``k_1..k_M`` drawn i.i.d. from ``softmax(alpha)``: the three
-  apply patterns (1, 0), (0, 1), (1, 1) of its two ops (``3M`` columns), all at levels
-  ``clamp(m_k + u)`` with one ``u ~ U[-delta, delta]^2`` per draw (common random numbers).
-* magnitudes (``magnitude_ops = O`` in {0, 1, 2} per draw): op j of draw m (both ops if
-  O = 2, one chosen uniformly if O = 1) applied at ``clamp(m_kj + delta)`` and at
-  ``clamp(m_kj - delta)`` (``2 O M`` columns), the other op on with probability p of it,
-  at its jittered level.
-
-So ``K = 1 + 3M + 2OM`` (16 for the defaults M = 3, O = 1).
-
-Why the estimate is unbiased (family (1) of issue 21: an exact expectation over the apply
-patterns, and a leave-one-out baseline over the drawn sub-policies):
-
-* **p.** Given k, ``R_k = sum_b P(b | p_k) r(k, b)`` is enumerated exactly from the four
-  patterns (the clean column is pattern (0, 0)), so ``dR_k / dp_k1 = (1 - p_k2)(r10 - r00)
-  + p_k2 (r11 - r01)`` (and its mirror) is exact, and ``dJ / dp_k = theta_k dR_k / dp_k``;
-  ``(1/M) sum_m 1[k_m = k] dR_{k_m} / dp`` has expectation ``theta_k dR_k / dp_k``. These
-  are differences of rewards of one image: no score function, no image variance.
-* **alpha.** ``dJ / dalpha = sum_k theta_k R_k (e_k - theta)``. The estimate
-  ``(1/M) sum_m (R_{k_m} - c_m)(e_{k_m} - theta)`` is unbiased for any baseline ``c_m``
-  independent of ``k_m``: ``'loo'`` takes the mean R of the *other* M - 1 draws of the
-  same image (independent draws), ``'clean'`` takes ``r0(x)`` (which no k changes; it
-  also works with M = 1). Both are values of the same image, so the offset cancels.
-* **m.** ``d/dm_kj E_{u_j} r(m_kj + u_j) = (r(m_kj + delta) - r(m_kj - delta)) / (2 delta)``
-  exactly (fundamental theorem of calculus), so ``dJ_delta / dm_kj = theta_k p_kj
-  E[(r+ - r-) / (2 delta) | b_j = 1]`` with the other bit and the other op's jitter drawn
-  from their laws. The estimate ``(2 / O)(1/M) sum_m p_{k_m j} (r+ - r-) / (2 delta)``
-  (weight 2 when one of the two ops is picked at random) is unbiased for it. With
-  ``delta > 0`` the pattern candidates are jittered too, so alpha, p and m are all
-  unbiased for the same ``J_delta``. This signal differs per op, unlike the
-  straight-through gradient of the levels.
-
-The second admissible family (M independent draws of (k, b) with a leave-one-out
-baseline, REINFORCE-LOO) is also unbiased, but it takes a score function for p as well,
-and it pays for the clean image only when a draw happens to apply nothing; enumerating the
-patterns makes the p-gradient an exact difference and puts the clean image in every set
-at the cost of one column.
-
-What unbiasedness assumes of the caller: each candidate's reward depends on its image,
-its (k, b, levels) and noise whose law does not depend on the draws (a signed op's sign, a
-Cutout centre; sharing that noise across a draw's columns, :meth:`CandidateSet.draw_index`,
-is allowed and lowers the variance). A reward that depends on *other* candidates' draws,
-such as a loss under train-mode BatchNorm statistics of a batch holding other candidates,
-is not the r of ``J_delta``, and the estimate is then unbiased for nothing stated here.
-
-The estimate is per image ([S, N] and [S, N, 2], like the per-sample estimates of the
-other estimators) and its mean over the S images is the ascent direction of the mean
-reward: if r is a loss to minimise, the estimate is directly the ``.grad`` of alpha, p and
-m (:meth:`GradientEstimate.apply_to`). The estimate uses the *current* ``params``: draw the
-candidates and call the estimator with the same parameters (no optimiser step between).
+Objective, candidate set and derivation: docs/method.md, section "Candidate scoring: the
+estimate and why it is unbiased".
 """
 from __future__ import annotations
 
