@@ -454,7 +454,7 @@ class _OpArgs:
 
 # Each op is ``fn(x, a, surrogate)``: ``surrogate=False`` gives the exact (PIL) value
 # (called under no_grad on detached images), ``surrogate=True`` the differentiable
-# surrogate of the module docstring.
+# surrogate described in docs/batched_ops.md.
 OpFunction = Callable[[torch.Tensor, _OpArgs, bool], torch.Tensor]
 
 
@@ -733,7 +733,7 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
         fill: geometric out-of-bounds value (scalar or one per channel).
         cutout_fill_rgb: Cutout colour in RGB order.
         magnitude_grad: 'straight_through' (default, the paper's) or 'exact'; see the
-            module docstring.
+            module docstring and docs/batched_ops.md.
         pil_fixed_point: geometric source pixels as PIL computes them (16.16 fixed
             point, default) or ``floor(A @ c)`` in float64 (``ops.py``'s formula); the
             two differ on ~0.02 % of the pixels of a rotation / shear.

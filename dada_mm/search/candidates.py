@@ -49,7 +49,7 @@ MAGNITUDE_PAIR_COUNTS = (0, 1, 2)
 
 @dataclass
 class CandidateSet:
-    """The candidates of S images, K per image (the layout is in the module docstring).
+    """The candidates of S images, K per image (column layout: docs/method.md).
 
     Attributes:
         k: [S, K] long, sub-policy of each candidate (column 0, the clean image, holds the
@@ -202,7 +202,7 @@ class CandidateEstimator(PolicyGradientEstimator):
     for the same ``params``). Returns a :class:`GradientEstimate` for alpha, p *and* m
     (``grad_magnitudes``; zero where no magnitude pair was scored, all zero when
     ``magnitude_ops = 0``), per image and averaged; unbiased for ``J_delta`` (module
-    docstring).
+    docstring; derivation: docs/method.md).
 
     Args:
         num_draws: M, sub-policies drawn per image (3 patterns each).

@@ -13,7 +13,8 @@ effective alpha, p and m that sampling, the ops and export read); this module ow
 gamma and mu and their optimiser, and after each policy step adds their change to the
 effective values. By the chain rule their gradients are sums of the effective
 parameters' gradients over the slots that hold the op. It is an option beside the
-paper's parameterisation (``DADASearchHook(share_ops=True)``), not a change of it.
+paper's parameterisation (``DADASearchHook(learner=dict(share_ops=True))``), not a change
+of it.
 """
 from __future__ import annotations
 
