@@ -6,43 +6,22 @@ op's 3x3 *input -> output* map in PIL's continuous pixel frame (pixel ``(row i, 
 covers ``[j, j+1) x [i, i+1)``), which is also mmdet's box frame (a box ``(x1, y1, x2,
 y2)`` around pixels ``j0..j1`` is ``(j0, ., j1 + 1, .)``). The image size does not change.
 
-What moves, and how
--------------------
-* ``gt_bboxes``: any mmdet ``BaseBoxes`` (``HorizontalBoxes``) is moved with its own
-  ``project_(matrix)`` (the axis-aligned box around the four projected corners) and then
-  ``clip_(img_shape)``. A plain ``(N, 4)`` numpy array (mmdet's ``LoadAnnotations(...,
-  box_type=None)``) gets the same arithmetic in numpy and stays a numpy array.
-* ``gt_masks``: ``BitmapMasks`` are warped with :func:`image_ops.warp_affine` and the
-  inverse (output -> input) matrix, with the same sampling as the image
-  (``interpolation``; with the default ``'nearest'`` the image, the masks and the seg map
-  share one sampling rule, computed once in numpy, so exactly the pixels that moved in the
-  image move in the masks) and fill 0. ``PolygonMasks`` have their points mapped by
-  ``matrix`` (continuous frame) and each coordinate clipped to the image, which is what
-  mmdet's ``PolygonMasks.shear`` / ``rotate`` / ``translate`` do.
-* ``gt_seg_map``: warped nearest (labels are never interpolated) with ``seg_fill``
-  (255, mmdet's ``seg_ignore_label``) where it reads outside the image.
+What callers may rely on:
 
-Boxes that end up empty or outside the image
---------------------------------------------
-Handled exactly as mmdet 3.x's own geometric transforms handle them:
-``mmdet/datasets/transforms/geometric.py``, ``GeomTransform._transform_bboxes``
-(inherited unchanged by ``ShearX``, ``ShearY``, ``Rotate``, ``TranslateX`` and
-``TranslateY``) is ``project_`` + ``clip_`` and *nothing is filtered*: a box pushed out
-of the image becomes a degenerate box on the border (zero width or height), and
-``gt_bboxes``, ``gt_bboxes_labels``, ``gt_ignore_flags`` and ``gt_masks`` keep their
-length and order, so they stay aligned by construction. mmdet leaves the removal of such
-boxes to a later ``FilterAnnotations`` in the pipeline: its own configs that apply
-geometric augmentation follow it with ``dict(type='FilterAnnotations',
-min_gt_bbox_wh=(1e-2, 1e-2))`` (``configs/_base_/datasets/semi_coco_detection.py``). The
-``configs/*_dada_coco.py`` configs of this project do the same after ``DADAAugment``.
-That filter matters: with assigners that use ``min_pos_iou=0`` and low-quality matching
-(RetinaNet's ``MaxIoUAssigner``), a zero-area ground-truth box has IoU 0 with every
-anchor and would be matched to all of them.
+* ``gt_bboxes`` (an mmdet ``BaseBoxes``, or a plain ``(N, 4)`` numpy array, which stays
+  one) become the axis-aligned box around the four projected corners, clipped to the
+  image. ``gt_masks`` (``BitmapMasks``, ``PolygonMasks``) and ``gt_seg_map`` move with the
+  image; with ``interpolation='nearest'`` bitmaps and seg map share the image's sampling
+  rule, and the seg map is always nearest, filled with ``seg_fill`` outside the image.
+* Nothing is filtered, as in mmdet 3.x's own geometric transforms: a box pushed out of the
+  image becomes a degenerate box on the border, and the annotations keep their length and
+  order. Follow ``DADAAugment`` with ``FilterAnnotations`` (the ``configs/*_dada_coco.py``
+  configs do).
+* Boxes and polygons move by the exact ``v * size``, the nearest-neighbour image by
+  ``round(v * size)`` pixels: less than half a pixel apart.
 
-The image itself is sampled at integer positions: a nearest-neighbour translation moves
-the image by ``round(v * size)`` pixels while boxes and polygons move by the exact
-``v * size`` (the continuous-frame geometry that ``homography_matrix`` records); the two
-differ by less than half a pixel.
+How each annotation type moves, and why the filter matters: docs/reuse_dada_augment.md,
+section "Boxes, masks and seg maps under a geometric op".
 """
 from __future__ import annotations
 
