@@ -30,9 +30,10 @@ def load_bench():
     return module
 
 
-def planted_search(work, epochs: int, flip: bool):
-    """``epochs`` epochs (16 updates each) of the default search on the planted toy;
-    returns bench_policy's summary of Invert. ``flip``: the reward's sign flipped."""
+def planted_search(work, epochs: int, flip: bool, hook_options=None):
+    """``epochs`` epochs (16 updates each) of the default search (with ``hook_options``
+    over it) on the planted toy; returns bench_policy's summary of Invert. ``flip``: the
+    reward's sign flipped."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -42,7 +43,7 @@ def planted_search(work, epochs: int, flip: bool):
     root = str(work / 'digits')
     make_digits_set(root, train_per_class=50, size=16, shifts=('clean', 'invert'))
     opts = type('Args', (), dict(width=8, lr=0.05, batch_size=16, search_epochs=epochs,
-                                 size=16, hook_options={}))()
+                                 size=16, hook_options=dict(hook_options or {})))()
     cfg = bench.search_cfg(opts, root, 'invert', 0, str(work / 'search'))
     step = PolicyLearner.step
 
@@ -94,3 +95,19 @@ def test_direction_shows_within_48_updates(tmp_path_factory):
     flipped = planted_search(tmp_path_factory.mktemp('fast_flipped'), epochs=3, flip=True)
     assert flipped['selection_ratio'] < 1.0 and flipped['in_top25'] <= 3, flipped
     assert flipped['mean_prob'] < 0.3, flipped
+
+
+def test_relax_search_holds_and_its_flipped_twin_goes_the_wrong_way(tmp_path_factory):
+    """The paper's estimator (RELAX, the other defaults) through its own reward path
+    (``BilevelReward.__call__``). On this toy it does not favour Invert within 320 updates
+    (selection ratio 1.02, apply probability 0.49 when this was written), but it does not go
+    the wrong way either; with the reward's sign flipped it does, clearly (0.58 and 0.003).
+    A sign error in the RELAX path turns the first run into the second."""
+    relax = dict(estimator='relax')
+    s = planted_search(tmp_path_factory.mktemp('relax'), epochs=20, flip=False,
+                       hook_options=relax)
+    assert s['selection_ratio'] > 0.85 and s['mean_prob'] > 0.3, s
+    flipped = planted_search(tmp_path_factory.mktemp('relax_flipped'), epochs=20, flip=True,
+                             hook_options=relax)
+    assert flipped['selection_ratio'] < 0.75 and flipped['in_top25'] <= 2, flipped
+    assert flipped['mean_prob'] < 0.1, flipped
