@@ -1,8 +1,9 @@
 """dada_mm: DADA (Differentiable Automatic Data Augmentation) on OpenMMLab.
 
-Layout, in pipeline order: ``search_space`` (15 ops, 105 sub-policies) -> ``search``
-(policy parameters, estimators, batched ops, bi-level step, the search hook) -> ``policy``
-(policy files and presets) -> ``transforms`` (``DADAAugment``).
+Layout, in pipeline order: ``ops`` (the op table of the 15 ops and its per-image and
+batched appliers) and ``search_space`` (105 sub-policies) -> ``search`` (policy
+parameters, estimators, bi-level step, the search hook) -> ``policy`` (policy files and
+presets) -> ``transforms`` (``DADAAugment``).
 
 Importing the package registers everything in MMEngine's root registries, so it is
 buildable under ``default_scope='mmpretrain'`` and ``'mmdet'`` alike, and allow-lists the

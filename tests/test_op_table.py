@@ -1,4 +1,4 @@
-"""The op table (``dada_mm.search_space.ops``) is the one statement of what the ops are.
+"""The op table (``dada_mm.ops.table``) is the one statement of what the ops are.
 
 Both appliers (per-image numpy ``transforms.image_ops``, batched torch
 ``search.batched_ops``) and the PIL reference dispatch by op name through a registry that
@@ -20,9 +20,10 @@ from dada_mm.transforms import image_ops
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'dada_mm'
 # The op table itself, and the detection family, which is its own table
-# (search_space/detection_ops.py) and applier (transforms/zoph_*.py) keyed by its bases.
-EXEMPT = {'search_space/ops.py', 'search_space/detection_ops.py',
-          'transforms/zoph_ops.py', 'transforms/zoph_augment.py'}
+# (ops/detection_ops.py) and applier (ops/zoph_ops.py, transforms/zoph_augment.py) keyed
+# by its bases.
+EXEMPT = {'ops/table.py', 'ops/detection_ops.py', 'ops/zoph_ops.py',
+          'transforms/zoph_augment.py'}
 # identifiers that hold an op index
 OP_ID = re.compile(r'(^|_)(op|ops|op_?id|op_?idx|op_?index|op_?indices)$', re.IGNORECASE)
 # functions whose first argument is an op (name or index)

@@ -22,7 +22,7 @@ for the policy benchmark, each reproduced by one of the 15 DADA ops:
 * ``shear``: sheared along x by 0.2, either way (the ShearX op at level 5/6);
 * ``translate``: moved up or down by 20 % of the side (the TranslateY op at level 13/18).
 
-The geometric shifts are made by the op itself (``dada_mm.transforms.image_ops``) with a
+The geometric shifts are made by the op itself (``dada_mm.ops.image_ops``) with a
 sign of +1 or -1 per image, as the op draws its sign in a policy, so the op reproduces the
 shifted distribution exactly.
 """
@@ -58,7 +58,7 @@ def _by_op(name: str, level: float) -> Callable[[Image.Image], Image.Image]:
     always gets the same sign), so that the op with its random sign reproduces the shifted
     distribution."""
     def shift(img: Image.Image) -> Image.Image:
-        from ..transforms.image_ops import apply_op
+        from ..ops.image_ops import apply_op
         arr = np.asarray(img)
         sign = 1.0 if int(arr.sum(dtype=np.int64)) % 2 == 0 else -1.0
         return Image.fromarray(apply_op(arr, name, level, sign=sign, channel_order='rgb'))

@@ -10,7 +10,7 @@ Format (version 1)::
 ``dada_mm.search_space``); ``prob`` is the op's apply probability in [0, 1].
 ``meta.op_family`` names the op table the names refer to: absent or ``"dada"`` (the 15-op
 DADA space), or ``"zoph-detection"`` (the detection family of Zoph et al.,
-``dada_mm.search_space.detection_ops``; there ``magnitude`` is the published level / 10).
+``dada_mm.ops.detection_ops``; there ``magnitude`` is the published level / 10).
 Files are read with ``json`` only (no pickle, no eval) and written atomically, so a crash
 never leaves a truncated file and an existing file is replaced only by a complete one.
 """
@@ -22,14 +22,14 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from ..search_space import OP_NAMES, get_op
-from ..search_space.detection_ops import (
+from ..ops.detection_ops import (
     DADA_FAMILY,
     DETECTION_FAMILY,
     DETECTION_ONLY_OP_NAMES,
     DETECTION_OP_NAMES,
     OP_FAMILIES,
 )
+from ..search_space import OP_NAMES, get_op
 from ..utils.files import write_json_atomic
 
 __all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',

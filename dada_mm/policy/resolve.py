@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
-from ..search_space.detection_ops import DADA_FAMILY, DETECTION_FAMILY
+from ..ops.detection_ops import DADA_FAMILY, DETECTION_FAMILY
 from .policy_file import (
     POLICY_FILE_VERSION,
     PolicyError,

@@ -8,8 +8,8 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..ops.batched_ops import apply_sub_policies
 from ..policy.export import FrozenPolicySampler
-from .batched_ops import apply_sub_policies
 from .distributions import PolicySample
 from .learner import PolicyLearner
 

@@ -19,8 +19,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from ..ops.batched_ops import MAGNITUDE_GRAD_MODES, apply_sub_policies
 from ..utils.dist import all_ranks
-from .batched_ops import MAGNITUDE_GRAD_MODES, apply_sub_policies
 from .bilevel import (
     class_gradients,
     directional_derivatives,

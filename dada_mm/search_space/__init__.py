@@ -1,14 +1,7 @@
-"""Search space: the op table of the 15 ops (``ops``), the 105 two-op sub-policies (shared
-by all stages), the channel orders the ops understand (``channels``), and the detection
-op family of Zoph et al. beside it (``detection_ops``)."""
-from .channels import (
-                       CHANNEL_ORDERS,
-                       check_channel_order,
-                       fill_in_order,
-                       rgb_positions,
-                       rgb_to_order,
-)
-from .detection_ops import (
+"""Search space: the 105 two-op sub-policies (shared by all stages) and the channel orders
+the ops understand (``channels``); it re-exports the op table of the 15 ops and the
+detection op family of Zoph et al. from ``dada_mm.ops``, where they live."""
+from ..ops.detection_ops import (
                        DADA_FAMILY,
                        DETECTION_FAMILY,
                        DETECTION_ONLY_OP_NAMES,
@@ -17,7 +10,7 @@ from .detection_ops import (
                        OP_FAMILIES,
                        get_detection_op,
 )
-from .ops import (
+from ..ops.table import (
                        CUTOUT_FILL_RGB,
                        GEOMETRIC_OPS,
                        LUMA_WEIGHTS_RGB,
@@ -33,6 +26,13 @@ from .ops import (
                        level_to_value,
                        ops_of_kind,
                        scale_level,
+)
+from .channels import (
+                       CHANNEL_ORDERS,
+                       check_channel_order,
+                       fill_in_order,
+                       rgb_positions,
+                       rgb_to_order,
 )
 from .sub_policies import (
                        NUM_SUB_POLICIES,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Dict, Tuple
 
-from .ops import OP_NAMES, OPS
+from ..ops.table import OP_NAMES, OPS
 
 __all__ = ['OPS_PER_SUB_POLICY', 'SUB_POLICIES', 'NUM_SUB_POLICIES',
            'SUB_POLICY_INDEX', 'SUB_POLICY_OP_INDICES']

@@ -1,7 +1,7 @@
 """The 15 ops as the paper applied them, on PIL images (Fast AutoAugment's semantics).
 
-This is the definition the numpy ops (``dada_mm.transforms.image_ops``) and the batched
-device ops (``dada_mm.search.batched_ops``) reproduce; the tests compare both against it
+This is the definition the numpy ops (``dada_mm.ops.image_ops``) and the batched
+device ops (``dada_mm.ops.batched_ops``) reproduce; the tests compare both against it
 and ``benchmarks/bench_augment.py`` times it as the PIL peer. Kept deliberately plain: one
 PIL call per op (``PIL_OPS``, op name -> function), no speed tricks. Only the Cutout
 colour comes from the op table; the pixel semantics are PIL's own.
@@ -12,7 +12,7 @@ from typing import Callable, Dict, Tuple
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from dada_mm.search_space.ops import CUTOUT_FILL_RGB, check_registry
+from dada_mm.ops.table import CUTOUT_FILL_RGB, check_registry
 
 __all__ = ['pil_op', 'PIL_OPS']
 

@@ -29,7 +29,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from . import image_ops
+from ..ops import image_ops
 
 __all__ = ['warp_annotations', 'move_with_image', 'ANNOTATION_KEYS', 'project_boxes',
            'project_points']

@@ -15,6 +15,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
+from ..ops import image_ops
 from ..policy import policy_op_family, resolve_policy
 from ..search_space import (
     CUTOUT_FILL_RGB,
@@ -24,7 +25,6 @@ from ..search_space import (
     level_to_value,
     scale_level,
 )
-from . import image_ops
 from .annotations import move_with_image
 from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 

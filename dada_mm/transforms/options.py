@@ -7,9 +7,9 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..ops.cv_kernels import CV_INTERPOLATION_FLAGS
 from ..policy import PolicyError
 from ..search_space.channels import CHANNEL_ORDERS, check_channel_order, fill_in_order
-from .cv_kernels import CV_INTERPOLATION_FLAGS
 
 __all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'PACKED_KEYS', 'as_fill', 'check_options',
            'image_of', 'check_image', 'fill_in_image_order']

@@ -4,7 +4,7 @@
 so one config key serves both families; ``ZophDetectionAugment`` is also registered
 under its own name for configs that want to say which family they use (it refuses DADA
 policies). Semantics ([TPU] = TensorFlow TPU ``autoaugment_utils.py``, the published
-implementation; the op table is :mod:`dada_mm.search_space.detection_ops`):
+implementation; the op table is :mod:`dada_mm.ops.detection_ops`):
 
 * one sub-policy drawn uniformly per image (``select_and_apply_random_policy``); its ops
   in order, each applied with its ``prob`` (``_apply_func_with_prob``);
@@ -14,7 +14,7 @@ implementation; the op table is :mod:`dada_mm.search_space.detection_ops`):
   boxes in a random order with one sign for all of them; it changes the pixels whose
   centres lie in the box (``image[y1:y2, x1:x2]`` for integer coordinates, not [TPU]'s
   inclusive indices, which reach one row and column past the box:
-  :mod:`~dada_mm.transforms.zoph_ops`);
+  :mod:`~dada_mm.ops.zoph_ops`);
 * ``*_BBox`` ops move image, ``gt_bboxes``, ``gt_masks`` and ``gt_seg_map`` by their
   matrix through :func:`~dada_mm.transforms.annotations.warp_annotations` (boxes are
   projected and clipped as mmdet's ``GeomTransform`` does and never dropped: put a
@@ -45,8 +45,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.registry import TRANSFORMS
 
-from ..policy import resolve_policy
-from ..search_space.detection_ops import (
+from ..ops import image_ops, zoph_ops
+from ..ops.detection_ops import (
     BOX_ONLY_PROB_DIVISOR,
     DETECTION_FAMILY,
     REPLACE_FILL,
@@ -54,8 +54,8 @@ from ..search_space.detection_ops import (
     detection_value,
     get_detection_op,
 )
-from ..search_space.ops import scale_level
-from . import image_ops, zoph_ops
+from ..ops.table import scale_level
+from ..policy import resolve_policy
 from .annotations import move_with_image
 from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 
