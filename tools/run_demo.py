@@ -437,9 +437,11 @@ def build_summary(args, scale_name: str, paths: DemoPaths, results: DemoResults,
         with open(paths.history) as f:
             history = json.load(f)
         if history['epochs']:
-            n = len(history['sub_policies'])  # the hook's start: uniform, p = m = 0.5
-            start = dict(selection_probs=[1.0 / n] * n, probs=[[0.5, 0.5]] * n,
-                         magnitudes=[[0.5, 0.5]] * n)
+            from dada_mm.search import SEARCH_PRESETS
+            init = SEARCH_PRESETS['default']['learner']['init']  # the demo's search starts
+            n = len(history['sub_policies'])  # here: one alpha for all (uniform), one p, m
+            start = dict(selection_probs=[1.0 / n] * n, probs=[[init['prob']] * 2] * n,
+                         magnitudes=[[init['magnitude']] * 2] * n)
             movement = policy_movement(history['epochs'][-1], start)
     summary = dict(
         scale=scale_name, work_dir=osp.abspath(args.work_dir),

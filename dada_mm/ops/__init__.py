@@ -8,25 +8,5 @@
 
 A new op is a row of ``table`` and a function in each applier's registry (geometric ops
 need none: both appliers warp from the row's matrix); docs/architecture.md has the recipe.
+The table's names are re-exported by ``dada_mm.search_space``.
 """
-from .table import (
-                    CUTOUT_FILL_RGB,
-                    GEOMETRIC_OPS,
-                    LUMA_WEIGHTS_RGB,
-                    OP_INDEX,
-                    OP_KINDS,
-                    OP_NAMES,
-                    OPS,
-                    SMOOTH_KERNEL,
-                    OpSpec,
-                    check_registry,
-                    get_op,
-                    inverse_output_to_input_matrix,
-                    level_to_value,
-                    ops_of_kind,
-                    scale_level,
-)
-
-__all__ = ['CUTOUT_FILL_RGB', 'GEOMETRIC_OPS', 'LUMA_WEIGHTS_RGB', 'OP_INDEX', 'OP_KINDS',
-           'OP_NAMES', 'OPS', 'SMOOTH_KERNEL', 'OpSpec', 'check_registry', 'get_op',
-           'inverse_output_to_input_matrix', 'level_to_value', 'ops_of_kind', 'scale_level']

@@ -151,8 +151,6 @@ class DADASearchHook(Hook):
         self.channel_order = check_channel_order(learner['channel_order'], 'DADASearchHook')
         self.val_dataloader_cfg, self.search_epochs = val_dataloader, search_epochs
         self.search_begin = search_begin
-        self.magnitude_grad = self.bilevel_reward.magnitude_grad
-        self.fixed_val_batch = self.bilevel_reward.fixed_val_batch
         self.update_interval, self.top_k = int(update_interval), int(top_k)
         self.policy_file, self.history_file = learner['policy_file'], learner['history_file']
         self.log_top, self.seed = int(learner['log_top']), learner['seed']
@@ -161,6 +159,16 @@ class DADASearchHook(Hook):
         self.history = SearchHistory()
         self._pending_state: Optional[Dict] = None
         self._step_input: Optional[StepInput] = None
+
+    @property
+    def magnitude_grad(self) -> str:
+        """How the levels get their gradient through the ops (the reward's setting)."""
+        return self.bilevel_reward.magnitude_grad
+
+    @property
+    def fixed_val_batch(self) -> bool:
+        """Whether every step reuses the first held-out batch (the reward's setting)."""
+        return self.bilevel_reward.fixed_val_batch
 
     # the search state most readers want, from the learner
     policy = property(lambda self: self.learner.policy)
