@@ -11,6 +11,9 @@ every implementation that takes them. Implementations:
   forward only (no grad); ``ours fwd+bwd``: with the levels requiring grad, loss
   ``(out * w).sum()`` backward to the levels, ``magnitude_grad='straight_through'`` (the
   paper's, the hook's default) and ``'exact'`` (differentiable surrogates).
+* ``ours, grid_sample warps``: the same with ``warp='grid_sample'`` (torch's
+  ``affine_grid`` + nearest ``grid_sample`` for the geometric ops instead of PIL's
+  fixed-point source pixels); not a peer: ``vs_grid_sample_warps`` is ours / it.
 * ``kornia ops``: kornia's augmentation modules with per-sample parameters, grouped by
   (slot, op) exactly as ours (``index_select`` -> module -> ``index_copy_``): the modules
   that ``kornia.augmentation.auto`` wraps (RandomShear, RandomTranslate, RandomRotation,
@@ -89,11 +92,12 @@ def op_values(k: int, levels: torch.Tensor, signs: torch.Tensor) -> torch.Tensor
 
 
 # ----------------------------------------------------------------------------------- ours
-def run_ours(images: torch.Tensor, d, grad_mode: Optional[str], weight=None):
+def run_ours(images: torch.Tensor, d, grad_mode: Optional[str], weight=None,
+             warp: str = 'pil'):
     if grad_mode is None:
         with torch.no_grad():
             return apply_sub_policies(images, d['ops'], d['apply'], d['levels'], d['signs'],
-                                      d['centers'])
+                                      d['centers'], warp=warp)
     levels = d['levels'].clone().requires_grad_(True)
     out = apply_sub_policies(images, d['ops'], d['apply'], levels, d['signs'], d['centers'],
                              magnitude_grad=grad_mode)
@@ -315,13 +319,17 @@ def per_op(args, images, images01, images_u8, with_kornia: bool):
     ct = torch.rand(b, 2, generator=g).to(dev)
     fns = torchvision_v2_ops()
     kops = KorniaOps(nearest=True, wrapped=False, device=dev) if with_kornia else None
-    print(f'{"op":>13} {"ours":>8} {"kornia":>8} {"tv2":>8}  ms/image; ours / tv2 speed')
+    print(f'{"op":>13} {"ours":>8} {"grid":>8} {"kornia":>8} {"tv2":>8}  ms/image; ours / '
+          'tv2 speed; grid: ours with warp=grid_sample')
     pairs = {}
     for k, spec in enumerate(OPS):
         vals, cs = op_values(k, lv, sg).tolist(), ct.tolist()
         fn = {'ours': lambda k=k: apply_op_batch(images, k, lv, signs=sg, centers=ct),
               'tv2': lambda k=k, vals=vals, cs=cs: torch.stack(
                   [fns[k](images_u8[i], vals[i], cs[i]) for i in range(b)])}
+        if k in GEOMETRIC:
+            fn['grid'] = lambda k=k: apply_op_batch(images, k, lv, signs=sg, centers=ct,
+                                                    warp='grid_sample')
         if kops is not None:
             mag = kops.magnitude(k, lv, sg, images.shape[-1])
             fn['kornia'] = lambda k=k, mag=mag: kops.apply_op(k, images01, mag)
@@ -333,9 +341,12 @@ def per_op(args, images, images01, images_u8, with_kornia: bool):
                 t[name] = statistics.median(time_once(f, dev) for _ in range(args.repeats))
         ms = {n: v / b * 1e3 for n, v in t.items()}
         kor = f'{ms["kornia"]:8.3f}' if 'kornia' in ms else f'{"-":>8}'
-        print(f'{spec.name:>13} {ms["ours"]:8.3f} {kor} {ms["tv2"]:8.3f}  '
+        grid = f'{ms["grid"]:8.3f}' if k in GEOMETRIC else f'{"-":>8}'
+        print(f'{spec.name:>13} {ms["ours"]:8.3f} {grid} {kor} {ms["tv2"]:8.3f}  '
               f'{t["tv2"] / t["ours"]:.2f}')
         pairs[f'{spec.name}_vs_torchvision_v2'] = t['tv2'] / t['ours']
+        if k in GEOMETRIC:
+            pairs[f'{spec.name}_vs_grid_sample'] = t['grid'] / t['ours']
     print(' '.join(f'{k}={v:.2f}' for k, v in pairs.items()))
     return pairs
 
@@ -388,6 +399,8 @@ def main(argv=None):
 
     # name -> (callable, kind); kind: 'fwd' peers/ours, 'bwd', or 'ref' (not a peer)
     impls: Dict[str, tuple] = {'ours': (lambda: run_ours(images, d, None), 'fwd')}
+    impls['ours, grid_sample warps'] = (
+        lambda: run_ours(images, d, None, warp='grid_sample'), 'variant')
     if backward:
         impls['ours fwd+bwd straight-through'] = (
             lambda: run_ours(images, d, 'straight_through', weight), 'bwd-ours')
@@ -447,7 +460,9 @@ def main(argv=None):
     for k, t in times.items():
         print(f'{k:<52} {rate[k]:10.0f} {b / max(t):9.0f}..{b / min(t):<9.0f}')
 
-    pairs = {'ours_images_per_s': rate['ours']}
+    pairs = {'ours_images_per_s': rate['ours'],
+             'grid_sample_warps_images_per_s': rate['ours, grid_sample warps'],
+             'vs_grid_sample_warps': rate['ours'] / rate['ours, grid_sample warps']}
     fwd_peers = {k: rate[k] for k, (_, kind) in impls.items() if kind == 'fwd'
                  and k != 'ours'}
     kornia_fwd = {k: v for k, v in fwd_peers.items() if k.startswith('kornia')}

@@ -196,6 +196,9 @@ def test_the_paper_hook_with_flat_keywords_keeps_working():
      r'temperature is given twice'),
     (dict(reward=dict(type='BilevelReward', credit='group')), ValueError,
      r"credit must be one of \['image', 'batch'\], got 'group'"),
+    (dict(reward=dict(warp='bilinear')), ValueError,
+     r"warp must be one of \['pil', 'floor', 'grid_sample'\], got 'bilinear'"),
+    (dict(warp='grid_sample'), TypeError, r"unexpected keyword argument 'warp'"),
 ])
 def test_bad_input_names_the_field_and_the_allowed_values(kwargs, error, match):
     with warnings.catch_warnings():
@@ -244,3 +247,20 @@ def test_bench_policy_hook_options_take_old_and_new_names(tmp_path):
     assert old.settings == new.settings
     assert (new.bilevel_reward.credit, new.learner_cfg.temperature,
             new.learner_cfg.estimator) == ('batch', 0.3, 'relax')
+
+
+def test_the_reward_warp_is_what_augment_batch_applies(monkeypatch):
+    from dada_mm.search import augment as augment_module
+    seen = []
+
+    def record(*args, warp='pil', **kwargs):
+        seen.append(warp)
+        return args[0]
+
+    monkeypatch.setattr(augment_module, 'apply_sub_policies', record)
+    hook = built(DADASearchHook(val_dataloader=HELD_OUT, reward=dict(warp='grid_sample')))
+    assert hook.bilevel_reward.warp == 'grid_sample'
+    augment_module.augment_batch(torch.zeros(2, 3, 4, 4), hook.learner, None, False,
+                                 hook.channel_order, hook.magnitude_grad,
+                                 hook.bilevel_reward.warp)
+    assert seen == ['grid_sample']

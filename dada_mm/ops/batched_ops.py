@@ -12,8 +12,10 @@ What callers may rely on, and what it assumes:
 
 * Values reproduce PIL (what the paper used) pixel for pixel, and the warps sample by the
   same rule as ``dada_mm.ops.image_ops`` (``cv_kernels.nearest_source_indices``),
-  so the two agree pixel for pixel; ``pil_fixed_point=False`` floors in float64 instead
-  (differs from PIL on ~0.02 % of the pixels of a rotation).
+  so the two agree pixel for pixel (``warp='pil'``). ``warp='floor'`` floors in float64
+  instead (differs from PIL on ~0.02 % of the pixels of a rotation); ``warp='grid_sample'``
+  is torch's own ``affine_grid`` + nearest ``grid_sample`` in the images' dtype (the
+  alternative the policy benchmark compares, docs/benchmarks.md).
 * Exactness assumes the inputs hold uint8 values (integers 0..255).
 * ``magnitude_grad='straight_through'`` (default, the paper's): d out / d level_ij = 1 for
   every pixel of every applied slot, and no gradient flows back to ``images``.
@@ -54,7 +56,7 @@ from .table import (
 
 __all__ = ['apply_sub_policies', 'apply_op_batch', 'surrogate_op', 'affine_matrices',
            'cutout_boxes', 'OP_FUNCTIONS', 'DIFFERENTIABLE_KINDS', 'DIFFERENTIABLE_OPS',
-           'DIFFERENTIABLE_OP_INDICES', 'MAGNITUDE_GRAD_MODES']
+           'DIFFERENTIABLE_OP_INDICES', 'MAGNITUDE_GRAD_MODES', 'WARP_MODES']
 
 #: op kinds whose surrogate gives the magnitude a true gradient in ``'exact'`` mode
 #: (warps: bilinear; blends: factor linear in the level); the others fall back to the
@@ -64,6 +66,10 @@ DIFFERENTIABLE_KINDS = frozenset({'geometric', 'blend'})
 DIFFERENTIABLE_OPS = frozenset(op.name for op in OPS if op.kind in DIFFERENTIABLE_KINDS)
 DIFFERENTIABLE_OP_INDICES = frozenset(OP_INDEX[name] for name in DIFFERENTIABLE_OPS)
 MAGNITUDE_GRAD_MODES = ('straight_through', 'exact')
+#: how the geometric ops pick their source pixels: 'pil' (PIL's 16.16 fixed point, the
+#: pixels ``DADAAugment`` gives), 'floor' (``floor(A @ c)`` in float64) or 'grid_sample'
+#: (``F.affine_grid`` + nearest ``F.grid_sample``)
+WARP_MODES = ('pil', 'floor', 'grid_sample')
 
 _NUM_OPS = len(OPS)
 #: the functions the table's matrix formulas call, on tensors
@@ -187,10 +193,32 @@ def _pil_source_indices(mats: torch.Tensor, height: int, width: int, scale_path:
     return xi, yi
 
 
-def _warp_nearest(x: torch.Tensor, mats64: torch.Tensor, fill_t: torch.Tensor,
-                  pil_fixed_point: bool = True, scale_path: bool = False):
+def _warp_grid_sample(x: torch.Tensor, mats: torch.Tensor,
+                      fill_t: torch.Tensor) -> torch.Tensor:
+    """Nearest warp by torch's ``affine_grid`` + ``grid_sample`` (align_corners=False:
+    -1 / +1 are the outer pixel edges, PIL's frame) in ``x``'s dtype; out-of-bounds
+    pixels take ``fill``."""
     n, c, h, w = x.shape
-    if pil_fixed_point:
+    m = mats.to(torch.float64)
+    # pixel-frame matrix -> normalised frame: x_px = (x_n + 1) * w / 2
+    theta = torch.stack([
+        torch.stack([m[:, 0, 0], m[:, 0, 1] * (h / w),
+                     m[:, 0, 0] + m[:, 0, 1] * (h / w) + m[:, 0, 2] * (2.0 / w) - 1.0], 1),
+        torch.stack([m[:, 1, 0] * (w / h), m[:, 1, 1],
+                     m[:, 1, 0] * (w / h) + m[:, 1, 1] + m[:, 1, 2] * (2.0 / h) - 1.0], 1),
+    ], 1).to(x.dtype)
+    grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
+    out = F.grid_sample(x - fill_t, grid, mode='nearest', padding_mode='zeros',
+                        align_corners=False)
+    return out + fill_t
+
+
+def _warp_nearest(x: torch.Tensor, mats64: torch.Tensor, fill_t: torch.Tensor,
+                  warp: str = 'pil', scale_path: bool = False):
+    n, c, h, w = x.shape
+    if warp == 'grid_sample':
+        return _warp_grid_sample(x, mats64, fill_t)
+    if warp == 'pil':
         ix, iy = _pil_source_indices(mats64, h, w, scale_path)
         if scale_path and x.device.type == 'cpu':
             return _warp_separable(x, ix.view(n, w), iy.view(n, h), fill_t)
@@ -444,7 +472,7 @@ class _OpArgs:
     rgb: Tuple[int, int, int]
     fill: torch.Tensor     # [1, C or 1, 1, 1]
     cutout_fill_rgb: Sequence[int]
-    pil_fixed_point: bool = True
+    warp: str = 'pil'
     #: the exact value may overwrite ``x`` (a private copy, no surrogate needed)
     inplace: bool = False
     levels64: torch.Tensor = field(init=False)  # detached float64 copy of ``levels``
@@ -468,7 +496,7 @@ def _geometric(x: torch.Tensor, a: _OpArgs, surrogate: bool) -> torch.Tensor:
         return _warp_bilinear(x, _stack_matrices(entries, values), a.fill)
     values = _values(a.spec, a.levels64, a.signs.detach())
     entries = _matrix_entries(a.spec, values, h, w)
-    return _warp_nearest(x, _stack_matrices(entries, values), a.fill, a.pil_fixed_point,
+    return _warp_nearest(x, _stack_matrices(entries, values), a.fill, a.warp,
                          scale_path=_without_shear_terms(entries))
 
 
@@ -651,6 +679,11 @@ def _op_forward(x: torch.Tensor, a: _OpArgs, want_value: bool = True,
     return value, sur
 
 
+def _check_warp(warp: str) -> None:
+    if warp not in WARP_MODES:
+        raise ValueError(f'warp must be one of {list(WARP_MODES)}, got {warp!r}')
+
+
 def _prepare(images: torch.Tensor) -> torch.Tensor:
     if images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f'images must be [B, C, H, W] with C in (1, 3), got '
@@ -673,9 +706,10 @@ def apply_op_batch(images: torch.Tensor, op: Union[int, str], levels: torch.Tens
                    centers: Optional[torch.Tensor] = None, channel_order: str = 'bgr',
                    fill: Union[float, Sequence[float]] = 0.0,
                    cutout_fill_rgb=CUTOUT_FILL_RGB,
-                   pil_fixed_point: bool = True) -> torch.Tensor:
+                   warp: str = 'pil') -> torch.Tensor:
     """Exact value of one op (a name or an index) applied to every sample (no gradient).
-    levels/signs: [B], centers: [B, 2] fractions."""
+    levels/signs: [B], centers: [B, 2] fractions; ``warp``: see ``apply_sub_policies``."""
+    _check_warp(warp)
     x = _prepare(images)
     b = x.shape[0]
     spec = _op_spec(op)
@@ -683,7 +717,7 @@ def apply_op_batch(images: torch.Tensor, op: Union[int, str], levels: torch.Tens
     sg = _per_sample(signs, b, (), 1.0, x.device)
     ct = _per_sample(centers, b, (2,), 0.5, x.device)
     args = _OpArgs(spec, lvl, sg, ct, channel_order, rgb_positions(channel_order),
-                   _fill_tensor(fill, x), cutout_fill_rgb, pil_fixed_point)
+                   _fill_tensor(fill, x), cutout_fill_rgb, warp)
     value, _ = _op_forward(x, args)
     return value
 
@@ -719,7 +753,7 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
                        fill: Union[float, Sequence[float]] = 0.0,
                        cutout_fill_rgb=CUTOUT_FILL_RGB,
                        magnitude_grad: str = 'straight_through',
-                       pil_fixed_point: bool = True) -> torch.Tensor:
+                       warp: str = 'pil') -> torch.Tensor:
     """Apply each sample's two-op sub-policy (slot 0 then slot 1) to a batch.
 
     Args:
@@ -735,13 +769,16 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
         cutout_fill_rgb: Cutout colour in RGB order.
         magnitude_grad: 'straight_through' (default, the paper's) or 'exact'; see the
             module docstring and docs/batched_ops.md.
-        pil_fixed_point: geometric source pixels as PIL computes them (16.16 fixed
-            point, default) or ``floor(A @ c)`` in float64 (``ops.py``'s formula); the
-            two differ on ~0.02 % of the pixels of a rotation / shear.
+        warp: the geometric ops' source pixels (``WARP_MODES``): as PIL computes them
+            ('pil', 16.16 fixed point, default), ``floor(A @ c)`` in float64 ('floor';
+            differs on ~0.02 % of the pixels of a rotation / shear), or torch's nearest
+            ``affine_grid`` / ``grid_sample`` ('grid_sample').
 
     Returns:
-        float [B, C, H, W] with values 0..255, equal to the PIL ops pixel for pixel.
+        float [B, C, H, W] with values 0..255, equal to the PIL ops pixel for pixel
+        (``warp='pil'``).
     """
+    _check_warp(warp)
     if magnitude_grad not in MAGNITUDE_GRAD_MODES:
         raise ValueError(f'magnitude_grad must be one of {MAGNITUDE_GRAD_MODES}, got '
                          f'{magnitude_grad!r}')
@@ -781,7 +818,7 @@ def apply_sub_policies(images: torch.Tensor, op_indices: torch.Tensor,
             need_sur = exact and grad_on and (xs.requires_grad or lv.requires_grad)
             args = _OpArgs(spec, lv, sg[:, j].index_select(0, idx),
                            ct[:, j].index_select(0, idx), channel_order, rgb, fill_t,
-                           cutout_fill_rgb, pil_fixed_point)
+                           cutout_fill_rgb, warp)
             args.inplace = not need_sur  # xs is index_select's copy
             value, sur = _op_forward(xs, args, want_value=True, want_surrogate=need_sur)
             if need_sur:

@@ -33,7 +33,7 @@ def stack_inputs(inputs, device: torch.device, owner: str = 'DADASearchHook') ->
 
 def augment_batch(images: Tensor, learner: PolicyLearner,
                   frozen: Optional[FrozenPolicySampler], keep_graph: bool,
-                  channel_order: str, magnitude_grad: str
+                  channel_order: str, magnitude_grad: str, warp: str = 'pil'
                   ) -> Tuple[Tensor, Optional[PolicySample]]:
     """Augment ``images`` with one draw per image, all from ``learner.generator``.
 
@@ -56,7 +56,7 @@ def augment_batch(images: Tensor, learner: PolicyLearner,
             levels = learner.levels(sample)
         augmented = apply_sub_policies(images.float(), op_indices, apply, levels, signs,
                                        centers, channel_order=channel_order,
-                                       magnitude_grad=magnitude_grad)
+                                       magnitude_grad=magnitude_grad, warp=warp)
     return augmented, sample
 
 

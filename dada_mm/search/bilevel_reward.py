@@ -19,7 +19,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from ..ops.batched_ops import MAGNITUDE_GRAD_MODES, apply_sub_policies
+from ..ops.batched_ops import MAGNITUDE_GRAD_MODES, WARP_MODES, apply_sub_policies
 from ..utils.dist import all_ranks
 from .bilevel import (
     class_gradients,
@@ -132,18 +132,22 @@ class BilevelReward:
             blends, straight-through for the rest). The hook augments with it.
         fixed_val_batch: the held-out batch of every step is the split's first one (the
             official code) instead of a fresh one. The hook's held-out stream follows it.
+        warp: how the geometric ops pick source pixels in the search (``WARP_MODES``):
+            'pil', the pixels ``DADAAugment`` gives, or torch's 'grid_sample' / 'floor'.
+            The hook augments with it.
     """
 
     def __init__(self, order: str = 'second', reward_baseline: Optional[str] = 'clean',
                  credit: str = 'batch', fd_epsilon: float = 0.01,
                  hypergrad_scale: Union[str, float] = 'lr',
                  held_out_norm: str = 'batch', magnitude_grad: str = 'straight_through',
-                 fixed_val_batch: bool = False) -> None:
+                 fixed_val_batch: bool = False, warp: str = 'pil') -> None:
         _check_choice('order', order, ORDERS)
         _check_choice('reward_baseline', reward_baseline, REWARD_BASELINES)
         _check_choice('credit', credit, CREDITS)
         _check_choice('held_out_norm', held_out_norm, HELD_OUT_NORMS)
         _check_choice('magnitude_grad', magnitude_grad, MAGNITUDE_GRAD_MODES)
+        _check_choice('warp', warp, WARP_MODES)
         if not (isinstance(hypergrad_scale, (int, float)) or hypergrad_scale == 'lr'):
             raise ValueError(f"hypergrad_scale must be 'lr' or a number, got "
                              f'{hypergrad_scale!r}')
@@ -152,6 +156,7 @@ class BilevelReward:
         self.hypergrad_scale = hypergrad_scale
         self.held_out_norm = held_out_norm
         self.magnitude_grad, self.fixed_val_batch = magnitude_grad, bool(fixed_val_batch)
+        self.warp = warp
         self._base_capture = None
 
     def check_model(self, runner, model: nn.Module) -> None:
@@ -238,7 +243,7 @@ class BilevelReward:
         with torch.no_grad():
             inputs = apply_sub_policies(step.images[:s].float()[image],
                                         learner.op_indices_of(k), b, levels, signs, centers,
-                                        channel_order=channel_order)
+                                        channel_order=channel_order, warp=self.warp)
         labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
         data_samples = [step.data_samples[i] for i in image.tolist()]
         if est.reward == 'cos_class':

@@ -245,7 +245,7 @@ class DADASearchHook(Hook):
         update = searching and (runner.iter + 1) % self.update_interval == 0
         augmented, sample = augment_batch(
             images, self.learner, None if searching else self._frozen_sampler, update,
-            self.channel_order, self.magnitude_grad)
+            self.channel_order, self.magnitude_grad, self.bilevel_reward.warp)
         model = unwrap_model(runner.model)
         if update and self.bilevel_reward.order == 'first':
             self.bilevel_reward.capture_base_point(model, data_batch, augmented)

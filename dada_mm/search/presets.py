@@ -38,9 +38,12 @@ LEARNER_HOOK_KEYS = ('search_begin', 'seed', 'channel_order', 'policy_file', 'hi
 LEARNER_KEYS = LEARNER_CONFIG_KEYS + LEARNER_HOOK_KEYS
 #: ``BilevelReward``'s options
 REWARD_KEYS = ('order', 'reward_baseline', 'credit', 'fd_epsilon', 'hypergrad_scale',
-               'held_out_norm', 'magnitude_grad', 'fixed_val_batch')
+               'held_out_norm', 'magnitude_grad', 'fixed_val_batch', 'warp')
+#: keys that were never flat keywords of ``DADASearchHook``
+_ONLY_IN_SUB_CONFIGS = ('warp', )
 #: flat keyword of ``DADASearchHook`` -> the sub-config that holds it (same key)
-MOVED = MappingProxyType({**{key: 'reward' for key in REWARD_KEYS},
+MOVED = MappingProxyType({**{key: 'reward' for key in REWARD_KEYS
+                             if key not in _ONLY_IN_SUB_CONFIGS},
                           **{key: 'learner' for key in LEARNER_KEYS}})
 #: flat keywords renamed as well as moved: old name -> (sub-config, key)
 _RENAMED = {'project': ('learner', 'clamp_after_step')}
@@ -95,7 +98,7 @@ _DEFAULT = dict(
     reward=dict(type='BilevelReward', order='second', reward_baseline='clean',
                 credit='batch', fd_epsilon=0.01, hypergrad_scale='lr',
                 held_out_norm='running', magnitude_grad='straight_through',
-                fixed_val_batch=False),
+                fixed_val_batch=False, warp='pil'),
     learner=dict(temperature=0.5, reward_normalization='rms', share_ops=True,
                  policy_optimizer=dict(DEFAULT_POLICY_OPTIMIZER),
                  control_variate=dict(DEFAULT_CONTROL_VARIATE),
