@@ -1,45 +1,13 @@
 """The detection op family of Zoph et al. (2019): names, level -> parameter, matrices.
 
-"Learning Data Augmentation Strategies for Object Detection" (Zoph, Cubuk, Ghiasi, Lin,
-Shlens, Le; ECCV 2020, arXiv:1906.11172) learned policies v0-v3 over ops that also move
-the boxes (``*_BBox``) or act only inside each box (``*_Only_BBoxes``). This module is the
-one statement of their semantics, a sibling of :mod:`dada_mm.ops.table` (the 15-op
-DADA space): the per-image applier (:mod:`dada_mm.transforms.zoph_ops`) and the policy
-validation read it. Every constant was checked against the published reference
-implementation, TensorFlow TPU ``models/official/detection/utils/autoaugment_utils.py``
-(Apache-2.0), cited below as [TPU] with the function that states it.
-
-Levels and magnitudes
----------------------
-[TPU] levels are integers 0..``_MAX_LEVEL`` = 10; a policy file stores ``magnitude =
-level / 10`` in [0, 1] (the DADA format). The parameter is computed as [TPU] does,
-``v = (level / 10) * scale + offset`` with ``level = magnitude * 10``, truncated by
-``int()`` where [TPU] truncates, and negated with probability 0.5 where [TPU] calls
-``_randomly_negate_tensor`` (one sign per op application: a box-only op uses the same
-sign for every box).
-
-Geometry
---------
-Geometric ops produce the 3x3 *output -> input* matrix of
-:func:`dada_mm.ops.table.inverse_output_to_input_matrix` (PIL's continuous pixel
-frame), so images, boxes, masks and seg maps move through the DADA path
-(``image_ops.warp_affine`` and ``transforms.annotations.warp_annotations``). [TPU]
-samples at integer pixel indices instead of pixel centres; for shears this shifts the
-sampling by ``v / 2 <= 0.15`` px, translations and rotations about the image centre are
-the same. Sign conventions match [TPU]: a positive translation ``p`` moves the content by
-``-p`` (``translate_x``: ``contrib_image.translate(image, [-pixels, 0])``), a positive
-shear maps output ``x`` to input ``x + v y`` (``shear_x``: transform ``[1, v, 0, 0, 1,
-0]``), a positive angle rotates counter-clockwise on screen (``_rotate_bbox`` rotates
-the y-up corner coordinates by ``[[cos, sin], [-sin, cos]]`` on ``(y, x)``).
-
-Box pixels
-----------
-Box-only ops and ``BBox_Cutout`` act on the pixels whose centres lie in the box, in
-mmdet's continuous frame (pixel ``(i, j)`` spans ``[j, j + 1) x [i, i + 1)``): columns
-``ceil(x1 - 0.5) .. ceil(x2 - 0.5) - 1``, rows likewise, i.e. ``image[y1:y2, x1:x2]``
-for integer boxes. [TPU]'s inclusive ``int(size * coord)`` indices would reach one row and
-one column past the box's bottom and right edges; see
-:mod:`dada_mm.transforms.zoph_ops`.
+"Learning Data Augmentation Strategies for Object Detection" (arXiv:1906.11172) learned
+policies v0-v3 over ops that also move the boxes (``*_BBox``) or act only inside each box
+(``*_Only_BBoxes``). This module is the one statement of their semantics, a sibling of
+:mod:`dada_mm.ops.table` (the 15-op DADA space), read by the per-image applier
+(:mod:`dada_mm.ops.zoph_ops`) and the policy validation. Every constant was checked
+against TensorFlow TPU ``models/official/detection/utils/autoaugment_utils.py``
+(Apache-2.0), cited below as [TPU]. Levels, geometry, sign conventions and the pixels of
+a box: docs/detection_policies.md, section "Semantics".
 """
 from __future__ import annotations
 

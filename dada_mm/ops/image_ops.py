@@ -1,42 +1,18 @@
 """Per-image implementations of the 15 DADA ops on uint8 numpy images.
 
-The paper applied PIL ops (``ImageOps``, ``ImageEnhance``, ``Image.transform(AFFINE)``,
-``Image.rotate``, all with NEAREST resampling and black fill, and Fast AutoAugment's
-``CutoutAbs``). The functions here reproduce those semantics (stated once, in
-:mod:`dada_mm.ops.table`) with OpenCV / numpy kernels
-(:mod:`dada_mm.ops.cv_kernels`), several times faster than round-tripping through
-PIL, on the BGR arrays that OpenMMLab pipelines carry.
+The paper applied PIL ops (NEAREST resampling, black fill, Fast AutoAugment's
+``CutoutAbs``); these reproduce their semantics (stated once, in :mod:`dada_mm.ops.table`)
+with OpenCV / numpy kernels (:mod:`dada_mm.ops.cv_kernels`), several times faster than
+PIL, on the BGR arrays OpenMMLab pipelines carry. One public function per op plus
+:func:`apply_op`, which dispatches by name through ``OP_FUNCTIONS``.
 
-This module is one public function per op plus :func:`apply_op`, which dispatches by op
-name through ``OP_FUNCTIONS`` (name -> small function of ``(img, value, OpArgs)``,
-checked against the op table on import).
-
-Conventions
------------
-* Images are ``uint8`` arrays of shape ``HxW`` (gray), ``HxWx1`` or ``HxWx3``; the output
-  always has the input's shape, ndim and dtype and is a new array (the input is never
-  modified). Non-contiguous inputs are accepted.
-* Nothing here draws random numbers: the caller passes the sign of signed ops and the
-  Cutout centre.
-* Colour ops act per channel, so the channel order only matters where PIL converts to
-  its ``L`` (luma) image: :func:`contrast` and :func:`color` take ``channel_order``
-  (``'bgr'``, OpenMMLab's default, or ``'rgb'``). Fill colours are given in the image's
-  own channel order.
-* Geometric ops take the matrices of
-  :func:`dada_mm.search_space.inverse_output_to_input_matrix` (output -> input, PIL's
-  continuous pixel frame) to :func:`warp_affine`.
-
-Exactness with respect to PIL (checked by ``tests/test_image_ops.py``):
-
-* Invert, Solarize, Posterize, AutoContrast, Equalize, Brightness, Contrast and Cutout are
-  bit-exact (LUTs built with the same integer / float32 arithmetic as PIL).
-* Color and Sharpness blend two images per pixel with ``cv2.addWeighted`` and may differ
-  from PIL by 1 (about 0.02% of values; :func:`~dada_mm.ops.cv_kernels.
-  blend_images`).
-* The geometric ops (nearest) are bit-exact too: they sample by PIL's own rule (16.16
-  fixed point for shears and rotations, double for translations), as the batched search
-  ops do, and move masks and label maps by the same indices (see
-  :func:`~dada_mm.ops.cv_kernels.nearest_source_indices`).
+Contract: ``uint8`` images ``HxW``, ``HxWx1`` or ``HxWx3`` in, a new array of the same
+shape and dtype out; nothing here draws random numbers (the caller passes the sign of
+signed ops and the Cutout centre); ``channel_order`` (``'bgr'`` or ``'rgb'``) matters only
+where PIL converts to luma (:func:`contrast`, :func:`color`). Every op is bit-exact with
+PIL except Color and Sharpness (``cv2.addWeighted``, off by 1 on about 0.02 % of values),
+checked by ``tests/test_image_ops.py``; the warps sample by PIL's own rule
+(:func:`~dada_mm.ops.cv_kernels.nearest_source_indices`), as the batched search ops do.
 """
 from __future__ import annotations
 
