@@ -23,6 +23,12 @@ from ..search_space.channels import check_channel_order
 from .augment import augment_batch, stack_inputs, write_back_inputs
 from .bilevel import unwrap_model
 from .bilevel_reward import BilevelReward, StepInput
+from .detection import (
+    augment_detection_step,
+    check_detector_search,
+    is_detector,
+    score_detection_candidates,
+)
 from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
@@ -159,6 +165,8 @@ class DADASearchHook(Hook):
         self.history = SearchHistory()
         self._pending_state: Optional[Dict] = None
         self._step_input: Optional[StepInput] = None
+        #: the model is an mmdet detector (set when the search is built)
+        self._detection = False
 
     @property
     def magnitude_grad(self) -> str:
@@ -179,6 +187,10 @@ class DADASearchHook(Hook):
         if self.learner is not None:
             return
         model = unwrap_model(runner.model)
+        self._detection = is_detector(model)
+        if self._detection:
+            check_detector_search(self.learner_cfg.estimator,
+                                  self.learner_cfg.estimator_options, self.bilevel_reward.order)
         self.bilevel_reward.check_model(runner, model)
         self.device = next(model.parameters()).device
         seed = runner.seed if self.seed is None else self.seed
@@ -240,13 +252,20 @@ class DADASearchHook(Hook):
             return
         if runner.epoch < self.search_begin:
             return  # warm-up: the network trains on its batches as loaded, no policy yet
-        images = stack_inputs(data_batch['inputs'], self.device)
         searching = self.searching(runner)
         update = searching and (runner.iter + 1) % self.update_interval == 0
+        model = unwrap_model(runner.model)
+        if self._detection:
+            images, originals = augment_detection_step(
+                data_batch, self.learner, None if searching else self._frozen_sampler,
+                update, self.channel_order, self.bilevel_reward.warp, self.device)
+            self._step_input = (StepInput.before_step(model, runner.optim_wrapper, None, images,
+                                                      None, originals) if update else None)
+            return
+        images = stack_inputs(data_batch['inputs'], self.device)
         augmented, sample = augment_batch(
             images, self.learner, None if searching else self._frozen_sampler, update,
             self.channel_order, self.magnitude_grad, self.bilevel_reward.warp)
-        model = unwrap_model(runner.model)
         if update and self.bilevel_reward.order == 'first':
             self.bilevel_reward.capture_base_point(model, data_batch, augmented)
         else:
@@ -271,7 +290,13 @@ class DADASearchHook(Hook):
 
     def _policy_step(self, runner, step: StepInput) -> Dict[str, float]:
         try:
-            if getattr(self.learner.estimator, 'needs_candidates', False):
+            if self._detection:
+                reward, candidates = score_detection_candidates(
+                    self.bilevel_reward, unwrap_model(runner.model), step.images,
+                    step.data_samples, step.weights, step.lr, self.val_stream.next(),
+                    self.learner, self.channel_order)
+                stats = self.learner.step(reward, candidates)
+            elif getattr(self.learner.estimator, 'needs_candidates', False):
                 reward, candidates = self.bilevel_reward.score_candidates(
                     unwrap_model(runner.model), step, self.val_stream.next(), self.learner,
                     self.channel_order)

@@ -1,0 +1,182 @@
+"""The search inside a detector's training: the mmdet side of ``DADASearchHook``.
+
+A detection batch holds images of different sizes, with boxes and masks in its data samples;
+the detector's loss is a dict of head losses, each normalised by the batch's number of
+positives (``avg_factor``), which couples the images of a batch. So here:
+
+* the training batch is augmented per image (:func:`augment_detection_step`), its boxes,
+  ignored boxes and bitmap masks moved with the pixels
+  (:func:`~dada_mm.ops.batched_detection.augment_det_data_samples`);
+* a candidate's loss is the detector's loss of that image alone, a batch of one: each
+  image's loss over its own positives (:func:`per_image_detector_losses`), so one image's
+  reward never depends on another image's draw and per-image credit is exact;
+* the held-out loss is the detector's own training loss on a held-out batch, without
+  augmentation (:func:`detector_validation_gradient`).
+
+The candidate-scoring estimator with the ``'dot'`` reward is the supported search here (it
+needs per-image losses only); RELAX, REINFORCE and Gumbel-ST need the input gradient of a
+stacked batch, and ``'cos_class'`` per-class held-out gradients, which a detector has not.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..ops.batched_detection import augment_det_data_samples
+from ..utils.dist import all_ranks
+from .bilevel import clone_buffers, global_norm, perturbed_weights, trainable_parameters
+from .learner import PolicyReward, SkipPolicyUpdate
+
+__all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
+           'detector_validation_gradient', 'detection_finite_differences',
+           'augment_detection_step', 'score_detection_candidates']
+
+
+def is_detector(model: nn.Module) -> bool:
+    """Whether ``model`` is an mmdet detector (mmdet installed and ``BaseDetector``)."""
+    try:
+        from mmdet.models.detectors import BaseDetector
+    except ImportError:
+        return False
+    return isinstance(model, BaseDetector)
+
+
+def check_detector_search(estimator: str, options: Dict, order: str) -> None:
+    """Refuse the parts of the search a detector cannot give a signal to, naming them."""
+    if estimator != 'candidates':
+        raise ValueError(f"DADASearchHook on a detector needs estimator='candidates' (each "
+                         f'candidate scored by its own detector loss), got {estimator!r}')
+    if options.get('reward', 'dot') != 'dot':
+        raise ValueError(f"DADASearchHook on a detector needs the candidates' "
+                         f"reward='dot', got {options['reward']!r} ('cos_class' needs "
+                         f'class labels per image)')
+    if order != 'second':
+        raise ValueError(f"DADASearchHook on a detector needs reward order='second', got "
+                         f'{order!r}')
+
+
+def _detector_loss(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
+                   inputs: List[Tensor], data_samples: Sequence) -> Tensor:
+    """The detector's training loss (sum of its loss terms) on one collated batch, through
+    its own data preprocessor; ``tensors`` replaces parameters and buffers for this call."""
+    data = model.data_preprocessor({'inputs': list(inputs),
+                                    'data_samples': list(data_samples)}, True)
+    kwargs = dict(inputs=data['inputs'], data_samples=data['data_samples'], mode='loss')
+    losses = (model(**kwargs) if tensors is None else
+              functional_call(model, tensors, args=(), kwargs=kwargs, strict=False))
+    return model.parse_losses(losses)[0]
+
+
+def per_image_detector_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
+                              inputs: Sequence[Tensor], data_samples: Sequence) -> Tensor:
+    """[N] the detector's loss of every image alone (its loss over its own positives)."""
+    return torch.stack([_detector_loss(model, tensors, [x], [ds])
+                        for x, ds in zip(inputs, data_samples)])
+
+
+def detector_validation_gradient(model: nn.Module, val_batch: Dict,
+                                 params: Dict[str, Tensor], norm: str = 'running'
+                                 ) -> Tuple[Dict[str, Tensor], float]:
+    """v = grad_w of the detector's loss on the held-out batch, and that loss; ``norm``:
+    'running' evaluates in eval mode, 'batch' in train mode (mmdet's R-50 configs freeze
+    BatchNorm either way, ``norm_eval=True``); buffers untouched."""
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        loss = _detector_loss(model, clone_buffers(model), val_batch['inputs'],
+                              val_batch['data_samples'])
+    finally:
+        model.train(was_training)
+    names = list(params)
+    grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+    v = {n: (torch.zeros_like(params[n]) if g is None else g.detach())
+         for n, g in zip(names, grads)}
+    return v, float(loss.detach())
+
+
+def detection_finite_differences(model: nn.Module, weights: Dict[str, Tensor],
+                                 direction: Dict[str, Tensor], radius: float,
+                                 inputs: Sequence[Tensor], data_samples: Sequence,
+                                 norm: str = 'running') -> Tensor:
+    """[N] ``(f_i(w + R v) - f_i(w - R v)) / 2R`` of every image's own detector loss."""
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        with torch.no_grad():
+            losses = [per_image_detector_losses(
+                model, {**perturbed_weights(weights, direction, r), **clone_buffers(model)},
+                inputs, data_samples) for r in (radius, -radius)]
+    finally:
+        model.train(was_training)
+    return (losses[0] - losses[1]) / (2 * radius)
+
+
+def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bool,
+                           channel_order: str, warp: str, device: torch.device
+                           ) -> Tuple[List[Tensor], Optional[List]]:
+    """Augment a detection data batch in place (its images one draw each, its boxes and
+    masks with them), with the learned policy's draws (``frozen`` None) or the frozen
+    policy's. Returns the un-augmented images on ``device`` and, with ``keep_originals``,
+    deep copies of the data samples as they were (what the candidates are drawn on)."""
+    images = [x.to(device) for x in data_batch['inputs']]
+    originals = copy.deepcopy(list(data_batch['data_samples'])) if keep_originals else None
+    n = len(images)
+    with torch.no_grad():
+        if frozen is None:
+            sample = learner.sample(n)
+            op_indices, apply, levels = (learner.op_indices(sample), sample.b,
+                                         learner.levels(sample))
+        else:
+            op_indices, apply, levels = frozen.draw(n, learner.generator)
+        signs, centers = learner.signs_and_centers(n)
+        augmented = augment_det_data_samples(images, data_batch['data_samples'], op_indices,
+                                             apply, levels, signs, centers,
+                                             channel_order=channel_order, warp=warp)
+    data_batch['inputs'] = [a.round().clamp(0, 255).to(torch.uint8) for a in augmented]
+    return images, originals
+
+
+def score_detection_candidates(reward, model: nn.Module, images: Sequence[Tensor],
+                               data_samples: Sequence, weights: Dict[str, Tensor],
+                               lr: float, val_batch: Dict, learner, channel_order: str):
+    """The candidate-scoring step on a detector: the first S images of the batch, each
+    under its K candidates (boxes and masks moved with each), scored by
+    ``-xi * (f_c(w + R v) - f_c(w - R v)) / 2R`` with f_c the candidate's own detector loss.
+    Returns the reward (``grad_magnitudes`` zero: the estimator scores the levels) and
+    the candidate set; raises :class:`SkipPolicyUpdate` when v is zero or not finite on
+    some rank."""
+    est = learner.estimator
+    params = trainable_parameters(model)
+    v, val_loss = detector_validation_gradient(model, val_batch, params,
+                                               norm=reward.held_out_norm)
+    v_norm = float(global_norm(v))
+    if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, images[0].device):
+        raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
+                               'another rank)')
+    radius = reward.fd_epsilon / v_norm
+    xi = lr if reward.hypergrad_scale == 'lr' else float(reward.hypergrad_scale)
+    s = min(est.num_images, len(images))
+    cand = est.draw(learner.policy, s, learner.generator)
+    image, k, b, levels = cand.flat()
+    m = cand.num_draws
+    signs, centers = learner.signs_and_centers(s * m)
+    column_draw = cand.draw_index().clamp(min=0)
+    signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
+    centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
+    rows = image.tolist()
+    samples = [copy.deepcopy(data_samples[i]) for i in rows]
+    inputs = augment_det_data_samples([images[i] for i in rows], samples,
+                                      learner.op_indices_of(k), b, levels, signs, centers,
+                                      channel_order=channel_order, warp=reward.warp)
+    h = detection_finite_differences(model, weights, v, radius, inputs, samples,
+                                     norm=est.norm)
+    zeros = torch.zeros_like(learner.policy.magnitudes.detach())
+    return PolicyReward(per_image=(-xi * h).view(s, cand.num_candidates),
+                        grad_magnitudes=zeros, val_loss=val_loss, h_mean=float(h.mean())), cand

@@ -1,0 +1,123 @@
+"""The search inside a detector's training (a small RetinaNet on generated shapes):
+the hook trains, searches and writes a policy; a candidate's finite difference is the
+directional derivative of its own detector loss; unsupported settings are refused."""
+import copy
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+pytest.importorskip('mmdet')
+from mmengine.config import Config  # noqa: E402
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join(REPO, 'configs', 'demo', 'demo_retinanet_shapes.py')
+HELD_OUT_PIPELINE = [dict(type='LoadImageFromFile'),
+                     dict(type='LoadAnnotations', with_bbox=True),
+                     dict(type='Resize', scale=(80, 64), keep_ratio=True),
+                     dict(type='PackDetInputs')]
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    from dada_mm.datasets.synthetic import make_coco_set
+    root = str(tmp_path_factory.mktemp('shapes_coco'))
+    make_coco_set(root, train_images=8, val_images=4, size=(64, 80), seed=3)
+    return root
+
+
+def detector_cfg(root: str, work_dir: str, hook: dict) -> Config:
+    cfg = Config.fromfile(DEMO)
+    cfg.model.backbone.init_cfg = None
+    cfg.work_dir = work_dir
+    cfg.train_pipeline = [
+        dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=(80, 64), keep_ratio=True),
+        dict(type='PackDetInputs')]
+    train = cfg.train_dataloader
+    train.update(batch_size=4, num_workers=0, persistent_workers=False)
+    train.pop('batch_sampler')
+    train.dataset.update(data_root=root + '/', pipeline=cfg.train_pipeline)
+    held_out = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                    sampler=dict(type='DefaultSampler', shuffle=True),
+                    dataset=dict(type='CocoDataset', data_root=root + '/',
+                                 metainfo=dict(classes=cfg.classes),
+                                 ann_file='annotations/instances_val2017.json',
+                                 data_prefix=dict(img='val2017/'),
+                                 pipeline=HELD_OUT_PIPELINE))
+    cfg.custom_hooks = [dict(type='DADASearchHook', val_dataloader=held_out, **hook)]
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=100)
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer.lr = 0.01
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
+                'test_evaluator'):
+        cfg.pop(key, None)
+    cfg.visualizer = dict(type='DetLocalVisualizer', vis_backends=[])
+    cfg.log_level = 'WARNING'
+    return cfg
+
+
+CANDIDATES = dict(type='candidates', num_images=2, num_draws=2, magnitude_ops=1)
+
+
+def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path):
+    from mmengine.runner import Runner
+    cfg = detector_cfg(shapes, str(tmp_path), dict(search_epochs=1, estimator=CANDIDATES,
+                                                   top_k=5))
+    runner = Runner.from_cfg(cfg)
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
+    runner.train()
+    assert hook._detection
+    # 8 images, batch 4: 2 updates in the search epoch, then the policy is frozen
+    assert hook.updates == 2 and hook.skipped_updates == 0
+    alpha = hook.policy.alpha.detach()
+    assert float(alpha.max() - alpha.min()) > 0  # the candidates moved the selection
+    with open(osp.join(str(tmp_path), 'dada_policy.json')) as f:
+        written = json.load(f)
+    assert len(written['sub_policies']) == 5 and written['meta']['frozen']
+
+
+def test_a_candidate_reward_is_the_derivative_of_its_own_detector_loss(shapes):
+    """``(f(w + R v) - f(w - R v)) / 2R`` against autograd's ``grad f . v``, per image."""
+    from mmengine.runner import Runner
+
+    from dada_mm.search.bilevel import trainable_parameters
+    from dada_mm.search.detection import detection_finite_differences, per_image_detector_losses
+    torch.manual_seed(0)
+    cfg = detector_cfg(shapes, '/tmp/unused', dict(estimator=CANDIDATES))
+    runner = Runner.from_cfg(cfg)
+    model = runner.model.double()  # float64: the difference's own error is then negligible
+    model.eval()
+    batch = next(iter(runner.train_dataloader))
+    inputs = [x.double() for x in batch['inputs']]
+    params = trainable_parameters(model)
+    v = {n: torch.randn_like(p) for n, p in params.items()}
+    norm = float(torch.sqrt(sum((t ** 2).sum() for t in v.values())))
+    v = {n: t / norm for n, t in v.items()}
+    weights = {n: p.detach().clone() for n, p in params.items()}
+    h = detection_finite_differences(model, weights, v, 1e-5,
+                                     inputs, copy.deepcopy(batch['data_samples']))
+    exact = []
+    for i in range(len(inputs)):
+        loss = per_image_detector_losses(model, None, inputs[i:i + 1],
+                                         copy.deepcopy(batch['data_samples'][i:i + 1]))[0]
+        grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        exact.append(sum((g * v[n]).sum() for n, g in zip(params, grads) if g is not None))
+    exact = torch.stack(exact)
+    assert exact.abs().max() > 1e-3  # a real signal, not zeros on both sides
+    torch.testing.assert_close(h, exact, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize('hook,match', [
+    (dict(estimator='relax'), r"on a detector needs estimator='candidates'"),
+    (dict(estimator=dict(CANDIDATES, reward='cos_class')), r"reward='dot', got 'cos_class'"),
+])
+def test_unsupported_detector_searches_are_refused_naming_the_option(shapes, tmp_path, hook,
+                                                                     match):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(detector_cfg(shapes, str(tmp_path), hook))
+    with pytest.raises(ValueError, match=match):
+        runner.train()
