@@ -27,13 +27,15 @@ def shapes(tmp_path_factory):
     return root
 
 
-def detector_cfg(root: str, work_dir: str, hook: dict) -> Config:
+def detector_cfg(root: str, work_dir: str, hook: dict, sizes=((80, 64), (64, 48))
+                 ) -> Config:
     cfg = Config.fromfile(DEMO)
     cfg.model.backbone.init_cfg = None
     cfg.work_dir = work_dir
+    # images of two sizes in one batch, as a detection batch has before padding
     cfg.train_pipeline = [
         dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='Resize', scale=(80, 64), keep_ratio=True),
+        dict(type='RandomChoiceResize', scales=list(sizes), keep_ratio=True),
         dict(type='PackDetInputs')]
     train = cfg.train_dataloader
     train.update(batch_size=4, num_workers=0, persistent_workers=False)
@@ -78,6 +80,36 @@ def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path):
     with open(osp.join(str(tmp_path), 'dada_policy.json')) as f:
         written = json.load(f)
     assert len(written['sub_policies']) == 5 and written['meta']['frozen']
+
+
+def _policy_after(cfg):
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
+    return {k: v.clone() for k, v in hook.policy.state_dict().items()}, hook
+
+
+def test_same_seed_same_policy_and_resume_continues_exactly(shapes, tmp_path):
+    # one image size: a random resize would draw from numpy's global stream, which a
+    # resumed run restarts (the data pipeline's state, not the search's)
+    hook, one = dict(estimator=CANDIDATES), [(80, 64)]
+    a, hook_a = _policy_after(detector_cfg(shapes, str(tmp_path / 'a'), hook, one))
+    b, _ = _policy_after(detector_cfg(shapes, str(tmp_path / 'b'), hook, one))
+    assert hook_a.updates == 4
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    cut = detector_cfg(shapes, str(tmp_path / 'c'), hook, one)
+    cut.train_cfg.max_epochs = 1
+    cut.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    c, _ = _policy_after(cut)
+    assert not torch.equal(c['alpha'], a['alpha'])
+    resumed = detector_cfg(shapes, str(tmp_path / 'c'), hook, one)
+    resumed.resume, resumed.load_from = True, str(tmp_path / 'c' / 'epoch_1.pth')
+    r, hook_r = _policy_after(resumed)
+    for key in a:
+        assert torch.equal(a[key], r[key]), key
+    assert hook_r.updates == 4
 
 
 def test_a_candidate_reward_is_the_derivative_of_its_own_detector_loss(shapes):
