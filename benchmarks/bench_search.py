@@ -13,6 +13,11 @@ ratios, after warm-up. Ratios, not absolute times.
 Also reports the throughput of the batched ops alone. Runs unchanged on a GPU
 (``--device cuda``). Last line: ``second_order_ratio=.. first_order_ratio=..
  candidates_ratio=..`` (RELAX in each order, and candidate scoring, the default).
+
+``--detector retinanet|faster-rcnn|mask-rcnn`` times a detector instead: its
+``configs/<detector>_dada-search_coco.py`` as shipped (R-50-FPN, the config's candidate
+scoring), on generated COCO-format images resized to ``--det-scale`` (the COCO configs use
+1333x800), batch ``--batch-size``; last line ``detector_candidates_ratio=..``.
 """
 import argparse
 import copy
@@ -94,6 +99,49 @@ def build_runner(args, work_dir, data_root, order, estimator=None):
         cfg.model.head.in_channels = 512 if depth < 50 else 2048
     cfg.device = args.device
     cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    runner._train_loop = runner.build_train_loop(runner._train_loop)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.model.to(args.device)
+    runner.call_hook('before_run')
+    runner.call_hook('before_train')
+    hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
+    return runner, hook
+
+
+def build_detector_runner(args, work_dir, data_root):
+    """configs/<detector>_dada-search_coco.py on the generated set at ``--det-scale``,
+    2 images held out, no pretrained file, the held-out batch loaded once."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(f'configs/{args.detector}_dada-search_coco.py')
+    cfg.work_dir, cfg.launcher, cfg.log_level = work_dir, 'none', 'WARNING'
+    classes = ('circle', 'square', 'triangle', 'cross')
+    cfg.model.backbone.init_cfg = None
+    if args.backbone == 'resnet18':
+        cfg.model.backbone.depth = 18
+        cfg.model.neck.in_channels = [64, 128, 256, 512]
+    head = cfg.model.roi_head.bbox_head if 'roi_head' in cfg.model else cfg.model.bbox_head
+    head.num_classes = len(classes)
+    if 'roi_head' in cfg.model and 'mask_head' in cfg.model.roi_head:
+        cfg.model.roi_head.mask_head.num_classes = len(classes)
+    hook = cfg.custom_hooks[0]
+    hook.reward = dict(type='BilevelReward', fixed_val_batch=True)
+    for split, loader in ((cfg.train_dataloader.dataset, cfg.train_dataloader),
+                          (hook.val_dataloader.dataset, hook.val_dataloader)):
+        loader.update(batch_size=args.val_batch_size or args.batch_size, num_workers=0,
+                      persistent_workers=False)
+        split.held_out = 2
+        split.dataset.update(data_root=data_root + '/', metainfo=dict(classes=classes))
+        for t in split.dataset.pipeline:
+            if t['type'] == 'Resize':
+                t['scale'] = tuple(args.det_scale)
+    cfg.train_dataloader.batch_size = args.batch_size
+    cfg.train_dataloader.pop('batch_sampler', None)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
+                'test_evaluator'):
+        cfg.pop(key, None)
+    cfg.device = args.device
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
@@ -200,6 +248,12 @@ def main(argv=None):
                         metavar=('TOTAL', 'SEARCH'),
                         help='pretraining and search epochs of the end-to-end estimate '
                         "(configs/dada_resnet50_imagenet.py: 100 and 20)")
+    parser.add_argument('--detector', default=None,
+                        choices=['retinanet', 'faster-rcnn', 'mask-rcnn'],
+                        help='time this detector\'s configs/<detector>_dada-search_coco.py '
+                        'instead of the classifier config')
+    parser.add_argument('--det-scale', type=int, nargs=2, default=(512, 384),
+                        metavar=('W', 'H'), help='--detector: image size (Resize scale)')
     parser.add_argument('--out', default=None,
                         help='JSON file of the ratios with the provenance (commit, command, '
                         'versions)')
@@ -211,19 +265,36 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    orders = tuple(args.settings)
-    print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size} '
-          f'(held-out {args.val_batch_size or args.batch_size}), reward_baseline '
-          f'{args.reward_baseline}, crop '
-          f'{args.crop or "as in the config"} (training and held-out), device '
-          f'{args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}')
+    orders = ('detector', ) if args.detector else tuple(args.settings)
+    if args.detector:
+        print(f'model: configs/{args.detector}_dada-search_coco.py backbone='
+              f'{"resnet50" if args.backbone == "config" else args.backbone}, images '
+              f'{args.det_scale[0]}x{args.det_scale[1]}, batch {args.batch_size} (held-out '
+              f'{args.val_batch_size or args.batch_size}), device {args.device}, torch '
+              f'threads {torch.get_num_threads()}, torch {torch.__version__}')
+    else:
+        print(f'model: {args.config} backbone={args.backbone}, batch {args.batch_size} '
+              f'(held-out {args.val_batch_size or args.batch_size}), reward_baseline '
+              f'{args.reward_baseline}, crop '
+              f'{args.crop or "as in the config"} (training and held-out), device '
+              f'{args.device}, torch threads {torch.get_num_threads()}, torch '
+              f'{torch.__version__}')
     with tempfile.TemporaryDirectory() as tmp:
         data_root = osp.join(tmp, 'shapes')
-        make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
+        if args.detector:
+            from dada_mm.datasets.synthetic import make_coco_set
+            make_coco_set(data_root, train_images=max(4, args.batch_size) + 2,
+                          val_images=1, size=tuple(args.det_scale[::-1]))
+        else:
+            make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
         steps = {}
         for order in orders:
-            runner, hook = build_runner(args, osp.join(tmp, f'wd_{order}'), data_root,
-                                        *SETTINGS[order])
+            if args.detector:
+                runner, hook = build_detector_runner(args, osp.join(tmp, 'wd_det'),
+                                                     data_root)
+            else:
+                runner, hook = build_runner(args, osp.join(tmp, f'wd_{order}'), data_root,
+                                            *SETTINGS[order])
             batch = next(iter(runner.train_dataloader))
 
             def plain(runner=runner, batch=batch):
@@ -299,7 +370,7 @@ def main(argv=None):
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
     names = dict(second='second_order', first='first_order', candidates='candidates',
-                 candidates4='candidates_4_images')
+                 candidates4='candidates_4_images', detector='detector_candidates')
     if args.out:
         import json
         with open(args.out, 'w') as f:

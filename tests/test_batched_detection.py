@@ -149,3 +149,20 @@ def test_data_samples_move_gt_and_ignored_boxes_and_masks_and_keep_labels():
         np.testing.assert_array_equal(s.gt_instances.masks.masks, ref.masks[i].numpy())
         assert s.gt_instances.labels.tolist() == list(range(n))
         assert s.ignored_instances.labels.tolist() == [3]
+
+
+def test_polygon_masks_are_refused_with_the_way_to_bitmaps():
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import PolygonMasks
+    from mmengine.structures import InstanceData
+
+    from dada_mm.ops.batched_detection import augment_det_data_samples
+    s = DetDataSample()
+    s.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.tensor([[1.0, 1.0, 5.0, 5.0]])),
+        labels=torch.tensor([0]),
+        masks=PolygonMasks([[np.array([1.0, 1.0, 5.0, 1.0, 5.0, 5.0])]], 10, 12))
+    with pytest.raises(TypeError, match=r'gt_instances.masks must be BitmapMasks '
+                                         r'\(LoadAnnotations\(poly2mask=True\)\)'):
+        augment_det_data_samples([torch.zeros(3, 10, 12)], [s], torch.tensor([[0, 1]]),
+                                 torch.ones(1, 2), torch.full((1, 2), 0.5))
