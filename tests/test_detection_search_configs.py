@@ -100,3 +100,30 @@ def test_train_and_held_out_images_are_disjoint_and_cover_the_set(coco_root):
              {held_out.get_data_info(i)['img_path'] for i in range(len(held_out))}]
     assert len(paths[1]) == 2 and not paths[0] & paths[1]
     assert len(paths[0] | paths[1]) == 8
+
+
+def test_demo_search_config_trains_and_writes_a_policy(tmp_path, coco_root):
+    from mmengine.config import Config
+
+    from tools import train
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'demo_retinanet_search_shapes.py'))
+    steps = [t['type'] for t in cfg.train_dataloader.dataset.dataset.pipeline]
+    assert 'DADAAugment' not in steps  # the hook applies the policy
+    cfg.model.backbone.init_cfg = None
+    for split in (cfg.train_dataloader.dataset, cfg.custom_hooks[0].val_dataloader.dataset):
+        split.held_out = 2
+        split.dataset.data_root = coco_root
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False, batch_size=2)
+    cfg.custom_hooks[0].update(search_epochs=1, update_interval=1)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
+                'test_evaluator'):
+        cfg.pop(key, None)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
+    cfg.param_scheduler = []
+    path = tmp_path / 'demo_search_tiny.py'
+    cfg.dump(str(path))
+    runner = train.main([str(path), '--work-dir', str(tmp_path / 'work')])
+    search = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
+    assert search.updates == 3 and runner.iter == 3
+    with open(tmp_path / 'work' / 'dada_policy.json') as f:
+        assert json.load(f)['meta']['frozen']

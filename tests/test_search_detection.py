@@ -153,3 +153,33 @@ def test_unsupported_detector_searches_are_refused_naming_the_option(shapes, tmp
     runner = Runner.from_cfg(detector_cfg(shapes, str(tmp_path), hook))
     with pytest.raises(ValueError, match=match):
         runner.train()
+
+
+def test_two_process_detector_search_keeps_ranks_identical(shapes, tmp_path, repo_root):
+    """2 processes (tools/dist_train.sh, gloo on CPU): the detector's policy, control
+    variate and policy optimiser stay bit-identical on both ranks while each rank draws
+    its own augmentations; only rank 0 writes the policy file."""
+    from test_search_distributed_and_faults import (
+        HELPERS_MODULE,
+        _assert_ranks_identical,
+        _dist_train,
+        _helpers,
+    )
+    _helpers(tmp_path)
+    cfg = detector_cfg(shapes, str(tmp_path / 'wd'), dict(estimator=CANDIDATES))
+    cfg.custom_imports = dict(imports=['dada_mm', HELPERS_MODULE], allow_failed_imports=False)
+    cfg.custom_hooks = list(cfg.custom_hooks) + [dict(type='DumpPolicyHook')]
+    path = tmp_path / 'dist_det.py'
+    cfg.dump(str(path))
+    proc = _dist_train(repo_root, tmp_path, str(path), tmp_path / 'wd', timeout=600)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    r0 = torch.load(tmp_path / 'wd' / 'policy_rank0.pt')
+    r1 = torch.load(tmp_path / 'wd' / 'policy_rank1.pt')
+    assert r0['world_size'] == r1['world_size'] == 2
+    _assert_ranks_identical(r0, r1)
+    assert not torch.equal(r0['generator'], r1['generator'])
+    # 8 images over 2 ranks, batch 4: one iteration (one update) per epoch, 2 epochs
+    assert r0['updates'] == r1['updates'] == r0['iters'] == 2
+    assert not torch.equal(r0['policy']['alpha'], torch.full_like(r0['policy']['alpha'], 1e-3))
+    assert sorted(p.name for p in (tmp_path / 'wd').iterdir()
+                  if 'dada_policy' in p.name) == ['dada_policy.json']
