@@ -127,6 +127,7 @@ def build_detector_runner(args, work_dir, data_root):
         cfg.model.roi_head.mask_head.num_classes = len(classes)
     hook = cfg.custom_hooks[0]
     hook.reward = dict(type='BilevelReward', fixed_val_batch=True)
+    hook.update_interval = 1  # the timed search iteration updates the policy
     for split, loader in ((cfg.train_dataloader.dataset, cfg.train_dataloader),
                           (hook.val_dataloader.dataset, hook.val_dataloader)):
         loader.update(batch_size=args.val_batch_size or args.batch_size, num_workers=0,
