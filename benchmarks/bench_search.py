@@ -128,6 +128,9 @@ def build_detector_runner(args, work_dir, data_root):
     hook = cfg.custom_hooks[0]
     hook.reward = dict(type='BilevelReward', fixed_val_batch=True)
     hook.update_interval = 1  # the timed search iteration updates the policy
+    # the cost does not depend on the learning rate; at the config's, a from-scratch R-50
+    # trained on one repeated batch diverges and the updates would be skipped
+    cfg.optim_wrapper.optimizer.lr = 1e-4
     for split, loader in ((cfg.train_dataloader.dataset, cfg.train_dataloader),
                           (hook.val_dataloader.dataset, hook.val_dataloader)):
         loader.update(batch_size=args.val_batch_size or args.batch_size, num_workers=0,
@@ -288,7 +291,7 @@ def main(argv=None):
                           val_images=1, size=tuple(args.det_scale[::-1]))
         else:
             make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
-        steps = {}
+        steps, hooks = {}, {}
         for order in orders:
             if args.detector:
                 runner, hook = build_detector_runner(args, osp.join(tmp, 'wd_det'),
@@ -321,6 +324,7 @@ def main(argv=None):
                     hook.update_interval = interval
 
             steps[order] = (plain, search, no_update)
+            hooks[order] = hook
         for _ in range(args.warmup):
             for step_fns in steps.values():
                 for fn in step_fns:
@@ -331,6 +335,10 @@ def main(argv=None):
             for order, step_fns in steps.items():
                 for kind, fn in enumerate(step_fns):
                     times[order][kind].append(time_once(fn, args.device))
+        skipped = {o: h.skipped_updates for o, h in hooks.items()}
+        if any(skipped.values()):
+            raise RuntimeError(f'policy updates were skipped while timing ({skipped}): the '
+                               'timed search iterations did not do the full update')
         ratios, no_update_ratios = {}, {}
         for order, (t_plain, t_search, t_skip) in times.items():
             ratios[order] = statistics.median(s / p for p, s in zip(t_plain, t_search))
