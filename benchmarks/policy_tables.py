@@ -14,7 +14,9 @@ comparison). Kinds:
 * ``found``: per planted shift and file, how many seeds found the undoing op
   (``bench_policy.planted_found``) and the op's selection ratio per seed;
 * ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
-* ``provenance``: per file, the commit, whether the tree was clean and the command.
+* ``provenance``: per file, the commit, whether the tree was clean and the command;
+* ``detection``: a ``bench_det_policy.py`` file: bbox mAP per (variant, arm) and the
+  undoing op's statistics per search.
 
 ``python benchmarks/policy_tables.py --update docs/benchmarks.md`` rewrites every block from
 its files; ``--check`` exits 1 when a block differs from what its files give (the tests run
@@ -149,8 +151,47 @@ def provenance_table(files: Sequence[Tuple[str, str]]) -> str:
     return '\n'.join(lines)
 
 
+DETECTION_ARMS = {
+    'none': 'none (no policy)', 'searched': "searched (the search's top-25 policy)",
+    'dada-imagenet': "dada-imagenet (the paper's ImageNet policy)",
+    'zoph-det-v0': "zoph-det-v0 (Zoph et al.'s detection policy)"}
+
+
+def detection_table(files: Sequence[Tuple[str, str]]) -> str:
+    """``bench_det_policy.py`` files: bbox mAP x 100 per (variant, arm), then the
+    undoing op's statistics per search (planted variants: found or not)."""
+    lines = ['| variant | arm | bbox mAP x 100 (mean ± std) | per seed | vs none |',
+             '|---|---|---|---|---|']
+    searches = ['| variant | seed | op | found | selection ratio | in top 25 (chance) | '
+                'mean p | search s |', '|---|---|---|---|---|---|---|---|']
+    for path, _ in files:
+        data = load(path)
+        for variant in _variants(data):
+            rows = sorted((r for r in data['results'] if r['kind'] == 'retrain'
+                           and r['variant'] == variant), key=lambda r: r['seed'])
+            none = mean_std([100 * r['bbox_map'] for r in rows if r['arm'] == 'none'])[0]
+            for arm in data['args']['arms']:
+                values = [100 * r['bbox_map'] for r in rows if r['arm'] == arm]
+                if not values:
+                    continue
+                m, sd = mean_std(values)
+                gain = '' if arm == 'none' or math.isnan(none) else f'{m - none:+.2f}'
+                lines.append(f'| {variant} | {DETECTION_ARMS.get(arm, arm)} | {m:.2f} ± '
+                             f'{sd:.2f} | {", ".join(f"{v:.2f}" for v in values)} | {gain} |')
+            for r in _searches(data, variant):
+                for op, info in r['ops'].items():
+                    found = '' if variant == 'natural' else (
+                        'yes' if planted_found(dict(r, ops={op: info})) else 'no')
+                    searches.append(
+                        f"| {variant} | {r['seed']} | {op} | {found} | "
+                        f"{info['selection_ratio']:.2f} | {info['in_top25']} "
+                        f"({info['in_top25_chance']:.1f}) | {info['mean_prob']:.2f} | "
+                        f"{r['seconds']:.0f} |")
+    return '\n'.join(lines + [''] + searches)
+
+
 TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,
-              provenance=provenance_table)
+              provenance=provenance_table, detection=detection_table)
 
 
 def parse_spec(spec: str) -> Tuple[str, List[Tuple[str, str]]]:

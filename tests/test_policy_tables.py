@@ -173,3 +173,26 @@ def test_update_rewrites_only_the_blocks(tmp_path, monkeypatch):
     assert body == want
     with pytest.raises(ValueError, match='kind'):
         policy_tables.parse_spec('histogram x.json')
+
+
+def test_detection_table_on_hand_computed_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+    info = dict(op='Invert', selection_ratio=3.0, in_top25=12, in_top25_chance=25 * 14 / 105,
+                top1_holds_op=True, mean_prob=0.8, mean_magnitude=0.5, target_level=None)
+    results = [dict(kind='search', variant='invert', seed=0, seconds=10.0,
+                    ops=dict(Invert=info))]
+    for seed, (none, searched) in enumerate([(0.10, 0.30), (0.20, 0.50)]):
+        results += [dict(kind='retrain', variant='invert', seed=seed, arm='none',
+                         bbox_map=none),
+                    dict(kind='retrain', variant='invert', seed=seed, arm='searched',
+                         bbox_map=searched)]
+    path = tmp_path / 'det.json'
+    path.write_text(json.dumps(dict(provenance=dict(commit='0' * 40, command='x'),
+                                    args=dict(variants=['invert'], arms=['none', 'searched']),
+                                    results=results)))
+    rows = policy_tables.detection_table([(str(path), '')]).splitlines()
+    # none: 10, 20 -> 15.00 ± 7.07; searched: 30, 50 -> 40.00 ± 14.14, +25.00
+    assert '| invert | none (no policy) | 15.00 ± 7.07 | 10.00, 20.00 |  |' in rows
+    assert ("| invert | searched (the search's top-25 policy) | 40.00 ± 14.14 | 30.00, 50.00 "
+            '| +25.00 |') in rows
+    assert rows[-1] == '| invert | 0 | Invert | yes | 3.00 | 12 (3.3) | 0.80 | 10 |'
