@@ -70,7 +70,6 @@ SETTINGS = {'second': ('second', 'relax'), 'first': ('first', 'relax'),
 
 def build_runner(args, work_dir, data_root, order, estimator=None):
     from mmengine.config import Config
-    from mmengine.runner import Runner
     cfg = Config.fromfile(args.config)
     cfg.work_dir = work_dir
     cfg.launcher = 'none'
@@ -99,10 +98,17 @@ def build_runner(args, work_dir, data_root, order, estimator=None):
         cfg.model.head.in_channels = 512 if depth < 50 else 2048
     cfg.device = args.device
     cfg.log_level = 'WARNING'
+    return started(cfg, args.device)
+
+
+def started(cfg, device: str):
+    """A runner of ``cfg`` ready for ``train_step`` and the search hook's calls (train loop,
+    optimiser, model on ``device``, ``before_run`` / ``before_train`` called), and its hook."""
+    from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     runner._train_loop = runner.build_train_loop(runner._train_loop)
     runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
-    runner.model.to(args.device)
+    runner.model.to(device)
     runner.call_hook('before_run')
     runner.call_hook('before_train')
     hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
@@ -113,7 +119,6 @@ def build_detector_runner(args, work_dir, data_root):
     """configs/<detector>_dada-search_coco.py on the generated set at ``--det-scale``,
     2 images held out, no pretrained file, the held-out batch loaded once."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
     cfg = Config.fromfile(f'configs/{args.detector}_dada-search_coco.py')
     cfg.work_dir, cfg.launcher, cfg.log_level = work_dir, 'none', 'WARNING'
     classes = ('circle', 'square', 'triangle', 'cross')
@@ -146,14 +151,7 @@ def build_detector_runner(args, work_dir, data_root):
                 'test_evaluator'):
         cfg.pop(key, None)
     cfg.device = args.device
-    runner = Runner.from_cfg(cfg)
-    runner._train_loop = runner.build_train_loop(runner._train_loop)
-    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
-    runner.model.to(args.device)
-    runner.call_hook('before_run')
-    runner.call_hook('before_train')
-    hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
-    return runner, hook
+    return started(cfg, args.device)
 
 
 def sync(device):
