@@ -225,7 +225,7 @@ def report(results: List[Dict], variants, arms) -> Dict[str, str]:
             if not values:
                 continue
             m, s = mean_std(values)
-            gain = '' if arm == 'none' else f'{m - none:+.2f}'
+            gain = '' if arm == 'none' or none != none else f'{m - none:+.2f}'  # nan: no none
             print(f'| {variant} | {arm} | {m:.2f} ± {s:.2f} | '
                   f'{", ".join(f"{v:.2f}" for v in values)} | {gain} |')
         if by_arm.get('searched'):
