@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .batched_ops import (
-    WARP_MODES,
+    _check_warp,
     _matrix_entries,
     _stack_matrices,
     _values,
@@ -33,7 +33,13 @@ from .batched_ops import (
     _without_shear_terms,
     apply_sub_policies,
 )
-from .table import CUTOUT_FILL_RGB, OPS, inverse_output_to_input_matrix, level_to_value
+from .table import (
+    CUTOUT_FILL_RGB,
+    OPS,
+    OpSpec,
+    inverse_output_to_input_matrix,
+    level_to_value,
+)
 
 __all__ = ['DetectionBatch', 'augment_detection_batch', 'augment_det_data_samples',
            'forward_matrix']
@@ -65,13 +71,12 @@ def _move_boxes(boxes: Tensor, matrix: np.ndarray, height: int, width: int) -> T
     return moved.tensor
 
 
-def _move_masks(masks: Tensor, op: str, level: float, sign: float, mask_fill: float,
+def _move_masks(masks: Tensor, spec: OpSpec, level: float, sign: float, mask_fill: float,
                 warp: str) -> Tensor:
     """Every mask of one image through the op's warp, as channels of one image: the
     source pixels are the image's."""
     if masks.shape[0] == 0:
         return masks
-    spec = OPS[[o.name for o in OPS].index(op)]
     h, w = masks.shape[-2:]
     level64 = torch.tensor([float(level)], dtype=torch.float64, device=masks.device)
     values = _values(spec, level64, torch.tensor([float(sign)], device=masks.device))
@@ -109,8 +114,7 @@ def augment_detection_batch(images: Sequence[Tensor], boxes: Sequence[Tensor],
     n = len(images)
     _check_lengths('boxes', boxes, n)
     _check_lengths('masks', masks, n)
-    if warp not in WARP_MODES:
-        raise ValueError(f'warp must be one of {list(WARP_MODES)}, got {warp!r}')
+    _check_warp(warp)
     op_idx = torch.as_tensor(op_indices).long()
     if op_idx.shape != (n, 2):
         raise ValueError(f'op_indices must be [{n}, 2], got {tuple(op_idx.shape)}')
@@ -158,7 +162,7 @@ def augment_detection_batch(images: Sequence[Tensor], boxes: Sequence[Tensor],
             level, sign = float(levels_cpu[i, j]), float(signs_cpu[i, j])
             b = _move_boxes(b, forward_matrix(spec.name, level, sign, h, w), h, w)
             if m is not None:
-                m = _move_masks(m, spec.name, level, sign, mask_fill, warp)
+                m = _move_masks(m, spec, level, sign, mask_fill, warp)
         out_boxes.append(b)
         out_masks.append(m)
     return DetectionBatch(out_images, out_boxes, out_masks)

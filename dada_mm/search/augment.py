@@ -13,7 +13,7 @@ from ..policy.export import FrozenPolicySampler
 from .distributions import PolicySample
 from .learner import PolicyLearner
 
-__all__ = ['stack_inputs', 'augment_batch', 'write_back_inputs']
+__all__ = ['stack_inputs', 'draw_batch', 'augment_batch', 'write_back_inputs']
 
 
 def stack_inputs(inputs, device: torch.device, owner: str = 'DADASearchHook') -> Tensor:
@@ -31,6 +31,26 @@ def stack_inputs(inputs, device: torch.device, owner: str = 'DADASearchHook') ->
     return inputs.to(device)
 
 
+def draw_batch(learner: PolicyLearner, frozen: Optional[FrozenPolicySampler], batch: int,
+               keep_graph: bool = False):
+    """One draw per image from ``learner.generator``, in a fixed order: the sub-policies
+    (of the learned policy, ``frozen`` None, or of the frozen one), then the signs and
+    Cutout centres. Returns ``(sample or None, op_indices, apply, levels, signs, centers)``;
+    with ``keep_graph`` the learned levels keep their graph to the magnitudes."""
+    sample = None
+    with torch.no_grad():
+        if frozen is None:
+            sample = learner.sample(batch)
+            op_indices, apply = learner.op_indices(sample), sample.b
+        else:
+            op_indices, apply, levels = frozen.draw(batch, learner.generator)
+        signs, centers = learner.signs_and_centers(batch)
+    if sample is not None:
+        with torch.set_grad_enabled(keep_graph):
+            levels = learner.levels(sample)
+    return sample, op_indices, apply, levels, signs, centers
+
+
 def augment_batch(images: Tensor, learner: PolicyLearner,
                   frozen: Optional[FrozenPolicySampler], keep_graph: bool,
                   channel_order: str, magnitude_grad: str, warp: str = 'pil'
@@ -42,18 +62,9 @@ def augment_batch(images: Tensor, learner: PolicyLearner,
     step reuses it instead of augmenting again). Otherwise draws of the frozen policy
     (the sample returned is None).
     """
-    batch = images.shape[0]
-    sample = None
-    with torch.no_grad():
-        if frozen is None:
-            sample = learner.sample(batch)
-            op_indices, apply = learner.op_indices(sample), sample.b
-        else:
-            op_indices, apply, levels = frozen.draw(batch, learner.generator)
-        signs, centers = learner.signs_and_centers(batch)
+    sample, op_indices, apply, levels, signs, centers = draw_batch(
+        learner, frozen, images.shape[0], keep_graph)
     with torch.set_grad_enabled(keep_graph):
-        if sample is not None:
-            levels = learner.levels(sample)
         augmented = apply_sub_policies(images.float(), op_indices, apply, levels, signs,
                                        centers, channel_order=channel_order,
                                        magnitude_grad=magnitude_grad, warp=warp)

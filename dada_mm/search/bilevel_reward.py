@@ -37,8 +37,8 @@ from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
 
-__all__ = ['StepInput', 'BilevelReward', 'network_lr', 'check_first_order', 'ORDERS',
-           'REWARD_BASELINES', 'HELD_OUT_NORMS']
+__all__ = ['StepInput', 'BilevelReward', 'network_lr', 'check_first_order',
+           'draw_candidates_of', 'ORDERS', 'REWARD_BASELINES', 'HELD_OUT_NORMS']
 
 ORDERS = ('second', 'first')
 REWARD_BASELINES = (None, 'clean')
@@ -64,6 +64,11 @@ class StepInput:
     weights: Dict[str, Tensor]
     lr: float
 
+    @property
+    def device(self) -> torch.device:
+        """The training device (``images`` is one tensor, or a list for detectors)."""
+        return (self.images if torch.is_tensor(self.images) else self.images[0]).device
+
     @classmethod
     def before_step(cls, model: nn.Module, optim_wrapper, augmented: Tensor, images: Tensor,
                     sample: PolicySample, data_samples: Sequence) -> 'StepInput':
@@ -79,6 +84,21 @@ def network_lr(optim_wrapper) -> float:
     """The first parameter group's learning rate."""
     first = next(iter(optim_wrapper.get_lr().values()))
     return float(first[0] if isinstance(first, (list, tuple)) else first)
+
+
+def draw_candidates_of(learner: PolicyLearner, s: int):
+    """The candidates of ``s`` images, drawn now from the policy, and their signs and Cutout
+    centres (the columns of one drawn sub-policy share them, so their differences are
+    differences of the apply bits or levels alone): ``(candidate set, image, k, b, levels,
+    signs, centers)``, one row per candidate."""
+    cand = learner.estimator.draw(learner.policy, s, learner.generator)
+    image, k, b, levels = cand.flat()
+    m = cand.num_draws
+    signs, centers = learner.signs_and_centers(s * m)
+    column_draw = cand.draw_index().clamp(min=0)   # the clean column applies nothing
+    signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
+    centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
+    return cand, image, k, b, levels, signs, centers
 
 
 def check_first_order(runner, model: nn.Module) -> None:
@@ -198,17 +218,19 @@ class BilevelReward:
         return f0, grad.detach()
 
     # ------------------------------------------------------------------ reward
-    def _held_out_direction(self, model: nn.Module, step: StepInput, val_batch: Dict
-                            ) -> Tuple[Dict[str, Tensor], float, float, float]:
+    def held_out_direction(self, model: nn.Module, step: StepInput, val_batch: Dict,
+                           gradient=validation_gradient
+                           ) -> Tuple[Dict[str, Tensor], float, float, float]:
         """v = grad L_val at w_{t+1}, the finite-difference radius R = fd_epsilon / |v|,
         xi and L_val; raises :class:`SkipPolicyUpdate` when v is zero or not finite on
-        some rank."""
+        some rank. ``gradient(model, val_batch, params, norm)`` gives v and L_val (the
+        classifier's cross-entropy by default)."""
         params = trainable_parameters(model)
-        v, val_loss = validation_gradient(model, val_batch, params, norm=self.held_out_norm)
+        v, val_loss = gradient(model, val_batch, params, norm=self.held_out_norm)
         v_norm = float(global_norm(v))
         # every rank must take the same branch: a rank returning here alone would leave
         # the others waiting in the collectives that follow
-        if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, step.images.device):
+        if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, step.device):
             raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
                                    'another rank)')
         xi = step.lr if self.hypergrad_scale == 'lr' else float(self.hypergrad_scale)
@@ -231,15 +253,9 @@ class BilevelReward:
         estimator scores the levels) and the candidate set for the estimator.
         """
         est = learner.estimator
-        v, radius, xi, val_loss = self._held_out_direction(model, step, val_batch)
+        v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
-        cand = est.draw(learner.policy, s, learner.generator)
-        image, k, b, levels = cand.flat()
-        m = cand.num_draws
-        signs, centers = learner.signs_and_centers(s * m)
-        column_draw = cand.draw_index().clamp(min=0)   # the clean column applies nothing
-        signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
-        centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
+        cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
         with torch.no_grad():
             inputs = apply_sub_policies(step.images[:s].float()[image],
                                         learner.op_indices_of(k), b, levels, signs, centers,
@@ -280,7 +296,7 @@ class BilevelReward:
         device = step.images.device
         labels = labels_of(step.data_samples).to(device)
         base = self.base_point(labels) if self.order == 'first' else None
-        v, radius, xi, val_loss = self._held_out_direction(model, step, val_batch)
+        v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         central = self.order == 'second'
         h, dh_dm = directional_derivatives(
             model, step.weights, v, radius, step.augmented, step.data_samples, labels,

@@ -20,7 +20,6 @@ stacked batch, and ``'cos_class'`` per-class held-out gradients, which a detecto
 from __future__ import annotations
 
 import copy
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -28,9 +27,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..ops.batched_detection import augment_det_data_samples
-from ..utils.dist import all_ranks
-from .bilevel import clone_buffers, global_norm, perturbed_weights, trainable_parameters
-from .learner import PolicyReward, SkipPolicyUpdate
+from .augment import draw_batch
+from .bilevel import _difference_points, clone_buffers
+from .bilevel_reward import StepInput, draw_candidates_of
+from .candidates import CandidateSet
+from .learner import PolicyReward
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'detector_validation_gradient', 'detection_finite_differences',
@@ -105,17 +106,17 @@ def detection_finite_differences(model: nn.Module, weights: Dict[str, Tensor],
                                  inputs: Sequence[Tensor], data_samples: Sequence,
                                  norm: str = 'running') -> Tensor:
     """[N] ``(f_i(w + R v) - f_i(w - R v)) / 2R`` of every image's own detector loss."""
+    points, step = _difference_points(weights, direction, radius, central=True)
     was_training = model.training
     if norm == 'running':
         model.eval()
     try:
         with torch.no_grad():
-            losses = [per_image_detector_losses(
-                model, {**perturbed_weights(weights, direction, r), **clone_buffers(model)},
-                inputs, data_samples) for r in (radius, -radius)]
+            losses = [per_image_detector_losses(model, {**w, **clone_buffers(model)},
+                                                inputs, data_samples) for w in points]
     finally:
         model.train(was_training)
-    return (losses[0] - losses[1]) / (2 * radius)
+    return (losses[0] - losses[1]) / step
 
 
 def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bool,
@@ -127,15 +128,8 @@ def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bo
     deep copies of the data samples as they were (what the candidates are drawn on)."""
     images = [x.to(device) for x in data_batch['inputs']]
     originals = copy.deepcopy(list(data_batch['data_samples'])) if keep_originals else None
-    n = len(images)
+    _, op_indices, apply, levels, signs, centers = draw_batch(learner, frozen, len(images))
     with torch.no_grad():
-        if frozen is None:
-            sample = learner.sample(n)
-            op_indices, apply, levels = (learner.op_indices(sample), sample.b,
-                                         learner.levels(sample))
-        else:
-            op_indices, apply, levels = frozen.draw(n, learner.generator)
-        signs, centers = learner.signs_and_centers(n)
         augmented = augment_det_data_samples(images, data_batch['data_samples'], op_indices,
                                              apply, levels, signs, centers,
                                              channel_order=channel_order, warp=warp)
@@ -143,40 +137,26 @@ def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bo
     return images, originals
 
 
-def score_detection_candidates(reward, model: nn.Module, images: Sequence[Tensor],
-                               data_samples: Sequence, weights: Dict[str, Tensor],
-                               lr: float, val_batch: Dict, learner, channel_order: str):
-    """The candidate-scoring step on a detector: the first S images of the batch, each
-    under its K candidates (boxes and masks moved with each), scored by
-    ``-xi * (f_c(w + R v) - f_c(w - R v)) / 2R`` with f_c the candidate's own detector loss.
-    Returns the reward (``grad_magnitudes`` zero: the estimator scores the levels) and
-    the candidate set; raises :class:`SkipPolicyUpdate` when v is zero or not finite on
-    some rank."""
-    est = learner.estimator
-    params = trainable_parameters(model)
-    v, val_loss = detector_validation_gradient(model, val_batch, params,
-                                               norm=reward.held_out_norm)
-    v_norm = float(global_norm(v))
-    if not all_ranks(math.isfinite(v_norm) and v_norm != 0.0, images[0].device):
-        raise SkipPolicyUpdate(f'validation gradient norm is {v_norm} (on this or '
-                               'another rank)')
-    radius = reward.fd_epsilon / v_norm
-    xi = lr if reward.hypergrad_scale == 'lr' else float(reward.hypergrad_scale)
-    s = min(est.num_images, len(images))
-    cand = est.draw(learner.policy, s, learner.generator)
-    image, k, b, levels = cand.flat()
-    m = cand.num_draws
-    signs, centers = learner.signs_and_centers(s * m)
-    column_draw = cand.draw_index().clamp(min=0)
-    signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
-    centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
+def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_batch: Dict,
+                               learner, channel_order: str
+                               ) -> Tuple[PolicyReward, CandidateSet]:
+    """``BilevelReward.score_candidates`` on a detector (``step.images`` a list): the first
+    S images of the batch, each under its K candidates (boxes and masks moved with each),
+    scored by ``-xi * (f_c(w + R v) - f_c(w - R v)) / 2R`` with f_c the candidate's own
+    detector loss and v the gradient of the detector's held-out loss. Returns the reward
+    (``grad_magnitudes`` zero: the estimator scores the levels) and the candidate set;
+    raises :class:`SkipPolicyUpdate` when v is zero or not finite on some rank."""
+    v, radius, xi, val_loss = reward.held_out_direction(
+        model, step, val_batch, gradient=detector_validation_gradient)
+    s = min(learner.estimator.num_images, len(step.images))
+    cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
     rows = image.tolist()
-    samples = [copy.deepcopy(data_samples[i]) for i in rows]
-    inputs = augment_det_data_samples([images[i] for i in rows], samples,
+    samples = [copy.deepcopy(step.data_samples[i]) for i in rows]
+    inputs = augment_det_data_samples([step.images[i] for i in rows], samples,
                                       learner.op_indices_of(k), b, levels, signs, centers,
                                       channel_order=channel_order, warp=reward.warp)
-    h = detection_finite_differences(model, weights, v, radius, inputs, samples,
-                                     norm=est.norm)
+    h = detection_finite_differences(model, step.weights, v, radius, inputs, samples,
+                                     norm=learner.estimator.norm)
     zeros = torch.zeros_like(learner.policy.magnitudes.detach())
     return PolicyReward(per_image=(-xi * h).view(s, cand.num_candidates),
                         grad_magnitudes=zeros, val_loss=val_loss, h_mean=float(h.mean())), cand

@@ -292,9 +292,8 @@ class DADASearchHook(Hook):
         try:
             if self._detection:
                 reward, candidates = score_detection_candidates(
-                    self.bilevel_reward, unwrap_model(runner.model), step.images,
-                    step.data_samples, step.weights, step.lr, self.val_stream.next(),
-                    self.learner, self.channel_order)
+                    self.bilevel_reward, unwrap_model(runner.model), step,
+                    self.val_stream.next(), self.learner, self.channel_order)
                 stats = self.learner.step(reward, candidates)
             elif getattr(self.learner.estimator, 'needs_candidates', False):
                 reward, candidates = self.bilevel_reward.score_candidates(
