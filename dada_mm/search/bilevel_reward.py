@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -219,13 +219,14 @@ class BilevelReward:
 
     # ------------------------------------------------------------------ reward
     def held_out_direction(self, model: nn.Module, step: StepInput, val_batch: Dict,
-                           gradient=validation_gradient
+                           gradient: Optional[Callable] = None
                            ) -> Tuple[Dict[str, Tensor], float, float, float]:
         """v = grad L_val at w_{t+1}, the finite-difference radius R = fd_epsilon / |v|,
         xi and L_val; raises :class:`SkipPolicyUpdate` when v is zero or not finite on
-        some rank. ``gradient(model, val_batch, params, norm)`` gives v and L_val (the
-        classifier's cross-entropy by default)."""
+        some rank. ``gradient(model, val_batch, params, norm)`` gives v and L_val (None:
+        the classifier's cross-entropy, ``validation_gradient``, looked up at call time)."""
         params = trainable_parameters(model)
+        gradient = validation_gradient if gradient is None else gradient
         v, val_loss = gradient(model, val_batch, params, norm=self.held_out_norm)
         v_norm = float(global_norm(v))
         # every rank must take the same branch: a rank returning here alone would leave
