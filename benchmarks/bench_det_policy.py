@@ -34,6 +34,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+import bench_policy  # noqa: E402
 from bench_policy import _map, mean_std, policy_movement, undo_op_summary  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -214,9 +215,11 @@ def run_retrain(job: Dict) -> Dict:
 
 def report(results: List[Dict], variants, arms) -> Dict[str, str]:
     pairs = {}
-    print('\n| variant | arm | bbox mAP x 100 (mean ± std) | per seed | vs none |')
-    print('|---|---|---|---|---|')
-    for variant in variants:
+    retrained = any(r['kind'] == 'retrain' for r in results)
+    if retrained:  # (a --search-only run has no mAP table)
+        print('\n| variant | arm | bbox mAP x 100 (mean ± std) | per seed | vs none |')
+        print('|---|---|---|---|---|')
+    for variant in variants if retrained else ():
         rows = [r for r in results if r['kind'] == 'retrain' and r['variant'] == variant]
         by_arm = {a: [100 * r['bbox_map'] for r in sorted(rows, key=lambda r: r['seed'])
                       if r['arm'] == a] for a in arms}
@@ -235,8 +238,8 @@ def report(results: List[Dict], variants, arms) -> Dict[str, str]:
                     pairs[f'{variant}_searched_vs_{arm}'] = (
                         f'{searched - mean_std(values)[0]:+.2f}')
     print('\n| variant | seed | op | selection ratio | in top-25 (chance) | mean p | mean m '
-          '| search s | updates |')
-    print('|---|---|---|---|---|---|---|---|---|')
+          '| found | search s | updates |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
     for r in results:
         if r['kind'] != 'search':
             continue
@@ -244,6 +247,7 @@ def report(results: List[Dict], variants, arms) -> Dict[str, str]:
             print(f"| {r['variant']} | {r['seed']} | {op} | {info['selection_ratio']:.2f} | "
                   f"{info['in_top25']} ({info['in_top25_chance']:.1f}) | "
                   f"{info['mean_prob']:.3f} | {info['mean_magnitude']:.3f} | "
+                  f"{'yes' if bench_policy.planted_found(dict(ops={op: info})) else 'no'} | "
                   f"{r['seconds']:.0f} | {r['updates']} |")
     return pairs
 
@@ -274,6 +278,8 @@ def main(argv=None):
                         help='images scored per policy update (candidates)')
     parser.add_argument('--hook-options', type=json.loads, default={},
                         help='JSON dict of DADASearchHook options (over the ones above)')
+    parser.add_argument('--search-only', action='store_true',
+                        help='run the searches and report the undoing op; no retraining')
     parser.add_argument('--jobs', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--work-dir', default=None)
@@ -287,14 +293,15 @@ def main(argv=None):
     search_jobs = ([dict(variant=v, seed=s,
                          cfg=search_cfg(args, root, v, s, osp.join(work, f'search_{v}_{s}')))
                     for v in args.variants for s in args.seeds]
-                   if 'searched' in args.arms else [])
+                   if args.search_only or 'searched' in args.arms else [])
     results = _map(run_search, search_jobs, args.jobs, args.threads)
     policy_of = {(r['variant'], r['seed']): r['policy_file'] for r in results}
     retrain_jobs = [dict(variant=v, seed=s, arm=a,
                          cfg=retrain_cfg(args, root, v, s, a,
                                          osp.join(work, f'retrain_{v}_{a}_{s}'),
                                          policy_of.get((v, s))))
-                    for v in args.variants for a in args.arms for s in args.seeds]
+                    for v in args.variants for a in args.arms for s in args.seeds
+                    if not args.search_only]
     results += _map(run_retrain, retrain_jobs, args.jobs, args.threads)
     pairs = report(results, args.variants, args.arms)
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
