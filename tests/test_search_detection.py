@@ -183,3 +183,68 @@ def test_two_process_detector_search_keeps_ranks_identical(shapes, tmp_path, rep
     assert not torch.equal(r0['policy']['alpha'], torch.full_like(r0['policy']['alpha'], 1e-3))
     assert sorted(p.name for p in (tmp_path / 'wd').iterdir()
                   if 'dada_policy' in p.name) == ['dada_policy.json']
+
+
+def _sample(boxes, shape=(64, 80)):
+    import numpy as np
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+    h, w = shape
+    s = DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                                    scale_factor=(1.0, 1.0), batch_input_shape=shape))
+    n = len(boxes)
+    s.gt_instances = InstanceData(
+        bboxes=HorizontalBoxes(torch.tensor(boxes, dtype=torch.float32).reshape(n, 4)),
+        labels=torch.arange(n), masks=BitmapMasks(
+            np.stack([np.full((h, w), i, np.uint8) for i in range(n)])
+            if n else np.zeros((0, h, w), np.uint8), h, w))
+    return s
+
+
+def test_boxes_squeezed_below_a_pixel_are_dropped_with_their_labels_and_masks():
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmengine.structures import InstanceData
+
+    from dada_mm.search.detection import MIN_BOX_SIZE, drop_small_boxes
+    s = _sample([[0, 0, 5, 5], [3, 3, 3.5, 9], [1, 1, 4, 2], [1, 1, 4, 1.99], [80, 10, 80, 20]])
+    s.ignored_instances = InstanceData(bboxes=HorizontalBoxes(torch.tensor([[0., 0, 0, 5]])),
+                                       labels=torch.tensor([0]))
+    empty = _sample([])
+    drop_small_boxes([s, empty])
+    assert MIN_BOX_SIZE == 1.0
+    torch.testing.assert_close(s.gt_instances.bboxes.tensor,
+                               torch.tensor([[0., 0, 5, 5], [1, 1, 4, 2]]))
+    assert s.gt_instances.labels.tolist() == [0, 2]
+    assert s.gt_instances.masks.masks[:, 0, 0].tolist() == [0, 2]
+    assert len(s.ignored_instances) == 0 and len(empty.gt_instances) == 0
+
+
+def test_a_box_pushed_out_of_the_image_leaves_a_finite_candidate_loss(shapes):
+    """A translation that pushes the only box out leaves a zero-width box, whose regression
+    target is infinite; the search drops it, and the candidate is scored on its negatives."""
+    from mmengine.runner import Runner
+
+    from dada_mm.ops.batched_detection import augment_det_data_samples
+    from dada_mm.search.detection import drop_small_boxes, per_image_detector_losses
+    from dada_mm.search_space.ops import OP_NAMES
+    runner = Runner.from_cfg(detector_cfg(shapes, '/tmp/unused', dict(estimator=CANDIDATES)))
+    model = runner.model.eval()
+    image = torch.full((3, 64, 80), 128, dtype=torch.uint8)
+    translate = OP_NAMES.index('TranslateX')
+    scored = []
+    for drop in (False, True):
+        sample = _sample([[2, 20, 12, 40]])
+        out = augment_det_data_samples([image], [sample], torch.tensor([[translate] * 2]),
+                                       torch.tensor([[1.0, 0.0]]), torch.ones(1, 2),
+                                       signs=torch.ones(1, 2))
+        x1, _, x2, _ = sample.gt_instances.bboxes.tensor[0].tolist()
+        assert x1 == x2 == 0.0  # clipped to the left border
+        if drop:
+            drop_small_boxes([sample])
+            assert len(sample.gt_instances) == 0
+        with torch.no_grad():
+            scored.append(float(per_image_detector_losses(model, None, out, [sample])[0]))
+    assert scored[0] == float('inf')
+    assert 0 < scored[1] < float('inf')

@@ -11,7 +11,10 @@ positives (``avg_factor``), which couples the images of a batch. So here:
   image's loss over its own positives (:func:`per_image_detector_losses`), so one image's
   reward never depends on another image's draw and per-image credit is exact;
 * the held-out loss is the detector's own training loss on a held-out batch, without
-  augmentation (:func:`detector_validation_gradient`).
+  augmentation (:func:`detector_validation_gradient`);
+* boxes the augmentation squeezed below :data:`MIN_BOX_SIZE` pixels are dropped with their
+  labels and masks (:func:`drop_small_boxes`), as ``FilterAnnotations`` would drop them
+  after a per-image ``DADAAugment``: a box of zero width has an infinite regression target.
 
 The candidate-scoring estimator with the ``'dot'`` reward is the supported search here (it
 needs per-image losses only); RELAX, REINFORCE and Gumbel-ST need the input gradient of a
@@ -35,7 +38,12 @@ from .learner import PolicyReward
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'detector_validation_gradient', 'detection_finite_differences',
-           'augment_detection_step', 'score_detection_candidates']
+           'augment_detection_step', 'score_detection_candidates', 'drop_small_boxes',
+           'MIN_BOX_SIZE']
+
+#: boxes narrower or lower than this (pixels) after the search's augmentation are dropped
+#: (mmdet's ``FilterAnnotations`` default ``min_gt_bbox_wh``)
+MIN_BOX_SIZE = 1.0
 
 
 def is_detector(model: nn.Module) -> bool:
@@ -73,9 +81,27 @@ def _detector_loss(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
     return model.parse_losses(losses)[0]
 
 
+def drop_small_boxes(data_samples: Sequence, min_size: float = MIN_BOX_SIZE) -> None:
+    """Drop, in place, the instances (box, label, mask, ...) of each sample's
+    ``gt_instances`` and ``ignored_instances`` whose box is narrower or lower than
+    ``min_size`` pixels; a sample may end with none."""
+    from mmdet.structures.bbox import BaseBoxes
+    for sample in data_samples:
+        for name in ('gt_instances', 'ignored_instances'):
+            inst = getattr(sample, name, None)
+            if inst is None or 'bboxes' not in inst or len(inst) == 0:
+                continue
+            b = inst.bboxes
+            t = b.tensor if isinstance(b, BaseBoxes) else b
+            keep = ((t[:, 2] - t[:, 0]) >= min_size) & ((t[:, 3] - t[:, 1]) >= min_size)
+            if not bool(keep.all()):
+                setattr(sample, name, inst[keep])
+
+
 def per_image_detector_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
                               inputs: Sequence[Tensor], data_samples: Sequence) -> Tensor:
-    """[N] the detector's loss of every image alone (its loss over its own positives)."""
+    """[N] the detector's loss of every image alone (its loss over its own positives; mmdet
+    counts at least one, so an image left without boxes is scored on its negatives)."""
     return torch.stack([_detector_loss(model, tensors, [x], [ds])
                         for x, ds in zip(inputs, data_samples)])
 
@@ -133,6 +159,7 @@ def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bo
         augmented = augment_det_data_samples(images, data_batch['data_samples'], op_indices,
                                              apply, levels, signs, centers,
                                              channel_order=channel_order, warp=warp)
+    drop_small_boxes(data_batch['data_samples'])
     data_batch['inputs'] = [a.round().clamp(0, 255).to(torch.uint8) for a in augmented]
     return images, originals
 
@@ -155,6 +182,7 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
     inputs = augment_det_data_samples([step.images[i] for i in rows], samples,
                                       learner.op_indices_of(k), b, levels, signs, centers,
                                       channel_order=channel_order, warp=reward.warp)
+    drop_small_boxes(samples)
     h = detection_finite_differences(model, step.weights, v, radius, inputs, samples,
                                      norm=learner.estimator.norm)
     zeros = torch.zeros_like(learner.policy.magnitudes.detach())
