@@ -158,12 +158,13 @@ DETECTION_ARMS = {
 
 
 def detection_table(files: Sequence[Tuple[str, str]]) -> str:
-    """``bench_det_policy.py`` files: bbox mAP x 100 per (variant, arm), then the
-    undoing op's statistics per search (planted variants: found or not)."""
+    """``bench_det_policy.py`` files: bbox mAP x 100 per (variant, arm) (none for
+    ``--search-only`` files), then the undoing op's statistics per search (planted variants:
+    found or not)."""
     lines = ['| variant | arm | bbox mAP x 100 (mean ± std) | per seed | vs none |',
              '|---|---|---|---|---|']
     searches = ['| variant | seed | op | found | selection ratio | in top 25 (chance) | '
-                'mean p | search s |', '|---|---|---|---|---|---|---|---|']
+                'mean p | mean m | search s |', '|---|---|---|---|---|---|---|---|---|']
     for path, _ in files:
         data = load(path)
         for variant in _variants(data):
@@ -186,8 +187,8 @@ def detection_table(files: Sequence[Tuple[str, str]]) -> str:
                         f"| {variant} | {r['seed']} | {op} | {found} | "
                         f"{info['selection_ratio']:.2f} | {info['in_top25']} "
                         f"({info['in_top25_chance']:.1f}) | {info['mean_prob']:.2f} | "
-                        f"{r['seconds']:.0f} |")
-    return '\n'.join(lines + [''] + searches)
+                        f"{info['mean_magnitude']:.2f} | {r['seconds']:.0f} |")
+    return '\n'.join((lines + [''] if len(lines) > 2 else []) + searches)
 
 
 TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,

@@ -5,9 +5,9 @@
 #
 # DADASearchHook augments every training batch on the device (boxes moved with the
 # pixels) with the policy it is learning, and scores candidates of a few training images by
-# the detector's loss on a held-out part of train2017. After `search_epochs` the top-25
-# policy is frozen and training goes on with it. Outputs in the work_dir:
-# dada_policy.json, dada_search_history.json.
+# the detector's loss on a held-out part of train2017, from its second epoch. After
+# `search_epochs` the top-25 policy is frozen and training goes on with it. Outputs in the
+# work_dir: dada_policy.json, dada_search_history.json.
 _base_ = ['./retinanet_baseline_coco.py', './_base_/dada_detection_search.py']
 
 # the baseline's training set, minus the held-out images
@@ -26,5 +26,6 @@ held_out_dataloader = dict(
 custom_hooks = [
     dict(type='DADASearchHook', val_dataloader=held_out_dataloader,
          search_epochs=_base_.search_epochs, update_interval=_base_.update_interval,
-         top_k=25, estimator=_base_.search_estimator),
+         top_k=25, estimator=_base_.search_estimator,
+         learner=dict(search_begin=_base_.search_begin)),
 ]

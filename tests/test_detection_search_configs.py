@@ -47,7 +47,8 @@ def shrink(cfg, root):
     hook = cfg.custom_hooks[0]
     hook.val_dataloader.update(num_workers=0, persistent_workers=False)
     _shrink_dataset(hook.val_dataloader.dataset, root)
-    hook.update(search_epochs=1, update_interval=1)
+    # the config's warm-up epoch (search_begin=1), one search epoch, one frozen epoch
+    hook.update(search_epochs=2, update_interval=1)
     hook.estimator.update(num_images=1, magnitude_ops=0)  # 7 candidates an update
     if 'rpn_proposal' in cfg.model.train_cfg:  # fewer proposals: a faster CPU test
         cfg.model.train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=100)
@@ -55,7 +56,7 @@ def shrink(cfg, root):
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
                 'test_evaluator'):
         cfg.pop(key, None)
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3)
     cfg.param_scheduler = []
     cfg.default_hooks.logger.interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
@@ -76,13 +77,16 @@ def test_search_config_trains_searches_and_writes_a_policy(tmp_path, coco_root, 
     assert (train_split.seed, train_split.held_out) == (held_out.seed, held_out.held_out)
     held_out_steps = [t['type'] for t in held_out.dataset.pipeline]
     assert 'RandomFlip' not in held_out_steps and 'LoadAnnotations' in held_out_steps
+    assert hook.learner.search_begin == 1 and hook.search_epochs == 5  # 4 search epochs
     path = tmp_path / f'{model}_search_tiny.py'
     shrink(cfg, coco_root).dump(str(path))
     work_dir = str(tmp_path / 'work')
     runner = train.main([str(path), '--work-dir', work_dir])
     search = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
-    # 6 training images, batch 2: 3 updates in the search epoch, then frozen
-    assert search.updates == 3 and search.skipped_updates == 0 and runner.iter == 6
+    # 6 training images, batch 2: a warm-up epoch, 3 updates in the search epoch, then
+    # frozen
+    assert search.search_begin == 1
+    assert search.updates == 3 and search.skipped_updates == 0 and runner.iter == 9
     with open(osp.join(work_dir, 'dada_policy.json')) as f:
         written = json.load(f)
     assert written['meta']['frozen'] and len(written['sub_policies']) == 25
@@ -114,7 +118,9 @@ def test_demo_search_config_trains_and_writes_a_policy(tmp_path, coco_root):
         split.held_out = 2
         split.dataset.data_root = coco_root
     cfg.train_dataloader.update(num_workers=0, persistent_workers=False, batch_size=2)
-    cfg.custom_hooks[0].update(search_epochs=1, update_interval=1)
+    assert cfg.custom_hooks[0].learner.search_begin == 4 and cfg.search_epochs == 12
+    cfg.custom_hooks[0].update(search_epochs=1, update_interval=1,
+                               learner=dict(search_begin=0))
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg',
                 'test_evaluator'):
         cfg.pop(key, None)

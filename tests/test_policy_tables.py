@@ -195,4 +195,10 @@ def test_detection_table_on_hand_computed_results(tmp_path, monkeypatch):
     assert '| invert | none (no policy) | 15.00 ± 7.07 | 10.00, 20.00 |  |' in rows
     assert ("| invert | searched (the search's top-25 policy) | 40.00 ± 14.14 | 30.00, 50.00 "
             '| +25.00 |') in rows
-    assert rows[-1] == '| invert | 0 | Invert | yes | 3.00 | 12 (3.3) | 0.80 | 10 |'
+    assert rows[-1] == '| invert | 0 | Invert | yes | 3.00 | 12 (3.3) | 0.80 | 0.50 | 10 |'
+    # a --search-only file: the searches alone
+    data = json.loads(path.read_text())
+    data['results'] = [r for r in data['results'] if r['kind'] == 'search']
+    path.write_text(json.dumps(data))
+    rows = policy_tables.detection_table([(str(path), '')]).splitlines()
+    assert rows[0].startswith('| variant | seed | op | found |') and len(rows) == 3

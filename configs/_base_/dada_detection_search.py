@@ -5,9 +5,13 @@
 # are parsed: edit the values here.
 custom_imports = dict(imports=['dada_mm'], allow_failed_imports=False)
 
-# the policy is searched during the first `search_epochs` epochs, then frozen (top 25
-# sub-policies) for the rest of the schedule; dada_policy.json in the work_dir
-search_epochs = 4
+# the policy is searched from epoch `search_begin` until `search_epochs`, then frozen (top
+# 25 sub-policies) for the rest of the schedule; dada_policy.json in the work_dir. The first
+# epoch trains the new heads without a search: the reward is the detector's own loss, and
+# on a detector that has not learnt yet it does not point to the op a shift needs
+# (docs/benchmarks.md, "The search inside a detector")
+search_begin = 1
+search_epochs = 5
 # images of train2017 held out of training: the held-out loss the policy is optimised on
 # (never val2017, which stays the test set)
 held_out_images = 2000

@@ -2,14 +2,17 @@
 # detector of configs/demo/demo_retinanet_shapes.py (same model, data and schedule) learns
 # the policy on its own loss while it trains: DADASearchHook augments every batch on the
 # device (boxes moved with the pixels), scores candidates of 2 training images by the
-# detector's loss on 8 held-out training images, and freezes the top-25 policy after
-# `search_epochs`. Writes dada_policy.json to the work_dir.
+# detector's loss on 8 held-out training images from epoch `search_begin`, and freezes the
+# top-25 policy after `search_epochs`. Writes dada_policy.json to the work_dir.
 #
 #   python tools/train.py configs/demo/demo_retinanet_search_shapes.py \
 #       --cfg-options model.backbone.init_cfg=None     # from scratch, without stage 2
 _base_ = './demo_retinanet_shapes.py'
 
-search_epochs = 8
+# 4 epochs train the new heads before the search (a detector that has not learnt yet
+# gives no usable reward), then 8 epochs of search, then the frozen policy
+search_begin = 4
+search_epochs = 12
 held_out_images = 8
 split_seed = 0
 
@@ -39,5 +42,6 @@ held_out_dataloader = dict(
 custom_hooks = [
     dict(type='DADASearchHook', val_dataloader=held_out_dataloader,
          search_epochs=search_epochs, update_interval=2, top_k=25,
-         estimator=dict(type='candidates', num_images=2, num_draws=2, magnitude_ops=1)),
+         estimator=dict(type='candidates', num_images=2, num_draws=2, magnitude_ops=1),
+         learner=dict(search_begin=search_begin)),
 ]
