@@ -100,6 +100,7 @@ def score_shift(runner, images, samples, val_batch, shift: str, args) -> Dict:
         boxes = [copy.deepcopy(s) for s in samples]
         if name == 'clean':
             inputs = [x.float() for x in images]
+            drop_small_boxes(boxes)  # as every op's copy: the pairs differ by the op alone
         else:
             op = OP_NAMES.index(name)
             level = undo_level if name == undo and undo_level is not None else args.level
@@ -150,6 +151,9 @@ def main(argv=None) -> Dict:
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--out', default=None)
     args = parser.parse_args(argv)
+    if args.held_out_images > args.test_images:
+        parser.error(f'--held-out-images {args.held_out_images} is more than the '
+                     f'--test-images {args.test_images} it is drawn from')
     made_by = provenance('benchmarks/bench_det_signal.py', sys.argv[1:] if argv is None else argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

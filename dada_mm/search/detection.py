@@ -93,7 +93,8 @@ def drop_small_boxes(data_samples: Sequence, min_size: float = MIN_BOX_SIZE) -> 
                 continue
             b = inst.bboxes
             t = b.tensor if isinstance(b, BaseBoxes) else b
-            keep = ((t[:, 2] - t[:, 0]) >= min_size) & ((t[:, 3] - t[:, 1]) >= min_size)
+            keep = (((t[:, 2] - t[:, 0]) >= min_size)
+                    & ((t[:, 3] - t[:, 1]) >= min_size)).cpu()  # indexes fields anywhere
             if not bool(keep.all()):
                 setattr(sample, name, inst[keep])
 
