@@ -39,6 +39,5 @@ def test_identity_ops_score_as_the_clean_image_and_invert_does_not(tmp_path):
     for op in ('Rotate', 'ShearX', 'TranslateY', 'Color', 'Contrast', 'Sharpness'):
         assert row['ops'][op]['mean'] == 0.0 and row['ops'][op]['se'] == 0.0, op
     assert row['ops']['Invert']['se'] > 0.0 and row['undo']['se'] > 0.0
-    assert 1 <= row['rank'] <= 15 and row['order'][row['rank'] - 1] == 'Brightness'
     saved = json.loads(out.read_text())
     assert len(saved['provenance']['commit']) == 40 and saved['results'][0]['rank'] == row['rank']

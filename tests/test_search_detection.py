@@ -248,3 +248,25 @@ def test_a_box_pushed_out_of_the_image_leaves_a_finite_candidate_loss(shapes):
             scored.append(float(per_image_detector_losses(model, None, out, [sample])[0]))
     assert scored[0] == float('inf')
     assert 0 < scored[1] < float('inf')
+
+
+def test_the_training_batch_loses_the_boxes_its_augmentation_pushed_out():
+    """``augment_detection_step`` (the hook's training-batch augmentation): TranslateX at
+    full level, twice, moves a small box out of the image on images whose two signs agree;
+    those images end without it, the others keep a box of at least a pixel."""
+    from dada_mm.policy.export import FrozenPolicySampler
+    from dada_mm.search.detection import augment_detection_step
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner
+    learner = PolicyLearner(LearnerConfig(estimator='candidates'), torch.device('cpu'), seed=0)
+    far = dict(op='TranslateX', prob=1.0, magnitude=1.0)
+    frozen = FrozenPolicySampler([[far, far]], torch.device('cpu'))
+    batch = dict(inputs=[torch.full((3, 64, 80), 128, dtype=torch.uint8) for _ in range(8)],
+                 data_samples=[_sample([[34, 20, 46, 40]]) for _ in range(8)])
+    augment_detection_step(batch, learner, frozen, keep_originals=False, channel_order='bgr',
+                           warp='pil', device=torch.device('cpu'))
+    kept = [len(s.gt_instances) for s in batch['data_samples']]
+    assert 0 in kept and 1 in kept
+    for s in batch['data_samples']:
+        if len(s.gt_instances):
+            x1, y1, x2, y2 = s.gt_instances.bboxes.tensor[0].tolist()
+            assert x2 - x1 >= 1.0 and (y1, y2) == (20.0, 40.0)

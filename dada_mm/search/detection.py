@@ -13,8 +13,11 @@ positives (``avg_factor``), which couples the images of a batch. So here:
 * the held-out loss is the detector's own training loss on a held-out batch, without
   augmentation (:func:`detector_validation_gradient`);
 * boxes the augmentation squeezed below :data:`MIN_BOX_SIZE` pixels are dropped with their
-  labels and masks (:func:`drop_small_boxes`), as ``FilterAnnotations`` would drop them
-  after a per-image ``DADAAugment``: a box of zero width has an infinite regression target.
+  labels and masks (:func:`drop_small_boxes`), as a ``FilterAnnotations`` after a
+  per-image ``DADAAugment`` drops degenerate boxes: a box of zero width has an infinite
+  regression target, one under a pixel a target far off every other's. An image left
+  without boxes stays in the batch (``FilterAnnotations`` would skip it) and trains, and is
+  scored, on its background.
 
 The candidate-scoring estimator with the ``'dot'`` reward is the supported search here (it
 needs per-image losses only); RELAX, REINFORCE and Gumbel-ST need the input gradient of a
@@ -42,7 +45,8 @@ __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'MIN_BOX_SIZE']
 
 #: boxes narrower or lower than this (pixels) after the search's augmentation are dropped
-#: (mmdet's ``FilterAnnotations`` default ``min_gt_bbox_wh``)
+#: (the size of mmdet's ``FilterAnnotations`` default ``min_gt_bbox_wh``; the project's
+#: pipelines filter at 0.01 px, after which a box under a pixel still trains)
 MIN_BOX_SIZE = 1.0
 
 
