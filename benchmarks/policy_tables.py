@@ -191,8 +191,22 @@ def detection_table(files: Sequence[Tuple[str, str]]) -> str:
     return '\n'.join((lines + [''] if len(lines) > 2 else []) + searches)
 
 
+def detection_signal_table(files: Sequence[Tuple[str, str]]) -> str:
+    """``bench_det_signal.py`` files: the undoing op's rank among the 15 ops (bold when
+    first), its paired t, and the op ranked first, per (detector state, shift)."""
+    lines = ['| detector trained (epochs) | shift (undoing op) | rank of 15 (t) | '
+             'first op (t) |', '|---|---|---|---|']
+    for path, _ in files:
+        for r in load(path)['results']:
+            rank = f"**{r['rank']}**" if r['rank'] == 1 else str(r['rank'])
+            lines.append(f"| {r['epochs']} | {r['shift']} ({r['undo_op']}) | {rank} "
+                         f"({r['undo']['t']:.1f}) | {r['top_op']} ({r['top_t']:.1f}) |")
+    return '\n'.join(lines)
+
+
 TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,
-              provenance=provenance_table, detection=detection_table)
+              provenance=provenance_table, detection=detection_table,
+              detection_signal=detection_signal_table)
 
 
 def parse_spec(spec: str) -> Tuple[str, List[Tuple[str, str]]]:

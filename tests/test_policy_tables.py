@@ -202,3 +202,17 @@ def test_detection_table_on_hand_computed_results(tmp_path, monkeypatch):
     path.write_text(json.dumps(data))
     rows = policy_tables.detection_table([(str(path), '')]).splitlines()
     assert rows[0].startswith('| variant | seed | op | found |') and len(rows) == 3
+
+
+def test_detection_signal_table_on_hand_computed_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+    rows = [dict(epochs=8, shift='dark', undo_op='Brightness', rank=4,
+                 undo=dict(mean=1.0, se=0.25, t=4.0), top_op='Sharpness', top_t=6.04),
+            dict(epochs=24, shift='dark', undo_op='Brightness', rank=1,
+                 undo=dict(mean=2.0, se=0.2, t=10.0), top_op='Brightness', top_t=10.0)]
+    path = tmp_path / 'signal.json'
+    path.write_text(json.dumps(dict(provenance=dict(commit='0' * 40, command='x'),
+                                    args=dict(variants=['dark']), results=rows)))
+    lines = policy_tables.detection_signal_table([(str(path), '')]).splitlines()
+    assert lines[2:] == ['| 8 | dark (Brightness) | 4 (4.0) | Sharpness (6.0) |',
+                         '| 24 | dark (Brightness) | **1** (10.0) | Brightness (10.0) |']
