@@ -11,7 +11,9 @@ backgrounds, COCO format), for each seed:
 2. **retrain** a fresh detector on all training images with each arm's policy in the
    pipeline (``DADAAugment``, then ``FilterAnnotations``) and test it on the test images:
    ``none``, ``searched`` (the search's top-25 file), ``dada-imagenet`` (the paper's
-   ImageNet policy), ``zoph-det-v0`` (Zoph et al.'s detection policy).
+   ImageNet policy), ``zoph-det-v0`` (Zoph et al.'s detection policy), and on request
+   ``op`` (the planted shift's undoing op alone, at its level, p 0.5: what finding it
+   can be worth).
 
 Variants: ``natural`` (clean images everywhere) and the planted shifts ``invert`` / ``dark``
 (the held-out and test images inverted, or darkened to PIL brightness 0.3; the training
@@ -38,7 +40,7 @@ import bench_policy  # noqa: E402
 from bench_policy import _map, mean_std, policy_movement, undo_op_summary  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-ARMS = ('none', 'searched', 'dada-imagenet', 'zoph-det-v0')
+ARMS = ('none', 'searched', 'dada-imagenet', 'zoph-det-v0', 'op')
 VARIANTS = ('natural', 'invert', 'dark')
 #: the op (and level) that undoes each planted shift
 SHIFT_OPS = {'invert': ('Invert', None), 'dark': ('Brightness', 1.0 / 9.0)}
@@ -143,9 +145,23 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     return cfg.to_dict()
 
 
-def arm_transforms(arm: str, policy_file: Optional[str]) -> List[Dict]:
+def undoing_op_policy(variant: str) -> List[List[Dict]]:
+    """The ``op`` arm's policy: the op that undoes ``variant``'s shift at the shift's level,
+    applied with p = 0.5 (its second slot never applies)."""
+    if variant not in SHIFT_OPS:
+        raise ValueError(f"arm 'op' needs a planted variant ({sorted(SHIFT_OPS)}), got "
+                         f'{variant!r}')
+    op, level = SHIFT_OPS[variant]
+    level = 0.5 if level is None else level
+    return [[dict(op=op, prob=0.5, magnitude=level), dict(op=op, prob=0.0, magnitude=level)]]
+
+
+def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural'
+                   ) -> List[Dict]:
     if arm == 'none':
         return []
+    if arm == 'op':
+        return [dict(type='DADAAugment', policy=undoing_op_policy(variant))]
     if arm == 'searched':
         return [dict(type='DADAAugment', policy=policy_file, top_k=25)]
     if arm in ('dada-imagenet', 'zoph-det-v0'):
@@ -159,7 +175,7 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
     test_prefix = 'val2017' if variant == 'natural' else f'val2017_{variant}'
     cfg.train_dataloader = _loader(
         _dataset(root, 'train2017', 'train2017',
-                 train_pipeline(cfg, arm_transforms(arm, policy_file))),
+                 train_pipeline(cfg, arm_transforms(arm, policy_file, variant))),
         args.batch_size, True)
     test = _dataset(root, 'val2017', test_prefix, [
         dict(type='LoadImageFromFile'),
@@ -269,7 +285,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--variants', nargs='+', default=['natural', 'invert'],
                         choices=VARIANTS)
-    parser.add_argument('--arms', nargs='+', default=list(ARMS), choices=ARMS)
+    parser.add_argument('--arms', nargs='+', default=list(ARMS[:4]), choices=ARMS,
+                        help="'op' (planted variants only) is not in the default arms")
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--train-images', type=int, default=200)
     parser.add_argument('--test-images', type=int, default=40)
@@ -308,7 +325,7 @@ def main(argv=None):
                                          osp.join(work, f'retrain_{v}_{a}_{s}'),
                                          policy_of.get((v, s))))
                     for v in args.variants for a in args.arms for s in args.seeds
-                    if not args.search_only]
+                    if not args.search_only and (a != 'op' or v in SHIFT_OPS)]
     results += _map(run_retrain, retrain_jobs, args.jobs, args.threads)
     pairs = report(results, args.variants, args.arms)
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')

@@ -154,7 +154,8 @@ def provenance_table(files: Sequence[Tuple[str, str]]) -> str:
 DETECTION_ARMS = {
     'none': 'none (no policy)', 'searched': "searched (the search's top-25 policy)",
     'dada-imagenet': "dada-imagenet (the paper's ImageNet policy)",
-    'zoph-det-v0': "zoph-det-v0 (Zoph et al.'s detection policy)"}
+    'zoph-det-v0': "zoph-det-v0 (Zoph et al.'s detection policy)",
+    'op': 'op (the undoing op alone, p 0.5)'}
 
 
 def detection_table(files: Sequence[Tuple[str, str]]) -> str:
