@@ -10,10 +10,13 @@ import glob
 import math
 import os
 import os.path as osp
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -165,9 +168,27 @@ def _train_subprocess(repo_root, tmp_path, argv, timeout=240):
                           timeout=timeout)
 
 
+#: torchrun's report of a worker killed by a signal (a C++ abort inside gloo, not a Python
+#: error: those exit with a traceback and status 1)
+WORKER_SIGNAL = re.compile(r'Signal \d+ \(SIG[A-Z]+\) received by PID')
+
+
 def _dist_train(repo_root, tmp_path, cfg, work_dir, nproc=2, timeout=300, extra=()):
     """tools/dist_train.sh in its own process group; a hang (e.g. ranks waiting in
-    mismatched collectives) fails the test and takes the whole group down."""
+    mismatched collectives) fails the test and takes the whole group down. A run whose
+    worker torchrun reports killed by a signal is run once more in a clean work_dir, with
+    a warning that carries its output: a gloo abort on this CPU backend was seen once in a
+    full suite run and never in isolation. Any other failure, or a second one, is returned."""
+    proc = _dist_train_once(repo_root, tmp_path, cfg, work_dir, nproc, timeout, extra)
+    if proc.returncode != 0 and WORKER_SIGNAL.search(proc.stderr):
+        warnings.warn(f'{nproc}-process run: a worker was killed by a signal; running it '
+                      f'once more. Its stderr ended:\n{proc.stderr[-3000:]}', stacklevel=2)
+        shutil.rmtree(work_dir, ignore_errors=True)
+        proc = _dist_train_once(repo_root, tmp_path, cfg, work_dir, nproc, timeout, extra)
+    return proc
+
+
+def _dist_train_once(repo_root, tmp_path, cfg, work_dir, nproc, timeout, extra):
     proc = subprocess.Popen(
         ['bash', osp.join(repo_root, 'tools', 'dist_train.sh'), cfg, str(nproc),
          '--work-dir', str(work_dir), *extra, '--cfg-options',
