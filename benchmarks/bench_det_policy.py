@@ -38,6 +38,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import bench_policy  # noqa: E402
 from bench_policy import _map, mean_std, policy_movement, undo_op_summary  # noqa: E402
+from provenance import provenance as made_by_script  # noqa: E402
+from provenance import write_results  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARMS = ('none', 'searched', 'dada-imagenet', 'zoph-det-v0', 'op')
@@ -145,23 +147,13 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     return cfg.to_dict()
 
 
-def undoing_op_policy(variant: str) -> List[List[Dict]]:
-    """The ``op`` arm's policy: the op that undoes ``variant``'s shift at the shift's level,
-    applied with p = 0.5 (its second slot never applies)."""
-    if variant not in SHIFT_OPS:
-        raise ValueError(f"arm 'op' needs a planted variant ({sorted(SHIFT_OPS)}), got "
-                         f'{variant!r}')
-    op, level = SHIFT_OPS[variant]
-    level = 0.5 if level is None else level
-    return [[dict(op=op, prob=0.5, magnitude=level), dict(op=op, prob=0.0, magnitude=level)]]
-
-
 def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural'
                    ) -> List[Dict]:
     if arm == 'none':
         return []
     if arm == 'op':
-        return [dict(type='DADAAugment', policy=undoing_op_policy(variant))]
+        return [dict(type='DADAAugment',
+                     policy=bench_policy.undoing_op_policy(variant, SHIFT_OPS))]
     if arm == 'searched':
         return [dict(type='DADAAugment', policy=policy_file, top_k=25)]
     if arm in ('dada-imagenet', 'zoph-det-v0'):
@@ -276,8 +268,7 @@ def found(variant: str, op: str, info: Dict) -> str:
 
 
 def provenance(argv) -> Dict:
-    from provenance import provenance as made_by
-    return made_by('benchmarks/bench_det_policy.py', argv)
+    return made_by_script('benchmarks/bench_det_policy.py', argv)
 
 
 def main(argv=None):
@@ -330,8 +321,7 @@ def main(argv=None):
     pairs = report(results, args.variants, args.arms)
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(provenance=made_by, args=vars(args), results=results), f, indent=1)
+        write_results(args.out, made_by, args, results=results)
     print(' '.join(f'{k}={v}' for k, v in pairs.items()))
     return dict(results=results, pairs=pairs)
 

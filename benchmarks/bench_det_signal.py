@@ -23,7 +23,6 @@ first).
 """
 import argparse
 import copy
-import json
 import os.path as osp
 import sys
 import tempfile
@@ -36,7 +35,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import bench_det_policy as det_policy  # noqa: E402
 import torch  # noqa: E402
 from bench_signal import paired  # noqa: E402
-from provenance import provenance  # noqa: E402
+from provenance import provenance, write_results  # noqa: E402
 
 
 def trained_detector(args, root: str, epochs: int, work: str):
@@ -173,8 +172,7 @@ def main(argv=None) -> Dict:
     pairs = report(results)
     print(f'total wall time {time.perf_counter() - t0:.0f} s')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(provenance=made_by, args=vars(args), results=results), f, indent=1)
+        write_results(args.out, made_by, args, results=results)
     print(' '.join(f'{k}={v}' for k, v in pairs.items()))
     return dict(results=results, pairs=pairs)
 

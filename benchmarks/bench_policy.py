@@ -129,14 +129,16 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     return cfg
 
 
-def undoing_op_policy(variant: str) -> List[List[Dict]]:
+def undoing_op_policy(variant: str, shift_ops: Optional[Dict] = None) -> List[List[Dict]]:
     """The ``op`` arm's policy: the op that undoes ``variant``'s shift at the shift's level,
-    applied with p = 0.5 (its second slot never applies)."""
-    from dada_mm.datasets.digits import SHIFT_OPS
-    if variant not in SHIFT_OPS:
-        raise ValueError(f"arm 'op' needs a planted variant ({sorted(SHIFT_OPS)}), got "
+    applied with p = 0.5 (its second slot never applies). ``shift_ops``: variant -> (op,
+    level or None), the digits' planted shifts by default."""
+    if shift_ops is None:
+        from dada_mm.datasets.digits import SHIFT_OPS as shift_ops
+    if variant not in shift_ops:
+        raise ValueError(f"arm 'op' needs a planted variant ({sorted(shift_ops)}), got "
                          f'{variant!r}')
-    op, level = SHIFT_OPS[variant]
+    op, level = shift_ops[variant]
     level = 0.5 if level is None else level
     return [[dict(op=op, prob=0.5, magnitude=level), dict(op=op, prob=0.0, magnitude=level)]]
 
@@ -408,10 +410,8 @@ def main(argv=None) -> Dict:
               f'plain retraining ({args.retrain_epochs} epochs on all of it)')
     print(f'total wall time {time.perf_counter() - t0:.0f} s with {args.jobs} job(s)')
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(provenance=made_by,
-                           args={k: v for k, v in vars(args).items()}, results=results),
-                      f, indent=1)
+        from provenance import write_results
+        write_results(args.out, made_by, args, results=results)
     print(' '.join(f'{k}={v}' for k, v in pairs.items()))
     return dict(results=results, pairs=pairs)
 

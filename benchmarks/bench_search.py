@@ -379,13 +379,12 @@ def main(argv=None):
     names = dict(second='second_order', first='first_order', candidates='candidates',
                  candidates4='candidates_4_images', detector='detector_candidates')
     if args.out:
-        import json
-        with open(args.out, 'w') as f:
-            json.dump(dict(provenance=made_by, args=vars(args),
-                           ratios={names[o]: ratios[o] for o in orders},
-                           no_update_ratios={names[o]: no_update_ratios[o] for o in orders},
-                           times_s={names[o]: dict(zip(('plain', 'search', 'no_update'), t))
-                                    for o, t in times.items()}), f, indent=1)
+        from provenance import write_results
+        write_results(args.out, made_by, args,
+                      ratios={names[o]: ratios[o] for o in orders},
+                      no_update_ratios={names[o]: no_update_ratios[o] for o in orders},
+                      times_s={names[o]: dict(zip(('plain', 'search', 'no_update'), t))
+                               for o, t in times.items()})
     print(' '.join([f'{names[o]}_ratio={ratios[o]:.2f}' for o in orders]
                    + [f'{names[o]}_no_update_ratio={no_update_ratios[o]:.2f}'
                       for o in orders]))

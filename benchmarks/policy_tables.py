@@ -62,6 +62,23 @@ def _variants(data: Dict) -> List[str]:
     return list(data['args']['variants'])
 
 
+def _arm_rows(variant: str, rows: Sequence[Dict], arms: Sequence[str], metric: str,
+              names: Dict[str, str]) -> List[str]:
+    """One table row per arm with results: 100 x ``metric`` mean ± std over the seeds, the
+    per-seed values, and the gain over the arm ``none`` (blank without it)."""
+    none = mean_std([100 * r[metric] for r in rows if r['arm'] == 'none'])[0]
+    lines = []
+    for arm in arms:
+        values = [100 * r[metric] for r in rows if r['arm'] == arm]
+        if not values:
+            continue
+        m, sd = mean_std(values)
+        gain = '' if arm == 'none' or math.isnan(none) else f'{m - none:+.2f}'
+        lines.append(f'| {variant} | {names.get(arm, arm)} | {m:.2f} ± {sd:.2f} | '
+                     f'{", ".join(f"{v:.2f}" for v in values)} | {gain} |')
+    return lines
+
+
 def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
     lines = ['| variant | arm | top-1 % (mean ± std) | per seed | vs none |',
              '|---|---|---|---|---|']
@@ -71,17 +88,9 @@ def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
         for variant in _variants(data):
             rows = sorted((r for r in retrains if r['variant'] == variant),
                           key=lambda r: r['seed'])
-            none = mean_std([100 * r['top1'] for r in rows if r['arm'] == 'none'])[0]
             arms = [a for a in data['args']['arms']
                     if variant == 'natural' or a in PLANTED_ARMS]
-            for arm in arms:
-                acc = [100 * r['top1'] for r in rows if r['arm'] == arm]
-                if not acc:
-                    continue
-                m, s = mean_std(acc)
-                gain = '' if arm == 'none' or math.isnan(none) else f'{m - none:+.2f}'
-                lines.append(f'| {variant} | {ARM_NAMES.get(arm, arm)} | {m:.2f} ± {s:.2f} | '
-                             f'{", ".join(f"{a:.2f}" for a in acc)} | {gain} |')
+            lines += _arm_rows(variant, rows, arms, 'top1', ARM_NAMES)
     return '\n'.join(lines)
 
 
@@ -171,15 +180,8 @@ def detection_table(files: Sequence[Tuple[str, str]]) -> str:
         for variant in _variants(data):
             rows = sorted((r for r in data['results'] if r['kind'] == 'retrain'
                            and r['variant'] == variant), key=lambda r: r['seed'])
-            none = mean_std([100 * r['bbox_map'] for r in rows if r['arm'] == 'none'])[0]
-            for arm in data['args']['arms']:
-                values = [100 * r['bbox_map'] for r in rows if r['arm'] == arm]
-                if not values:
-                    continue
-                m, sd = mean_std(values)
-                gain = '' if arm == 'none' or math.isnan(none) else f'{m - none:+.2f}'
-                lines.append(f'| {variant} | {DETECTION_ARMS.get(arm, arm)} | {m:.2f} ± '
-                             f'{sd:.2f} | {", ".join(f"{v:.2f}" for v in values)} | {gain} |')
+            lines += _arm_rows(variant, rows, data['args']['arms'], 'bbox_map',
+                               DETECTION_ARMS)
             for r in _searches(data, variant):
                 for op, info in r['ops'].items():
                     found = '' if variant == 'natural' else (

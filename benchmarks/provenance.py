@@ -39,6 +39,13 @@ def provenance(script: str, argv: Sequence[str]) -> Dict:
                 date=time.strftime('%Y-%m-%d %H:%M:%S %Z'))
 
 
+def write_results(path: str, made: Dict, args, **records) -> None:
+    """A benchmark's ``--out`` file: its provenance, its arguments, then ``records``."""
+    import json
+    with open(path, 'w') as f:
+        json.dump(dict(provenance=made, args=vars(args), **records), f, indent=1)
+
+
 def provenance_line(made: Dict) -> str:
     tree = {False: 'clean tree', True: 'tree with changes'}.get(made['dirty'], 'tree unknown')
     versions = ', '.join(f'{k} {v}' for k, v in made['packages'].items() if v)

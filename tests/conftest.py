@@ -9,6 +9,16 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 
+@pytest.fixture
+def keep_torch_threads():
+    """Restore torch's thread count after a test whose code sets it (a benchmark's
+    ``--threads``)."""
+    import torch
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     return REPO

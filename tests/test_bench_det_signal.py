@@ -9,17 +9,12 @@ import json
 import os.path as osp
 
 import pytest
-import torch
 
 pytest.importorskip('mmdet')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('keep_torch_threads')
 
 
 def test_identity_ops_score_as_the_clean_image_and_invert_does_not(tmp_path):

@@ -15,11 +15,7 @@ import torch
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def keep_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('keep_torch_threads')
 
 
 @pytest.fixture(scope='module')
