@@ -42,7 +42,7 @@ from .table import (
 )
 
 __all__ = ['DetectionBatch', 'augment_detection_batch', 'augment_det_data_samples',
-           'forward_matrix']
+           'forward_matrix', 'box_fields']
 
 
 @dataclass
@@ -168,6 +168,17 @@ def augment_detection_batch(images: Sequence[Tensor], boxes: Sequence[Tensor],
     return DetectionBatch(out_images, out_boxes, out_masks)
 
 
+def box_fields(sample):
+    """``(field, box tensor [N, 4], box type)`` of each of a ``DetDataSample``'s instance
+    sets that hold boxes (``gt_instances``, ``ignored_instances``)."""
+    from mmdet.structures.bbox import BaseBoxes
+    for name in ('gt_instances', 'ignored_instances'):
+        inst = getattr(sample, name, None)
+        if inst is not None and 'bboxes' in inst:
+            b = inst.bboxes
+            yield name, (b.tensor if isinstance(b, BaseBoxes) else b), type(b)
+
+
 def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
                              op_indices: Tensor, apply: Tensor, levels: Tensor,
                              signs: Optional[Tensor] = None,
@@ -179,18 +190,10 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
     from mmdet.structures.bbox import BaseBoxes
     from mmdet.structures.mask import BitmapMasks
 
-    def parts(sample):
-        """(field, box tensor, box type) of the sample's instance sets that hold boxes."""
-        for name in ('gt_instances', 'ignored_instances'):
-            inst = getattr(sample, name, None)
-            if inst is not None and 'bboxes' in inst:
-                b = inst.bboxes
-                yield name, (b.tensor if isinstance(b, BaseBoxes) else b), type(b)
-
     layout, flat_boxes = [], []
     masks = []
     for i, sample in enumerate(data_samples):
-        entries = list(parts(sample))
+        entries = list(box_fields(sample))
         layout.append(entries)
         flat_boxes.append(torch.cat([t.reshape(-1, 4).float() for _, t, _ in entries])
                           if entries else torch.zeros(0, 4))

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..ops.batched_detection import augment_det_data_samples
+from ..ops.batched_detection import augment_det_data_samples, box_fields
 from .augment import draw_batch
 from .bilevel import _difference_points, clone_buffers
 from .bilevel_reward import StepInput, draw_candidates_of
@@ -89,18 +89,12 @@ def drop_small_boxes(data_samples: Sequence, min_size: float = MIN_BOX_SIZE) -> 
     """Drop, in place, the instances (box, label, mask, ...) of each sample's
     ``gt_instances`` and ``ignored_instances`` whose box is narrower or lower than
     ``min_size`` pixels; a sample may end with none."""
-    from mmdet.structures.bbox import BaseBoxes
     for sample in data_samples:
-        for name in ('gt_instances', 'ignored_instances'):
-            inst = getattr(sample, name, None)
-            if inst is None or 'bboxes' not in inst or len(inst) == 0:
-                continue
-            b = inst.bboxes
-            t = b.tensor if isinstance(b, BaseBoxes) else b
+        for name, t, _ in list(box_fields(sample)):
             keep = (((t[:, 2] - t[:, 0]) >= min_size)
                     & ((t[:, 3] - t[:, 1]) >= min_size)).cpu()  # indexes fields anywhere
             if not bool(keep.all()):
-                setattr(sample, name, inst[keep])
+                setattr(sample, name, getattr(sample, name)[keep])
 
 
 def per_image_detector_losses(model: nn.Module, tensors: Optional[Dict[str, Tensor]],
