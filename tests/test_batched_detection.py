@@ -121,7 +121,7 @@ def test_data_samples_move_gt_and_ignored_boxes_and_masks_and_keep_labels():
     from dada_mm.ops.batched_detection import augment_det_data_samples
     images, boxes, masks, names, apply, levels, signs, centers = draw_batch(5)
     inputs = [torch.from_numpy(im).permute(2, 0, 1).contiguous() for im in images]
-    samples, ignored = [], []
+    samples, ignored, ignored_masks = [], [], []
     for i, (bx, mk) in enumerate(zip(boxes, masks)):
         h, w = images[i].shape[:2]
         s = DetDataSample()
@@ -129,26 +129,37 @@ def test_data_samples_move_gt_and_ignored_boxes_and_masks_and_keep_labels():
                                       labels=torch.arange(len(bx)),
                                       masks=BitmapMasks(mk, h, w))
         ign = torch.tensor([[1.0, 1.0, 9.0, 7.0]])
+        # a crowd region's mask (PackDetInputs gives ignored instances their masks too)
+        ign_mask = np.zeros((1, h, w), np.uint8)
+        ign_mask[0, 1:7, 1:9] = 1
         s.ignored_instances = InstanceData(bboxes=HorizontalBoxes(ign.clone()),
-                                           labels=torch.tensor([3]))
+                                           labels=torch.tensor([3]),
+                                           masks=BitmapMasks(ign_mask.copy(), h, w))
         samples.append(s)
         ignored.append(ign)
+        ignored_masks.append(ign_mask)
     draw = (torch.tensor([[OP_INDEX[n] for n in row] for row in names]),
             torch.from_numpy(apply), torch.from_numpy(levels), torch.from_numpy(signs),
             torch.from_numpy(centers))
     got = augment_det_data_samples(inputs, samples, *draw)
     ref = augment_detection_batch(inputs, [torch.cat([torch.from_numpy(b), g]) for b, g in
                                            zip(boxes, ignored)], *draw,
-                                  masks=[torch.from_numpy(m) for m in masks])
+                                  masks=[torch.from_numpy(np.concatenate([m, g]))
+                                         for m, g in zip(masks, ignored_masks)])
+    moved = 0
     for i, s in enumerate(samples):
         n = len(boxes[i])
         torch.testing.assert_close(got[i], ref.images[i], rtol=0, atol=0)
         assert isinstance(s.gt_instances.bboxes, HorizontalBoxes)
         torch.testing.assert_close(s.gt_instances.bboxes.tensor, ref.boxes[i][:n])
         torch.testing.assert_close(s.ignored_instances.bboxes.tensor, ref.boxes[i][n:])
-        np.testing.assert_array_equal(s.gt_instances.masks.masks, ref.masks[i].numpy())
+        np.testing.assert_array_equal(s.gt_instances.masks.masks, ref.masks[i][:n].numpy())
+        np.testing.assert_array_equal(s.ignored_instances.masks.masks,
+                                      ref.masks[i][n:].numpy())
+        moved += int(not np.array_equal(s.ignored_instances.masks.masks, ignored_masks[i]))
         assert s.gt_instances.labels.tolist() == list(range(n))
         assert s.ignored_instances.labels.tolist() == [3]
+    assert moved >= 2  # the draw really moves the crowd masks
 
 
 def test_polygon_masks_are_refused_with_the_way_to_bitmaps():

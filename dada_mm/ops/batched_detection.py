@@ -184,35 +184,45 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
                              signs: Optional[Tensor] = None,
                              centers: Optional[Tensor] = None, **kwargs) -> List[Tensor]:
     """:func:`augment_detection_batch` on an mmdet data batch before its data
-    preprocessor: ``inputs`` (uint8 [C, H, W] per image) and ``DetDataSample``s. Moves
-    ``gt_instances.bboxes`` and ``.masks`` (``BitmapMasks``) and ``ignored_instances.bboxes``
-    of each sample in place; returns the augmented images (float, values 0..255)."""
+    preprocessor: ``inputs`` (uint8 [C, H, W] per image) and ``DetDataSample``s. Moves the
+    ``bboxes`` and the ``masks`` (``BitmapMasks``) of each sample's ``gt_instances`` and
+    ``ignored_instances`` in place; returns the augmented images (float, values 0..255)."""
     from mmdet.structures.bbox import BaseBoxes
     from mmdet.structures.mask import BitmapMasks
 
-    layout, flat_boxes = [], []
-    masks = []
+    layout, flat_boxes, masks, mask_layout = [], [], [], []
     for i, sample in enumerate(data_samples):
         entries = list(box_fields(sample))
         layout.append(entries)
         flat_boxes.append(torch.cat([t.reshape(-1, 4).float() for _, t, _ in entries])
                           if entries else torch.zeros(0, 4))
-        gt = getattr(sample, 'gt_instances', None)
-        m = gt.masks if gt is not None and 'masks' in gt else None
-        if m is not None and not isinstance(m, BitmapMasks):
-            raise TypeError(f'data_samples[{i}].gt_instances.masks must be BitmapMasks '
-                            f'(LoadAnnotations(poly2mask=True)), got {type(m).__name__}')
-        masks.append(None if m is None else torch.from_numpy(np.asarray(m.masks)))
+        # the masks of every instance set that has them, stacked as the boxes are
+        held = []
+        for name in ('gt_instances', 'ignored_instances'):
+            inst = getattr(sample, name, None)
+            m = inst.masks if inst is not None and 'masks' in inst else None
+            if m is None:
+                continue
+            if not isinstance(m, BitmapMasks):
+                raise TypeError(f'data_samples[{i}].{name}.masks must be BitmapMasks '
+                                '(LoadAnnotations(poly2mask=True)), got '
+                                f'{type(m).__name__}')
+            held.append((name, len(m), torch.from_numpy(np.asarray(m.masks))))
+        mask_layout.append([(name, n) for name, n, _ in held])
+        masks.append(torch.cat([t for _, _, t in held]) if held else None)
     out = augment_detection_batch(inputs, flat_boxes, op_indices, apply, levels, signs,
                                   centers, masks=masks, **kwargs)
-    for sample, entries, boxes, m in zip(data_samples, layout, out.boxes, out.masks):
+    for sample, entries, boxes, m, held in zip(data_samples, layout, out.boxes, out.masks,
+                                               mask_layout):
         start = 0
         for name, t, box_type in entries:
             inst = getattr(sample, name)
             moved = boxes[start:start + t.shape[0]].to(t.dtype)
             start += t.shape[0]
             inst.bboxes = box_type(moved) if issubclass(box_type, BaseBoxes) else moved
-        if m is not None:
+        start = 0
+        for name, n in held:
             h, w = m.shape[-2:]
-            sample.gt_instances.masks = BitmapMasks(m.numpy(), h, w)
+            getattr(sample, name).masks = BitmapMasks(m[start:start + n].numpy(), h, w)
+            start += n
     return out.images
