@@ -200,7 +200,8 @@ def run_search(job: Dict) -> Dict:
                movement=policy_movement(hook.policy))
     ops = ([SHIFT_OPS[job['variant']]] if job['variant'] in SHIFT_OPS
            else [('Invert', None), ('Brightness', None)])
-    out['ops'] = {op: dict(undo_op_summary(hook.policy, op), target_level=level)
+    out['ops'] = {op: dict(undo_op_summary(hook.policy, op, hook.learner.cfg.init),
+                           target_level=level)
                   for op, level in ops}
     return out
 

@@ -143,15 +143,36 @@ def undoing_op_policy(variant: str, shift_ops: Optional[Dict] = None) -> List[Li
     return [[dict(op=op, prob=0.5, magnitude=level), dict(op=op, prob=0.0, magnitude=level)]]
 
 
-def arm_transforms(arm: str, policy_file: Optional[str],
-                   variant: str = 'natural') -> List[Dict]:
+def search_init(hook_options: Optional[Dict] = None) -> Dict:
+    """The ``init`` (starting alpha, p and levels) of the search that ``hook_options``
+    configure: its preset's, with any ``learner.init`` keys over it."""
+    from dada_mm.search.presets import resolve_settings
+    opts = dict(hook_options or {})
+    preset = opts.get('preset', 'paper' if opts.get('type') == 'PaperDADASearchHook'
+                      else 'default')
+    settings = resolve_settings('bench_policy', preset,
+                                learner=dict(init=(opts.get('learner') or {}).get('init')
+                                             or {}))
+    return settings['learner']['init']
+
+
+def start_policy(hook_options: Optional[Dict] = None) -> List[List[Dict]]:
+    """The ``start`` arm: all 105 sub-policies at the search's initial p and levels."""
+    from dada_mm.search.learner import initial_magnitudes
+    from dada_mm.search_space import SUB_POLICIES
+    init = search_init(hook_options)
+    levels = initial_magnitudes(init.get('magnitude', 0.5), init.get('signed_magnitude'))
+    prob = float(init.get('prob', 0.5))
+    return [[dict(op=op, prob=prob, magnitude=float(levels[k, j]))
+             for j, op in enumerate(pair)] for k, pair in enumerate(SUB_POLICIES)]
+
+
+def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural',
+                   hook_options: Optional[Dict] = None) -> List[Dict]:
     if arm == 'none':
         return []
     if arm == 'start':
-        from dada_mm.search_space import SUB_POLICIES
-        subs = [[dict(op=a, prob=0.5, magnitude=0.5), dict(op=b, prob=0.5, magnitude=0.5)]
-                for a, b in SUB_POLICIES]
-        return [dict(type='DADAAugment', policy=subs)]
+        return [dict(type='DADAAugment', policy=start_policy(hook_options))]
     if arm == 'trivialaugment':
         return [dict(type='RandAugment', policies='timm_increasing', num_policies=1,
                      total_level=10, magnitude_level=10, magnitude_std='inf',
@@ -173,7 +194,8 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
                 policy_file: Optional[str]) -> Dict:
     cfg = base_cfg(args, work_dir, seed, args.retrain_epochs, args.lr)
     test_prefix = 'clean' if variant == 'natural' else variant
-    pipeline = (crop(args.size) + arm_transforms(arm, policy_file, variant)
+    pipeline = (crop(args.size) + arm_transforms(arm, policy_file, variant,
+                                                 args.hook_options)
                 + [dict(type='PackInputs')])
     cfg.update(train_dataloader=loader(root, 'train', 'clean', pipeline, args.batch_size,
                                        True),
@@ -182,11 +204,15 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
     return cfg
 
 
-def undo_op_summary(policy, op: str) -> Dict[str, float]:
-    """How the search treats the op that reproduces the planted shift."""
+def undo_op_summary(policy, op: str, init: Optional[Dict] = None) -> Dict[str, float]:
+    """How the search treats the op that reproduces the planted shift; ``init`` is the
+    search's (:func:`search_init`), for the op's starting level."""
     import torch
 
+    from dada_mm.search.learner import initial_magnitudes
     from dada_mm.search_space import SUB_POLICIES
+    init = dict(init or {})
+    start = initial_magnitudes(init.get('magnitude', 0.5), init.get('signed_magnitude'))
     holds = torch.tensor([op in sub for sub in SUB_POLICIES])
     slot = torch.tensor([[a == op, b == op] for a, b in SUB_POLICIES])
     sel = policy.selection_probs().detach().cpu()
@@ -199,7 +225,8 @@ def undo_op_summary(policy, op: str) -> Dict[str, float]:
                 in_top25_chance=25 * int(holds.sum()) / len(SUB_POLICIES),
                 top1_holds_op=bool(holds[top[0]]),
                 mean_prob=float(probs[slot].mean()),
-                mean_magnitude=float(mags[slot].mean()))
+                mean_magnitude=float(mags[slot].mean()),
+                start_level=float(start[slot].mean()))
 
 
 def policy_movement(policy) -> Dict[str, float]:
@@ -238,12 +265,12 @@ def run_search(job: Dict) -> Dict:
                skipped=hook.skipped_updates,
                policy_file=osp.join(job['cfg']['work_dir'], 'dada_policy.json'),
                movement=policy_movement(hook.policy))
-    ops = dict(SHIFT_OPS)
+    ops, init = dict(SHIFT_OPS), hook.learner.cfg.init
     if job['variant'] == 'natural':
-        out['ops'] = {op: undo_op_summary(hook.policy, op) for op in ('Invert', 'Rotate')}
+        out['ops'] = {op: undo_op_summary(hook.policy, op, init) for op in ('Invert', 'Rotate')}
     else:
         op, level = ops[job['variant']]
-        out['ops'] = {op: dict(undo_op_summary(hook.policy, op), target_level=level)}
+        out['ops'] = {op: dict(undo_op_summary(hook.policy, op, init), target_level=level)}
     return out
 
 
@@ -288,8 +315,8 @@ def level_distance(level: float, target: float, signed: bool) -> float:
 def planted_found(s: Dict) -> bool:
     """The planted op is found: its sub-policies are selected more often than the rest,
     at least twice the chance count of them is in the top 25, its p went up, and where
-    the shift has a level its mean m is closer to the shift's than the start (0.5) was, or
-    within 0.1 of it."""
+    the shift has a level its mean m is closer to the shift's than its start level was, or
+    within 0.1 of it (files without a start level started at 0.5)."""
     from dada_mm.search_space import OPS
     (op, info), = s['ops'].items()
     target = info.get('target_level')
@@ -297,7 +324,8 @@ def planted_found(s: Dict) -> bool:
     if target is not None:
         signed = next(o for o in OPS if o.name == op).random_sign
         d = level_distance(info['mean_magnitude'], target, signed)
-        level_ok = d < level_distance(0.5, target, signed) or d <= 0.1
+        d_start = level_distance(info.get('start_level', 0.5), target, signed)
+        level_ok = d < d_start or d <= 0.1
     return (info['selection_ratio'] > 1.0 and info['in_top25'] >= 2 * info['in_top25_chance']
             and info['mean_prob'] > 0.5 and level_ok)
 

@@ -46,3 +46,31 @@ def test_op_arm_reproduces_the_planted_shift(variant):
 def test_op_arm_needs_a_planted_variant():
     with pytest.raises(ValueError, match="arm 'op' needs a planted variant"):
         bench_policy.arm_transforms('op', None, 'natural')
+
+
+def test_start_arm_is_the_searchs_starting_policy():
+    (t, ) = bench_policy.arm_transforms('start', None)
+    assert len(t['policy']) == 105
+    assert {(o['prob'], o['magnitude']) for sub in t['policy'] for o in sub} == {(0.5, 0.5)}
+    options = {'learner': {'init': {'signed_magnitude': 0.75, 'prob': 0.4}}}
+    (t, ) = bench_policy.arm_transforms('start', None, 'natural', options)
+    signed = {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate'}
+    for sub in t['policy']:
+        for o in sub:
+            assert o['prob'] == 0.4
+            assert o['magnitude'] == (0.75 if o['op'] in signed else 0.5), o
+
+
+def test_planted_level_criterion_counts_from_the_start_level():
+    def verdict(level, start=None):
+        info = dict(selection_ratio=2.0, in_top25=10, in_top25_chance=3.3, mean_prob=0.9,
+                    mean_magnitude=level, target_level=0.833)
+        if start is not None:
+            info['start_level'] = start
+        return bench_policy.planted_found(dict(ops={'Rotate': info}))
+    assert verdict(0.70) and verdict(0.25)  # closer than 0.5 was (0.25 mirrors 0.75)
+    assert not verdict(0.5)  # (for a signed op 0.5 is the farthest level from any shift)
+    # from 0.6 (0.233 away): closer, or within 0.1
+    assert verdict(0.65, start=0.6) and verdict(0.3, start=0.6) and verdict(0.93, start=0.6)
+    assert not verdict(0.55, start=0.6)
+    assert not verdict(0.6, start=0.6)

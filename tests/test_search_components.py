@@ -266,7 +266,9 @@ def test_hook_hands_every_option_to_its_component():
                           learner=dict(learner, **files))
     seen = dict(vars(hook.learner_cfg))
     assert seen.pop('estimator_options') == {}  # a name passes no options
-    assert seen == dict(learner, estimator='reinforce')
+    # init merges key by key over the preset's starting values
+    assert seen == dict(learner, estimator='reinforce',
+                        init=dict(alpha=0.5, prob=0.5, magnitude=0.5))
     assert {k: v for k, v in vars(hook.bilevel_reward).items()
             if not k.startswith('_')} == reward
     assert {key: getattr(hook, key) for key in files} == files
@@ -342,3 +344,38 @@ def test_policy_movement_against_hand_computed_values():
     assert out['selection_tv_from_start'] == pytest.approx(0.45)  # (0.45 + 3 * 0.15) / 2
     assert out['mean_abs_prob_change'] == pytest.approx(0.8 / 8)
     assert out['mean_abs_magnitude_change'] == pytest.approx(1.0 / 8)
+
+
+def test_signed_ops_can_start_away_from_their_identity_level():
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner, initial_magnitudes
+    from dada_mm.search_space import SUB_POLICIES
+    signed = {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate'}
+    levels = initial_magnitudes(0.5, 0.75)
+    for k, pair in enumerate(SUB_POLICIES):
+        for j, op in enumerate(pair):
+            assert levels[k, j].item() == (0.75 if op in signed else 0.5), (k, op)
+    # 5 signed ops of 15: 5 * 14 of the 210 slots
+    assert int((levels == 0.75).sum()) == 70
+    assert torch.equal(initial_magnitudes(0.3), torch.full((105, 2), 0.3))
+    learner = PolicyLearner(LearnerConfig(init=dict(signed_magnitude=0.75)),
+                            torch.device('cpu'), seed=0)
+    assert torch.equal(learner.policy.magnitudes.detach(), levels)
+
+
+@pytest.mark.parametrize('init,match', [
+    (dict(signed=0.7), r"init: unknown keys \['signed'\]; allowed keys are \['alpha', "
+                       r"'prob', 'magnitude', 'signed_magnitude'\]"),
+    (dict(signed_magnitude=1.5), r'init.signed_magnitude must be in \[0, 1\]'),
+    (dict(prob=-0.1), r'init.prob must be in \[0, 1\]'),
+])
+def test_bad_init_names_the_key(init, match):
+    from dada_mm.search.learner import LearnerConfig
+    with pytest.raises(ValueError, match=match):
+        LearnerConfig(init=init)
+
+
+def test_hook_passes_the_signed_start_to_the_policy():
+    from dada_mm.search import DADASearchHook
+    hook = DADASearchHook(val_dataloader=dict(), learner=dict(init=dict(signed_magnitude=0.6)))
+    assert hook.learner_cfg.init['signed_magnitude'] == 0.6
+    assert hook.learner_cfg.init['magnitude'] == 0.5

@@ -29,7 +29,7 @@ from mmengine.dist import all_gather, all_reduce, get_dist_info
 from mmengine.registry import OPTIMIZERS
 from torch import Tensor
 
-from ..search_space import SUB_POLICY_OP_INDICES
+from ..search_space import OPS, SUB_POLICY_OP_INDICES
 from ..utils.dist import all_ranks, rank_mean
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, sample_policy
@@ -39,12 +39,32 @@ from .policy_params import PolicyParameters
 from .reward import RewardScaler
 
 __all__ = ['LearnerConfig', 'PolicyLearner', 'PolicyReward', 'SkipPolicyUpdate',
-           'REWARD_NORMALIZATIONS']
+           'REWARD_NORMALIZATIONS', 'INIT_KEYS', 'initial_magnitudes']
 
 REWARD_NORMALIZATIONS = (None, 'rms')
 DEFAULT_POLICY_OPTIMIZER = dict(type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0)
 DEFAULT_CONTROL_VARIATE = dict(hidden=100)
 DEFAULT_CV_OPTIMIZER = dict(type='Adam', lr=0.005, betas=(0.9, 0.999), weight_decay=0.0)
+#: keys of ``init``: the starting selection logit, apply probability, level of every op,
+#: and level of the signed ops (None: ``magnitude``)
+INIT_KEYS = ('alpha', 'prob', 'magnitude', 'signed_magnitude')
+
+
+def initial_magnitudes(magnitude: float, signed_magnitude: Optional[float] = None) -> Tensor:
+    """[105, 2] starting levels: ``magnitude`` everywhere, ``signed_magnitude`` on the
+    slots of the signed ops (ShearX/Y, TranslateX/Y, Rotate).
+
+    A signed op draws its sign per image, so its levels l and 1 - l are the same
+    augmentation and the expected reward is symmetric about 0.5, its identity: at 0.5 the
+    level's expected gradient is exactly zero, and so is the op's effect on the reward that
+    selects it. Starting those ops away from 0.5 gives both a signal from the first step.
+    """
+    levels = torch.full((len(SUB_POLICY_OP_INDICES), 2), float(magnitude))
+    if signed_magnitude is not None:
+        signed = torch.tensor([[OPS[i].random_sign for i in pair]
+                               for pair in SUB_POLICY_OP_INDICES])
+        levels[signed] = float(signed_magnitude)
+    return levels
 
 
 class SkipPolicyUpdate(Exception):
@@ -108,6 +128,15 @@ class LearnerConfig:
         self.control_variate_optimizer = dict(self.control_variate_optimizer
                                               or DEFAULT_CV_OPTIMIZER)
         self.init = dict(self.init or {})
+        unknown = sorted(set(self.init) - set(INIT_KEYS))
+        if unknown:
+            raise ValueError(f'init: unknown keys {unknown}; allowed keys are '
+                             f'{list(INIT_KEYS)}')
+        for key in ('prob', 'magnitude', 'signed_magnitude'):
+            value = self.init.get(key)
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f'init.{key} must be in [0, 1] (a probability or a '
+                                 f'level), got {value!r}')
 
 
 class PolicyLearner:
@@ -123,10 +152,11 @@ class PolicyLearner:
     def __init__(self, cfg: LearnerConfig, device: torch.device, seed: int,
                  rank: int = 0) -> None:
         self.cfg, self.device = cfg, device
+        magnitudes = initial_magnitudes(cfg.init.get('magnitude', 0.5),
+                                        cfg.init.get('signed_magnitude'))
         self.policy = PolicyParameters(alpha_init=cfg.init.get('alpha', 1e-3),
                                        prob_init=cfg.init.get('prob', 0.5),
-                                       magnitude_init=cfg.init.get('magnitude', 0.5)
-                                       ).to(device)
+                                       magnitude_init=magnitudes).to(device)
         # the control variate starts identical on every rank (fixed seed, CPU init)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -8,7 +8,7 @@ dynamics and the exported numbers comparable with the published policies.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Tuple, Union
 
 import torch
 from torch import nn
@@ -38,17 +38,26 @@ class PolicyParameters(nn.Module):
         num_sub_policies: N, 105 for the real search space; smaller for toy problems.
         alpha_init: initial selection logit (uniform, 1e-3 as in the official code).
         prob_init: initial apply probability of every op.
-        magnitude_init: initial level of every op (0.5 = identity for most ops).
+        magnitude_init: initial level of every op (0.5 = identity for most ops), or an
+            [N, 2] tensor of initial levels, one per slot.
     """
 
     def __init__(self, num_sub_policies: int = NUM_SUB_POLICIES, alpha_init: float = 1e-3,
-                 prob_init: float = 0.5, magnitude_init: float = 0.5) -> None:
+                 prob_init: float = 0.5,
+                 magnitude_init: Union[float, torch.Tensor] = 0.5) -> None:
         super().__init__()
         n, k = int(num_sub_policies), OPS_PER_SUB_POLICY
         self.num_sub_policies = n
         self.alpha = nn.Parameter(torch.full((n,), float(alpha_init)))
         self.probs = nn.Parameter(torch.full((n, k), float(prob_init)))
-        self.magnitudes = nn.Parameter(torch.full((n, k), float(magnitude_init)))
+        if isinstance(magnitude_init, torch.Tensor):
+            if tuple(magnitude_init.shape) != (n, k):
+                raise ValueError(f'magnitude_init as a tensor must have shape {(n, k)}, '
+                                 f'got {tuple(magnitude_init.shape)}')
+            magnitudes = magnitude_init.detach().to(torch.float32).clone()
+        else:
+            magnitudes = torch.full((n, k), float(magnitude_init))
+        self.magnitudes = nn.Parameter(magnitudes)
 
     def clamped_probs(self, eps: float = 1e-6) -> torch.Tensor:
         """Apply probabilities clamped to [eps, 1-eps] (finite logits/log-probs when

@@ -77,7 +77,11 @@ def _over_learner(base: Dict, given: Dict) -> Dict:
                 hint = ' (estimator is an argument of its own: estimator=dict(type=...))'
             raise ValueError(f'learner has no key {key!r}{hint}; its keys: '
                              f'{list(LEARNER_KEYS)}')
-    return {**base, **given}
+    out = {**base, **given}
+    if isinstance(given.get('init'), dict) and isinstance(base.get('init'), dict):
+        # the starting values merge key by key: init=dict(prob=0.3) keeps the other starts
+        out['init'] = {**base['init'], **given['init']}
+    return out
 
 
 def override(preset: Mapping[str, Any], estimator: Union[None, str, Dict] = None,
@@ -158,5 +162,8 @@ def resolve_settings(owner: str, preset: str, estimator: Union[None, str, Dict] 
                              f'{part}=dict({key}=...); keep the latter')
         use = (f"reward=dict(type={settings['reward']['type']!r}, {key}=...)"
                if part == 'reward' else f'{part}=dict({key}=...)')
-        settings[part][key] = moved_argument(owner, old, use, value, stacklevel=5)
+        value = moved_argument(owner, old, use, value, stacklevel=5)
+        if key == 'init' and isinstance(value, dict):
+            value = {**settings[part].get('init', {}), **value}  # key by key, as learner=
+        settings[part][key] = value
     return settings
