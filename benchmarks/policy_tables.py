@@ -10,7 +10,8 @@ The first word after ``policy-table:`` is the kind of table, the rest are ``benc
 results files (``--out`` JSON), each optionally followed by ``=LABEL`` (the column name in a
 comparison). Kinds:
 
-* ``accuracy``: top-1 % per (variant, arm), mean ± std over seeds, per seed, gain vs none;
+* ``accuracy``: top-1 % per (variant, arm), mean ± std over seeds, per seed, gain vs none
+  (a file's label, when given, leads its arms' names);
 * ``found``: per planted shift and file, how many seeds found the undoing op
   (``bench_policy.planted_found``) and the op's selection ratio per seed;
 * ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
@@ -32,7 +33,7 @@ from typing import Dict, List, Sequence, Tuple
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from bench_policy import PLANTED_ARMS, mean_std, planted_found  # noqa: E402
+from bench_policy import PLANTED_ARMS, mean_std, planted_found, search_init  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BLOCK = re.compile(r'(<!-- policy-table: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)'
@@ -79,18 +80,32 @@ def _arm_rows(variant: str, rows: Sequence[Dict], arms: Sequence[str], metric: s
     return lines
 
 
+def arm_names(data: Dict) -> Dict[str, str]:
+    """``ARM_NAMES`` with the start arm's p and levels as the file's search began."""
+    init = search_init(data['args'].get('hook_options'))
+    prob, level = init.get('prob', 0.5), init.get('magnitude', 0.5)
+    start = (f'p = m = {prob:g}' if prob == level else f'p = {prob:g}, m = {level:g}')
+    if init.get('signed_magnitude') is not None:
+        start += f', the signed ops at m = {init["signed_magnitude"]:g}'
+    return dict(ARM_NAMES, start=f"start (the search's starting point: 105 sub-policies, "
+                                 f'{start})')
+
+
 def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
     lines = ['| variant | arm | top-1 % (mean ± std) | per seed | vs none |',
              '|---|---|---|---|---|']
-    for path, _ in files:
+    for path, label in files:
         data = load(path)
         retrains = [r for r in data['results'] if r['kind'] == 'retrain']
+        names = arm_names(data)
+        if label:  # a labelled file (a comparison of settings): the label leads each arm
+            names = {arm: f'{label}: {name}' for arm, name in names.items()}
         for variant in _variants(data):
             rows = sorted((r for r in retrains if r['variant'] == variant),
                           key=lambda r: r['seed'])
             arms = [a for a in data['args']['arms']
                     if variant == 'natural' or a in PLANTED_ARMS]
-            lines += _arm_rows(variant, rows, arms, 'top1', ARM_NAMES)
+            lines += _arm_rows(variant, rows, arms, 'top1', names)
     return '\n'.join(lines)
 
 

@@ -151,6 +151,9 @@ def test_tables_on_hand_computed_results(tmp_path, monkeypatch):
     # none: 10, 20 -> 15.00 ± 7.07; searched: 90, 70 -> 80.00 ± 14.14, +65.00
     assert '| invert | none (crop only) | 15.00 ± 7.07 | 10.00, 20.00 |  |' in acc
     assert any('80.00 ± 14.14 | 90.00, 70.00 | +65.00 |' in line for line in acc)
+    labelled = policy_tables.accuracy_table([(path, 'toy setting')]).splitlines()
+    assert '| invert | toy setting: none (crop only) | 15.00 ± 7.07 | 10.00, 20.00 |  |' \
+        in labelled
     found = policy_tables.found_table([(path, 'toy')]).splitlines()
     assert found[2] == '| invert (Invert) | 1 / 2 (3.00, 0.80) |'
     assert found[3] == '| dark (Brightness) | 1 / 2 (2.00, 2.00) |'
@@ -216,3 +219,11 @@ def test_detection_signal_table_on_hand_computed_results(tmp_path, monkeypatch):
     lines = policy_tables.detection_signal_table([(str(path), '')]).splitlines()
     assert lines[2:] == ['| 8 | dark (Brightness) | 4 (4.0) | Sharpness (6.0) |',
                          '| 24 | dark (Brightness) | **1** (10.0) | Brightness (10.0) |']
+
+
+def test_the_start_arm_is_named_with_its_files_starting_levels():
+    signed = dict(args=dict(hook_options={'learner': {'init': {'signed_magnitude': 0.6}}}))
+    assert policy_tables.arm_names(signed)['start'] == (
+        "start (the search's starting point: 105 sub-policies, p = m = 0.5, the signed ops "
+        'at m = 0.6)')
+    assert policy_tables.arm_names(dict(args={}))['start'] == policy_tables.ARM_NAMES['start']
