@@ -365,8 +365,9 @@ def test_signed_ops_can_start_away_from_their_identity_level():
 @pytest.mark.parametrize('init,match', [
     (dict(signed=0.7), r"init: unknown keys \['signed'\]; allowed keys are \['alpha', "
                        r"'prob', 'magnitude', 'signed_magnitude'\]"),
-    (dict(signed_magnitude=1.5), r'init.signed_magnitude must be in \[0, 1\]'),
-    (dict(prob=-0.1), r'init.prob must be in \[0, 1\]'),
+    (dict(signed_magnitude=1.5), r'init.signed_magnitude must be a number in \[0, 1\]'),
+    (dict(prob=-0.1), r'init.prob must be a number in \[0, 1\]'),
+    (dict(magnitude='high'), r"init.magnitude must be a number in \[0, 1\].*got 'high'"),
 ])
 def test_bad_init_names_the_key(init, match):
     from dada_mm.search.learner import LearnerConfig

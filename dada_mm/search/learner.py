@@ -57,7 +57,8 @@ def initial_magnitudes(magnitude: float, signed_magnitude: Optional[float] = Non
     A signed op draws its sign per image, so its levels l and 1 - l are the same
     augmentation and the expected reward is symmetric about 0.5, its identity: at 0.5 the
     level's expected gradient is exactly zero, and so is the op's effect on the reward that
-    selects it. Starting those ops away from 0.5 gives both a signal from the first step.
+    selects it. Starting those ops away from 0.5 gives both a signal from the first step;
+    what that changes in the found policies is measured in docs/benchmarks.md.
     """
     levels = torch.full((len(SUB_POLICY_OP_INDICES), 2), float(magnitude))
     if signed_magnitude is not None:
@@ -134,9 +135,12 @@ class LearnerConfig:
                              f'{list(INIT_KEYS)}')
         for key in ('prob', 'magnitude', 'signed_magnitude'):
             value = self.init.get(key)
-            if value is not None and not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f'init.{key} must be in [0, 1] (a probability or a '
-                                 f'level), got {value!r}')
+            if value is None:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f'init.{key} must be a number in [0, 1] (a probability or '
+                                 f'a level), got {value!r}')
 
 
 class PolicyLearner:
