@@ -145,15 +145,21 @@ def undoing_op_policy(variant: str, shift_ops: Optional[Dict] = None) -> List[Li
 
 def search_init(hook_options: Optional[Dict] = None) -> Dict:
     """The ``init`` (starting alpha, p and levels) of the search that ``hook_options``
-    configure: its preset's, with any ``learner.init`` keys over it."""
+    configure: its preset's, with the deprecated flat ``init`` and then any
+    ``learner.init`` keys over it."""
+    import warnings
+
     from dada_mm.search.presets import resolve_settings
     opts = dict(hook_options or {})
     preset = opts.get('preset', 'paper' if opts.get('type') == 'PaperDADASearchHook'
                       else 'default')
-    settings = resolve_settings('bench_policy', preset,
-                                learner=dict(init=(opts.get('learner') or {}).get('init')
-                                             or {}))
-    return settings['learner']['init']
+    flat = {'init': opts['init']} if isinstance(opts.get('init'), dict) else None
+    with warnings.catch_warnings():  # (the flat keyword's deprecation: the hook warns)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        settings = resolve_settings('bench_policy', preset, flat=flat)
+    init = dict(settings['learner']['init'])
+    init.update((opts.get('learner') or {}).get('init') or {})
+    return init
 
 
 def start_policy(hook_options: Optional[Dict] = None) -> List[List[Dict]]:

@@ -162,6 +162,51 @@ def test_data_samples_move_gt_and_ignored_boxes_and_masks_and_keep_labels():
     assert moved >= 2  # the draw really moves the crowd masks
 
 
+def test_mask_sets_keep_their_dtypes_and_may_be_empty_or_absent():
+    """bool gt masks beside uint8 crowd masks come back as bool and uint8; an empty
+    mask set and a sample whose gt has no masks pass through."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from dada_mm.ops.batched_detection import augment_det_data_samples
+    h, w = 10, 12
+    box = torch.tensor([[2.0, 2.0, 8.0, 6.0]])
+    mask = np.zeros((1, h, w), np.uint8)
+    mask[0, 2:6, 2:8] = 1
+    mixed = DetDataSample()
+    mixed.gt_instances = InstanceData(bboxes=HorizontalBoxes(box.clone()),
+                                      labels=torch.tensor([0]),
+                                      masks=BitmapMasks(mask.astype(bool), h, w))
+    mixed.ignored_instances = InstanceData(bboxes=HorizontalBoxes(box.clone()),
+                                           labels=torch.tensor([1]),
+                                           masks=BitmapMasks(mask.copy(), h, w))
+    empty = DetDataSample()
+    empty.gt_instances = InstanceData(bboxes=HorizontalBoxes(torch.zeros(0, 4)),
+                                      labels=torch.zeros(0, dtype=torch.long),
+                                      masks=BitmapMasks(np.zeros((0, h, w), np.uint8), h, w))
+    crowd_only = DetDataSample()
+    crowd_only.gt_instances = InstanceData(bboxes=HorizontalBoxes(box.clone()),
+                                           labels=torch.tensor([0]))
+    crowd_only.ignored_instances = InstanceData(bboxes=HorizontalBoxes(box.clone()),
+                                                labels=torch.tensor([1]),
+                                                masks=BitmapMasks(mask.copy(), h, w))
+    samples = [mixed, empty, crowd_only]
+    # TranslateX at level 1 with sign +1 moves everything 0.45 * 12 = 5.4 -> 5 px left
+    augment_det_data_samples([torch.zeros(3, h, w, dtype=torch.uint8)] * 3, samples,
+                             torch.tensor([[OP_INDEX['TranslateX'], 0]] * 3),
+                             torch.tensor([[1.0, 0.0]] * 3), torch.tensor([[1.0, 0.5]] * 3),
+                             torch.ones(3, 2))
+    assert mixed.gt_instances.masks.masks.dtype == np.bool_
+    assert mixed.ignored_instances.masks.masks.dtype == np.uint8
+    np.testing.assert_array_equal(mixed.gt_instances.masks.masks,
+                                  mixed.ignored_instances.masks.masks.astype(bool))
+    assert mixed.ignored_instances.masks.masks[0].sum() < mask.sum()  # moved, partly out
+    assert len(empty.gt_instances.masks) == 0
+    assert 'masks' not in crowd_only.gt_instances
+    np.testing.assert_array_equal(crowd_only.ignored_instances.masks.masks,
+                                  mixed.ignored_instances.masks.masks)
+
+
 def test_polygon_masks_are_refused_with_the_way_to_bitmaps():
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import PolygonMasks

@@ -74,3 +74,16 @@ def test_planted_level_criterion_counts_from_the_start_level():
     assert verdict(0.65, start=0.6) and verdict(0.3, start=0.6) and verdict(0.93, start=0.6)
     assert not verdict(0.55, start=0.6)
     assert not verdict(0.6, start=0.6)
+
+
+@pytest.mark.parametrize('options,expected', [
+    (None, dict(alpha=1e-3, prob=0.5, magnitude=0.5)),
+    ({'type': 'PaperDADASearchHook'}, dict(alpha=1e-3, prob=0.5, magnitude=0.5)),
+    ({'search_begin': 10, 'held_out_norm': 'batch'}, dict(alpha=1e-3, prob=0.5, magnitude=0.5)),
+    ({'init': {'signed_magnitude': 0.6}},  # the deprecated flat keyword
+     dict(alpha=1e-3, prob=0.5, magnitude=0.5, signed_magnitude=0.6)),
+    ({'preset': 'paper', 'learner': {'init': {'prob': 0.3}}},
+     dict(alpha=1e-3, prob=0.3, magnitude=0.5)),
+])
+def test_search_init_reads_every_way_a_results_file_set_the_start(options, expected):
+    assert bench_policy.search_init(options) == expected

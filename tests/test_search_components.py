@@ -368,6 +368,9 @@ def test_signed_ops_can_start_away_from_their_identity_level():
     (dict(signed_magnitude=1.5), r'init.signed_magnitude must be a number in \[0, 1\]'),
     (dict(prob=-0.1), r'init.prob must be a number in \[0, 1\]'),
     (dict(magnitude='high'), r"init.magnitude must be a number in \[0, 1\].*got 'high'"),
+    (dict(prob=None), r'init.prob must be a number in \[0, 1\].*got None'),
+    (dict(alpha='x'), r"init.alpha must be a finite number .*got 'x'"),
+    (dict(alpha=float('nan')), r'init.alpha must be a finite number'),
 ])
 def test_bad_init_names_the_key(init, match):
     from dada_mm.search.learner import LearnerConfig
@@ -375,8 +378,21 @@ def test_bad_init_names_the_key(init, match):
         LearnerConfig(init=init)
 
 
-def test_hook_passes_the_signed_start_to_the_policy():
+def test_hook_config_merges_the_signed_start_over_the_presets_init():
     from dada_mm.search import DADASearchHook
+    from dada_mm.search.learner import initial_magnitudes
     hook = DADASearchHook(val_dataloader=dict(), learner=dict(init=dict(signed_magnitude=0.6)))
-    assert hook.learner_cfg.init['signed_magnitude'] == 0.6
-    assert hook.learner_cfg.init['magnitude'] == 0.5
+    assert hook.learner_cfg.init == dict(alpha=1e-3, prob=0.5, magnitude=0.5,
+                                         signed_magnitude=0.6)
+    learner = learner_of(hook.learner_cfg)
+    assert torch.equal(learner.policy.magnitudes.detach(), initial_magnitudes(0.5, 0.6))
+    # signed_magnitude=None is the default: the signed ops start at `magnitude`
+    hook = DADASearchHook(val_dataloader=dict(),
+                          learner=dict(init=dict(magnitude=0.4, signed_magnitude=None)))
+    assert torch.equal(learner_of(hook.learner_cfg).policy.magnitudes.detach(),
+                       torch.full((105, 2), 0.4))
+
+
+def learner_of(cfg):
+    from dada_mm.search.learner import PolicyLearner
+    return PolicyLearner(cfg, torch.device('cpu'), seed=0)

@@ -207,9 +207,10 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
                 raise TypeError(f'data_samples[{i}].{name}.masks must be BitmapMasks '
                                 '(LoadAnnotations(poly2mask=True)), got '
                                 f'{type(m).__name__}')
-            held.append((name, len(m), torch.from_numpy(np.asarray(m.masks))))
-        mask_layout.append([(name, n) for name, n, _ in held])
-        masks.append(torch.cat([t for _, _, t in held]) if held else None)
+            arr = np.asarray(m.masks)
+            held.append((name, len(m), arr.dtype, torch.from_numpy(arr)))
+        mask_layout.append([(name, n, dtype) for name, n, dtype, _ in held])
+        masks.append(torch.cat([t for *_, t in held]) if held else None)
     out = augment_detection_batch(inputs, flat_boxes, op_indices, apply, levels, signs,
                                   centers, masks=masks, **kwargs)
     for sample, entries, boxes, m, held in zip(data_samples, layout, out.boxes, out.masks,
@@ -221,8 +222,9 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
             start += t.shape[0]
             inst.bboxes = box_type(moved) if issubclass(box_type, BaseBoxes) else moved
         start = 0
-        for name, n in held:
+        for name, n, dtype in held:  # each set back in its own dtype (cat may promote)
             h, w = m.shape[-2:]
-            getattr(sample, name).masks = BitmapMasks(m[start:start + n].numpy(), h, w)
+            getattr(sample, name).masks = BitmapMasks(
+                m[start:start + n].numpy().astype(dtype, copy=False), h, w)
             start += n
     return out.images

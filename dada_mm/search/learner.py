@@ -133,12 +133,16 @@ class LearnerConfig:
         if unknown:
             raise ValueError(f'init: unknown keys {unknown}; allowed keys are '
                              f'{list(INIT_KEYS)}')
-        for key in ('prob', 'magnitude', 'signed_magnitude'):
-            value = self.init.get(key)
-            if value is None:
-                continue
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not number or not 0.0 <= float(value) <= 1.0:
+        for key, value in self.init.items():
+            if key == 'signed_magnitude' and value is None:
+                continue  # the signed ops start at `magnitude`
+            number = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and math.isfinite(value))
+            if key == 'alpha':
+                if not number:
+                    raise ValueError(f'init.alpha must be a finite number (the starting '
+                                     f'selection logit), got {value!r}')
+            elif not number or not 0.0 <= float(value) <= 1.0:
                 raise ValueError(f'init.{key} must be a number in [0, 1] (a probability or '
                                  f'a level), got {value!r}')
 

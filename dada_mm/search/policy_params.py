@@ -54,7 +54,7 @@ class PolicyParameters(nn.Module):
             if tuple(magnitude_init.shape) != (n, k):
                 raise ValueError(f'magnitude_init as a tensor must have shape {(n, k)}, '
                                  f'got {tuple(magnitude_init.shape)}')
-            magnitudes = magnitude_init.detach().to(torch.float32).clone()
+            magnitudes = magnitude_init.detach().to(torch.get_default_dtype()).clone()
         else:
             magnitudes = torch.full((n, k), float(magnitude_init))
         self.magnitudes = nn.Parameter(magnitudes)

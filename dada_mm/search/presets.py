@@ -10,7 +10,8 @@ fills all three; a config's values go over it, sub-config by sub-config:
   over the preset's; another type replaces the preset's (its options belong to another
   class).
 * ``learner``: each key given replaces the preset's value (a dict value, such as
-  ``policy_optimizer``, as a whole).
+  ``policy_optimizer``, as a whole), except ``init``, whose keys go over the preset's
+  one by one (``init=dict(prob=0.3)`` keeps the other starting values).
 
 The hook's deprecated flat keywords (``temperature=...``, ``order=...``) map into the
 sub-config that holds them (:data:`MOVED`), with a DeprecationWarning.
