@@ -167,7 +167,7 @@ def start_policy(hook_options: Optional[Dict] = None) -> List[List[Dict]]:
     from dada_mm.search.learner import initial_magnitudes
     from dada_mm.search_space import SUB_POLICIES
     init = search_init(hook_options)
-    levels = initial_magnitudes(init.get('magnitude', 0.5), init.get('signed_magnitude'))
+    levels = initial_magnitudes(init)
     prob = float(init.get('prob', 0.5))
     return [[dict(op=op, prob=prob, magnitude=float(levels[k, j]))
              for j, op in enumerate(pair)] for k, pair in enumerate(SUB_POLICIES)]
@@ -217,8 +217,7 @@ def undo_op_summary(policy, op: str, init: Optional[Dict] = None) -> Dict[str, f
 
     from dada_mm.search.learner import initial_magnitudes
     from dada_mm.search_space import SUB_POLICIES
-    init = dict(init or {})
-    start = initial_magnitudes(init.get('magnitude', 0.5), init.get('signed_magnitude'))
+    start = initial_magnitudes(init)
     holds = torch.tensor([op in sub for sub in SUB_POLICIES])
     slot = torch.tensor([[a == op, b == op] for a, b in SUB_POLICIES])
     sel = policy.selection_probs().detach().cpu()

@@ -350,13 +350,14 @@ def test_signed_ops_can_start_away_from_their_identity_level():
     from dada_mm.search.learner import LearnerConfig, PolicyLearner, initial_magnitudes
     from dada_mm.search_space import SUB_POLICIES
     signed = {'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate'}
-    levels = initial_magnitudes(0.5, 0.75)
+    levels = initial_magnitudes(dict(magnitude=0.5, signed_magnitude=0.75))
     for k, pair in enumerate(SUB_POLICIES):
         for j, op in enumerate(pair):
             assert levels[k, j].item() == (0.75 if op in signed else 0.5), (k, op)
     # 5 signed ops of 15: 5 * 14 of the 210 slots
     assert int((levels == 0.75).sum()) == 70
-    assert torch.equal(initial_magnitudes(0.3), torch.full((105, 2), 0.3))
+    assert torch.equal(initial_magnitudes(dict(magnitude=0.3)), torch.full((105, 2), 0.3))
+    assert torch.equal(initial_magnitudes(), torch.full((105, 2), 0.5))
     learner = PolicyLearner(LearnerConfig(init=dict(signed_magnitude=0.75)),
                             torch.device('cpu'), seed=0)
     assert torch.equal(learner.policy.magnitudes.detach(), levels)
@@ -385,7 +386,8 @@ def test_hook_config_merges_the_signed_start_over_the_presets_init():
     assert hook.learner_cfg.init == dict(alpha=1e-3, prob=0.5, magnitude=0.5,
                                          signed_magnitude=0.6)
     learner = learner_of(hook.learner_cfg)
-    assert torch.equal(learner.policy.magnitudes.detach(), initial_magnitudes(0.5, 0.6))
+    assert torch.equal(learner.policy.magnitudes.detach(),
+                       initial_magnitudes(dict(magnitude=0.5, signed_magnitude=0.6)))
     # signed_magnitude=None is the default: the signed ops start at `magnitude`
     hook = DADASearchHook(val_dataloader=dict(),
                           learner=dict(init=dict(magnitude=0.4, signed_magnitude=None)))

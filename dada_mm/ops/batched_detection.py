@@ -168,11 +168,15 @@ def augment_detection_batch(images: Sequence[Tensor], boxes: Sequence[Tensor],
     return DetectionBatch(out_images, out_boxes, out_masks)
 
 
+#: the instance sets of a ``DetDataSample`` whose boxes and masks move with the image
+INSTANCE_SETS = ('gt_instances', 'ignored_instances')
+
+
 def box_fields(sample):
     """``(field, box tensor [N, 4], box type)`` of each of a ``DetDataSample``'s instance
     sets that hold boxes (``gt_instances``, ``ignored_instances``)."""
     from mmdet.structures.bbox import BaseBoxes
-    for name in ('gt_instances', 'ignored_instances'):
+    for name in INSTANCE_SETS:
         inst = getattr(sample, name, None)
         if inst is not None and 'bboxes' in inst:
             b = inst.bboxes
@@ -198,7 +202,7 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
                           if entries else torch.zeros(0, 4))
         # the masks of every instance set that has them, stacked as the boxes are
         held = []
-        for name in ('gt_instances', 'ignored_instances'):
+        for name in INSTANCE_SETS:
             inst = getattr(sample, name, None)
             m = inst.masks if inst is not None and 'masks' in inst else None
             if m is None:

@@ -50,9 +50,10 @@ DEFAULT_CV_OPTIMIZER = dict(type='Adam', lr=0.005, betas=(0.9, 0.999), weight_de
 INIT_KEYS = ('alpha', 'prob', 'magnitude', 'signed_magnitude')
 
 
-def initial_magnitudes(magnitude: float, signed_magnitude: Optional[float] = None) -> Tensor:
-    """[105, 2] starting levels: ``magnitude`` everywhere, ``signed_magnitude`` on the
-    slots of the signed ops (ShearX/Y, TranslateX/Y, Rotate).
+def initial_magnitudes(init: Optional[Dict] = None) -> Tensor:
+    """[105, 2] starting levels of an ``init`` (:data:`INIT_KEYS`): its ``magnitude``
+    (default 0.5) everywhere, its ``signed_magnitude`` (None: the same) on the slots of the
+    signed ops (ShearX/Y, TranslateX/Y, Rotate).
 
     A signed op draws its sign per image, so its levels l and 1 - l are the same
     augmentation and the expected reward is symmetric about 0.5, its identity: at 0.5 the
@@ -60,7 +61,9 @@ def initial_magnitudes(magnitude: float, signed_magnitude: Optional[float] = Non
     selects it. Starting those ops away from 0.5 gives both a signal from the first step;
     what that changes in the found policies is measured in docs/benchmarks.md.
     """
-    levels = torch.full((len(SUB_POLICY_OP_INDICES), 2), float(magnitude))
+    init = init or {}
+    levels = torch.full((len(SUB_POLICY_OP_INDICES), 2), float(init.get('magnitude', 0.5)))
+    signed_magnitude = init.get('signed_magnitude')
     if signed_magnitude is not None:
         signed = torch.tensor([[OPS[i].random_sign for i in pair]
                                for pair in SUB_POLICY_OP_INDICES])
@@ -160,11 +163,10 @@ class PolicyLearner:
     def __init__(self, cfg: LearnerConfig, device: torch.device, seed: int,
                  rank: int = 0) -> None:
         self.cfg, self.device = cfg, device
-        magnitudes = initial_magnitudes(cfg.init.get('magnitude', 0.5),
-                                        cfg.init.get('signed_magnitude'))
         self.policy = PolicyParameters(alpha_init=cfg.init.get('alpha', 1e-3),
                                        prob_init=cfg.init.get('prob', 0.5),
-                                       magnitude_init=magnitudes).to(device)
+                                       magnitude_init=initial_magnitudes(cfg.init)
+                                       ).to(device)
         # the control variate starts identical on every rank (fixed seed, CPU init)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
