@@ -33,6 +33,7 @@ from .bilevel import (
 )
 from .candidates import CandidateSet
 from .distributions import PolicySample
+from .gradient_matching import match_rewards
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
@@ -244,9 +245,11 @@ class BilevelReward:
         images of the batch, each under its K candidates (drawn now from the policy), and
         one reward per candidate (lower is better), as ``[S, K]``: the estimator's
         ``reward``, ``'cos_class'`` (minus the cosine between the candidate's loss gradient
-        and its class's held-out gradient, at the current weights) or ``'dot'``
+        and its class's held-out gradient, at the current weights), ``'dot'``
         (``-xi * (f_c(w_t + R v) - f_c(w_t - R v)) / 2R``, the paper's second-order
-        reward for that candidate image).
+        reward for that candidate image) or ``'match'`` (``gradient_matching.py``). With
+        the estimator's ``both_signs`` every candidate is also scored with its signs
+        flipped, and its reward is the mean of the two.
 
         The columns of one drawn sub-policy share their signs and Cutout centres, so their
         differences are differences of the apply bits or levels alone. BatchNorm follows
@@ -257,13 +260,21 @@ class BilevelReward:
         v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
         cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
+        versions = 2 if est.both_signs else 1
         with torch.no_grad():
-            inputs = apply_sub_policies(step.images[:s].float()[image],
-                                        learner.op_indices_of(k), b, levels, signs, centers,
-                                        channel_order=channel_order, warp=self.warp)
+            inputs = torch.cat([
+                apply_sub_policies(step.images[:s].float()[image], learner.op_indices_of(k),
+                                   b, levels, sign, centers, channel_order=channel_order,
+                                   warp=self.warp)
+                for sign in (signs, -signs)[:versions]])
+        image = image.repeat(versions)
         labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
         data_samples = [step.data_samples[i] for i in image.tolist()]
-        if est.reward == 'cos_class':
+        if est.reward == 'match':
+            probs = learner.policy.clamped_probs(cand.eps)
+            h = match_rewards(model, inputs, data_samples, labels, v, cand, probs, versions)
+            rewards = h.view(s, cand.num_candidates)
+        elif est.reward == 'cos_class':
             params = trainable_parameters(model)
             classes, class_grads = class_gradients(model, val_batch, params,
                                                    norm=self.held_out_norm)
@@ -275,7 +286,7 @@ class BilevelReward:
             h, norms = per_sample_gradient_products(model, inputs, data_samples, labels,
                                                     directions, rows)
             cos = h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30)
-            rewards = (-cos).view(s, cand.num_candidates)
+            rewards = (-cos).view(versions, -1).mean(0).view(s, cand.num_candidates)
         else:
             was_training = model.training
             if est.norm == 'running':
@@ -285,7 +296,7 @@ class BilevelReward:
                                              data_samples, labels, central=True)
             finally:
                 model.train(was_training)
-            rewards = (-xi * h).view(s, cand.num_candidates)
+            rewards = (-xi * h).view(versions, -1).mean(0).view(s, cand.num_candidates)
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())
         return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,
                             h_mean=float(h.mean())), cand

@@ -108,7 +108,7 @@ class CandidateSet:
 #: BatchNorm of the candidate passes (``CandidateEstimator``'s ``norm``)
 CANDIDATE_NORMS = ('running', 'batch')
 #: how a candidate is scored (``CandidateEstimator``'s ``reward``)
-CANDIDATE_REWARDS = ('cos_class', 'dot')
+CANDIDATE_REWARDS = ('cos_class', 'dot', 'match')
 
 
 def _is_int(value: object) -> bool:
@@ -226,8 +226,13 @@ class CandidateEstimator(PolicyGradientEstimator):
             gradient of its class, Deep AutoAugment's form, from per-sample gradients;
             images of a class absent from the held-out batch use the whole batch's
             gradient). ``benchmarks/bench_signal.py`` compares the two per op; in the
-            search 'cos_class' finds fewer planted shifts (10 of 21 against 15,
-            docs/benchmarks.md), so 'dot' is the default.
+            search 'cos_class' finds fewer planted shifts (13 of 21 against 15,
+            docs/benchmarks.md), so 'dot' is the default. ``'match'``: the policy's
+            expected gradient matched to the held-out gradient on the logit layer
+            (``gradient_matching.py``): one forward pass per candidate.
+        both_signs: score every candidate twice, with its signed ops' signs as drawn and
+            flipped, and take the mean (antithetic pairs: the same objective, and the
+            sign's share of a geometric op's reward noise gone; twice the passes).
     """
     name = 'candidates'
     needs_candidates = True
@@ -235,7 +240,7 @@ class CandidateEstimator(PolicyGradientEstimator):
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
                  magnitude_delta: float = 0.1, baseline: str = 'loo',
                  num_images: int = 8, norm: str = 'running',
-                 reward: str = 'dot') -> None:
+                 reward: str = 'dot', both_signs: bool = False) -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
         if not _is_int(num_images) or num_images < 1:
             raise ValueError(f'num_images must be an int >= 1 (training images scored per '
@@ -245,10 +250,12 @@ class CandidateEstimator(PolicyGradientEstimator):
         if reward not in CANDIDATE_REWARDS:
             raise ValueError(f'reward must be one of {list(CANDIDATE_REWARDS)}, got '
                              f'{reward!r}')
-        if reward == 'cos_class' and norm != 'running':
-            raise ValueError("reward='cos_class' takes per-sample gradients, which need "
+        if reward != 'dot' and norm != 'running':
+            raise ValueError(f"reward={reward!r} takes per-sample gradients, which need "
                              "BatchNorm on its running statistics: use norm='running'")
-        self.reward = reward
+        if not isinstance(both_signs, bool):
+            raise ValueError(f'both_signs must be True or False, got {both_signs!r}')
+        self.reward, self.both_signs = reward, both_signs
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
         self.num_images, self.norm = num_images, norm

@@ -1,0 +1,122 @@
+"""The ``'match'`` candidate reward: the policy's expected training gradient matched to the
+held-out gradient, on the classifier's logit layer.
+
+Objective (Deep AutoAugment's gradient matching, on the last layer):
+``J(policy) = cos(g_bar, v)``, with ``g_bar`` the expected gradient of a training image's
+loss under the policy and ``v`` the held-out batch's gradient, both in the weights of the
+layer that outputs the logits. Its gradient in the policy is linear in each candidate's own
+gradient: ``dJ = <d g_bar, u>`` with ``u = (v / |v| - J g_bar / |g_bar|) / |g_bar|``
+(:func:`matching_direction`), so a candidate's reward is ``<g_c, u>`` and the candidate
+estimator's differences between candidates of one image give dJ. ``g_bar`` is estimated on
+the scored candidates themselves (:func:`policy_weights`), which leaves a bias of order
+1 / (S M) in ``u``.
+
+Why the logit layer: a cross-entropy image's gradient there is ``e h^T`` (``e`` = softmax -
+one-hot, ``h`` the layer's input), so every candidate needs one forward pass and no
+backward (:func:`logit_layer_parts`). Why a policy-level cosine rather than one per
+candidate: a per-candidate cosine of a sign-averaged gradient favours any op with random
+parts (averaging shrinks the norm); here every candidate is scored against the same ``u``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .bilevel import classification_logits
+from .candidates import PATTERNS, CandidateSet
+
+__all__ = ['logit_layer', 'logit_layer_parts', 'matching_direction', 'policy_weights',
+           'match_rewards']
+
+
+def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
+    """The name and module of the head's last ``nn.Linear`` (the layer that outputs the
+    logits of an mmpretrain classifier)."""
+    head = getattr(model, 'head', None)
+    found = ([] if head is None else
+             [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear)])
+    if not found:
+        raise ValueError("reward='match' needs a classifier head that ends in an "
+                         f'nn.Linear (the logit layer), got head {type(head).__name__}')
+    name, module = found[-1]
+    return ('head.' + name) if name else 'head', module
+
+
+def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
+                      labels: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(e [N, C], h [N, D])`` at the current weights in eval mode (running BatchNorm
+    statistics, so an image's gradient does not depend on the others): image i's
+    cross-entropy gradient in the logit layer's weight is ``outer(e_i, h_i)``; with a bias,
+    ``h`` ends in a column of ones (the bias gradient is ``e_i``)."""
+    _, linear = logit_layer(model)
+    captured = {}
+
+    def keep(module, args, output):
+        captured['h'], captured['z'] = args[0].detach(), output.detach()
+
+    was_training = model.training
+    model.eval()
+    handle = linear.register_forward_hook(keep)
+    try:
+        with torch.no_grad():
+            classification_logits(model, None, inputs, data_samples)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    h, z = captured['h'].float().flatten(1), captured['z'].float()
+    e = z.softmax(1) - F.one_hot(labels.to(z.device), z.shape[1]).float()
+    if linear.bias is not None:
+        h = torch.cat([h, h.new_ones(h.shape[0], 1)], 1)
+    return e, h
+
+
+def held_out_matrix(model: nn.Module, v: Dict[str, Tensor]) -> Tensor:
+    """The held-out gradient ``v`` restricted to the logit layer, as a [C, D] matrix laid
+    out as :func:`logit_layer_parts` (weight columns, then the bias)."""
+    name, linear = logit_layer(model)
+    parts = [v[f'{name}.weight'].reshape(linear.out_features, -1)]
+    if linear.bias is not None:
+        parts.append(v[f'{name}.bias'].reshape(-1, 1))
+    return torch.cat(parts, 1).float()
+
+
+def matching_direction(mean_gradient: Tensor, held_out: Tensor) -> Tensor:
+    """``d cos(g, v) / d g`` at ``g = mean_gradient``: ``(v/|v| - cos g/|g|) / |g|``."""
+    g_norm = mean_gradient.norm().clamp(min=1e-30)
+    v_norm = held_out.norm().clamp(min=1e-30)
+    cos = (mean_gradient * held_out).sum() / (g_norm * v_norm)
+    return (held_out / v_norm - cos * mean_gradient / g_norm) / g_norm
+
+
+def policy_weights(cand: CandidateSet, probs: Tensor) -> Tensor:
+    """[S, K] weights that turn the candidates' gradients into an unbiased estimate of the
+    policy's expected gradient over the S images: each draw's apply patterns (and the clean
+    column for b = (0, 0)) weighted by their probability under the drawn sub-policy's p,
+    averaged over the M draws and the S images; the magnitude columns weigh 0."""
+    s, m = cand.num_images, cand.num_draws
+    p = probs.detach()[cand.draws].to(torch.float32)                        # [S, M, 2]
+    pat = torch.tensor(((0.0, 0.0),) + PATTERNS, device=p.device)           # [4, 2]
+    pb = (pat * p[:, :, None] + (1 - pat) * (1 - p[:, :, None])).prod(-1)  # [S, M, 4]
+    w = p.new_zeros(s, cand.num_candidates)
+    w[:, 0] = pb[:, :, 0].sum(1)
+    w[:, 1:1 + 3 * m] = pb[:, :, 1:].reshape(s, 3 * m)
+    return w / (s * m)
+
+
+def match_rewards(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
+                  v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor,
+                  versions: int = 1) -> Tensor:
+    """[S * K] rewards (lower is better: ``-<g_c, u>``) of the candidates in
+    ``cand.flat()`` order; ``inputs`` holds ``versions`` copies of that order (the same
+    candidates with other random details, e.g. the opposite signs), each weighted equally
+    in the mean gradient, and a candidate's reward is the mean over its versions."""
+    e, h = logit_layer_parts(model, inputs, data_samples, labels)
+    n = e.shape[0] // versions
+    w = policy_weights(cand, probs).reshape(-1).repeat(versions) / versions
+    mean_gradient = torch.einsum('n,nc,nd->cd', w, e, h)
+    u = matching_direction(mean_gradient, held_out_matrix(model, v))
+    scores = torch.einsum('nc,cd,nd->n', e, u, h)
+    return -scores.view(versions, n).mean(0)
