@@ -1,0 +1,156 @@
+"""The ``'match'`` candidate reward's pieces against exact values: the logit layer's
+per-image gradient against torch.func, the matching direction against autograd of the
+cosine, the policy weights against the exact expectation, and ``both_signs`` against the
+two signs scored one at a time."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dada_mm.search.bilevel import labels_of, trainable_parameters
+from dada_mm.search.candidates import CandidateEstimator, draw_candidates
+from dada_mm.search.gradient_matching import (
+    held_out_matrix,
+    logit_layer,
+    logit_layer_parts,
+    match_rewards,
+    matching_direction,
+    policy_weights,
+)
+from dada_mm.search.policy_params import PolicyParameters
+
+
+@pytest.fixture(scope='module')
+def classifier():
+    from mmengine.registry import MODELS, init_default_scope
+    from mmpretrain.structures import DataSample
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=3,
+                               mean=[120., 110., 100.], std=[50., 55., 60.], to_rgb=True),
+        backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1, ),
+                      base_channels=4, strides=(1, 2), dilations=(1, 1)),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=3, in_channels=8))).double()
+    model.data_preprocessor.mean = model.data_preprocessor.mean.double()
+    model.data_preprocessor.std = model.data_preprocessor.std.double()
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (5, 3, 20, 20), generator=g).double()
+    samples = [DataSample().set_gt_label(i % 3) for i in range(5)]
+    model.train()  # running statistics that are not the initial ones
+    with torch.no_grad():
+        model(model.data_preprocessor({'inputs': images, 'data_samples': samples},
+                                      False)['inputs'], mode='tensor')
+    return model, images, samples
+
+
+def test_logit_layer_gradient_is_outer_product_of_error_and_input(classifier):
+    """outer(e, h) is each image's own cross-entropy gradient in the head's fc weight and
+    bias, in eval mode (torch.func per-sample gradients as the reference)."""
+    from torch.func import functional_call, grad, vmap
+    model, images, samples = classifier
+    assert logit_layer(model)[0] == 'head.fc'
+    labels = labels_of(samples)
+    e, h = logit_layer_parts(model, images, samples, labels)
+    assert model.training  # restored
+    params = {n: p.detach() for n, p in trainable_parameters(model).items()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    model.eval()
+    x = model.data_preprocessor({'inputs': images, 'data_samples': samples}, False)['inputs']
+
+    def loss(p, xi, yi):
+        out = functional_call(model, {**p, **buffers}, args=(),
+                              kwargs=dict(inputs=xi[None], mode='tensor'))
+        return F.cross_entropy(out, yi[None])
+
+    ref = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, labels)
+    model.train()
+    got = torch.einsum('nc,nd->ncd', e, h)
+    torch.testing.assert_close(got[:, :, :-1].double(), ref['head.fc.weight'],
+                               rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(got[:, :, -1].double(), ref['head.fc.bias'],
+                               rtol=1e-5, atol=1e-7)
+    v = {n: g.sum(0) for n, g in ref.items()}
+    torch.testing.assert_close(held_out_matrix(model, v), got.sum(0).float(),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_matching_direction_is_the_gradient_of_the_cosine():
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(4, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    held = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    cos = F.cosine_similarity(mean.reshape(1, -1), held.reshape(1, -1))[0]
+    (exact, ) = torch.autograd.grad(cos, mean)
+    torch.testing.assert_close(matching_direction(mean.detach(), held), exact)
+    # a candidate whose gradient moves the mean towards v scores positive, away negative
+    u = matching_direction(mean.detach(), held)
+    assert float((held * u).sum()) > 0 > float((-held * u).sum())
+
+
+def test_policy_weights_estimate_the_policys_expected_value_without_bias():
+    """sum_c w_c f(k_c, b_c) over drawn candidate sets has the exact policy expectation of
+    f as its mean (within 4 standard errors), the weights sum to 1 and the magnitude
+    columns weigh nothing. f depends on the sub-policy and the apply bits, so a wrongly
+    weighted pattern or draw shows."""
+    params = PolicyParameters(4)
+    with torch.no_grad():
+        params.alpha.copy_(torch.tensor([0.3, -0.2, 0.5, 0.0]))
+        params.probs.copy_(torch.tensor([[0.3, 0.7], [0.5, 0.2], [0.8, 0.6], [0.4, 0.9]]))
+    table = torch.randn(4, 2, 2, generator=torch.Generator().manual_seed(3),
+                        dtype=torch.float64)
+    table[:, 0, 0] = table[0, 0, 0]  # no op applied: the clean image, whatever k
+    theta, p = params.selection_probs().detach().double(), params.probs.detach().double()
+    exact = sum(theta[k] * ((1 - b1 - p[k, 0]).abs() * (1 - b2 - p[k, 1]).abs()
+                            * table[k, b1, b2]) for k in range(4)
+                for b1 in (0, 1) for b2 in (0, 1))
+    g = torch.Generator().manual_seed(0)
+    values = []
+    for _ in range(3000):
+        cand = draw_candidates(params, 3, g, num_draws=2, magnitude_ops=1)
+        w = policy_weights(cand, params.clamped_probs(cand.eps)).double()
+        assert float(w.sum()) == pytest.approx(1.0)
+        assert float(w[:, 1 + 3 * 2:].abs().sum()) == 0.0
+        bits = cand.b.long()
+        values.append(float((w * table[cand.k, bits[..., 0], bits[..., 1]]).sum()))
+    values = torch.tensor(values, dtype=torch.float64)
+    se = float(values.std() / len(values) ** 0.5)
+    assert abs(float(values.mean()) - float(exact)) < 4 * se, (values.mean(), exact, se)
+
+
+def test_both_signs_is_the_mean_of_the_two_signs_scored_apart(classifier):
+    """match_rewards with two versions equals the mean of the rewards each version gets
+    when the mean gradient holds both (the reward is linear in a candidate's gradient)."""
+    model, images, samples = classifier
+    params = PolicyParameters(105)
+    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
+    n = cand.num_images * cand.num_candidates
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randint(0, 256, (2 * n, 3, 20, 20), generator=g).double()
+    image, *_ = cand.flat()
+    labels = labels_of(samples)[image].repeat(2)
+    data = [samples[i] for i in image.tolist()] * 2
+    v = {n_: torch.randn_like(p) for n_, p in trainable_parameters(model).items()}
+    probs = params.clamped_probs(cand.eps)
+    both = match_rewards(model, inputs, data, labels, v, cand, probs, versions=2)
+    e, h = logit_layer_parts(model, inputs, data, labels)
+    w = policy_weights(cand, probs).reshape(-1).repeat(2) / 2
+    u = matching_direction(torch.einsum('n,nc,nd->cd', w, e, h), held_out_matrix(model, v))
+    per_row = -torch.einsum('nc,cd,nd->n', e, u, h)
+    torch.testing.assert_close(both, (per_row[:n] + per_row[n:]) / 2)
+
+
+def test_options_are_checked_by_name():
+    with pytest.raises(ValueError, match=r"reward='match' takes per-sample gradients.*"
+                                         r"norm='running'"):
+        CandidateEstimator(reward='match', norm='batch')
+    with pytest.raises(ValueError, match=r"both_signs must be True or False, got 'yes'"):
+        CandidateEstimator(both_signs='yes')
+    headless = torch.nn.Module()
+    headless.head = torch.nn.Identity()
+    with pytest.raises(ValueError, match=r"reward='match' needs a classifier head that ends "
+                                         r"in an nn.Linear.*got head Identity"):
+        logit_layer(headless)
+    with pytest.raises(ValueError, match=r"reward must be one of \['cos_class', 'dot', "
+                                         r"'match'\], got 'cos'"):
+        CandidateEstimator(reward='cos')
