@@ -62,10 +62,12 @@ def set_crop(cfg, crop: int) -> None:
 #: the settings timed: label -> (order, the hook's estimator option): 'second' / 'first'
 #: are RELAX (the paper's estimator) in each order, 'candidates' the candidate-scoring step
 #: (second order) with its default options, the hook's default; 'candidates4' the same
-#: scoring 4 images per update instead of 8
+#: scoring 4 images per update instead of 8; 'candidates_match' the same with
+#: ``reward='match'`` (gradient_matching.py)
 SETTINGS = {'second': ('second', 'relax'), 'first': ('first', 'relax'),
             'candidates': ('second', dict(type='candidates')),
-            'candidates4': ('second', dict(type='candidates', num_images=4))}
+            'candidates4': ('second', dict(type='candidates', num_images=4)),
+            'candidates_match': ('second', dict(type='candidates', reward='match'))}
 
 
 def build_runner(args, work_dir, data_root, order, estimator=None):
@@ -377,7 +379,8 @@ def main(argv=None):
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
     names = dict(second='second_order', first='first_order', candidates='candidates',
-                 candidates4='candidates_4_images', detector='detector_candidates')
+                 candidates4='candidates_4_images', candidates_match='candidates_match',
+                 detector='detector_candidates')
     if args.out:
         from provenance import write_results
         write_results(args.out, made_by, args,

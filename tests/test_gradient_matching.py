@@ -1,7 +1,7 @@
 """The ``'match'`` candidate reward's pieces against exact values: the logit layer's
 per-image gradient against torch.func, the matching direction against autograd of the
-cosine, the policy weights against the exact expectation, and ``both_signs`` against the
-two signs scored one at a time."""
+cosine, the policy weights against the exact expectation, and each candidate's reward
+against the derivative of the cosine in that candidate's weight."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -118,34 +118,49 @@ def test_policy_weights_estimate_the_policys_expected_value_without_bias():
     assert abs(float(values.mean()) - float(exact)) < 4 * se, (values.mean(), exact, se)
 
 
-def test_both_signs_is_the_mean_of_the_two_signs_scored_apart(classifier):
-    """match_rewards with two versions equals the mean of the rewards each version gets
-    when the mean gradient holds both (the reward is linear in a candidate's gradient)."""
+def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight(classifier):
+    """With g_c each candidate's own logit-layer gradient (torch.func, independent of the
+    closed form) and w_c its policy weight, ``match_rewards`` is -d cos(sum_c w_c g_c, v) /
+    d w_c: how much more of that candidate in the policy would raise the cosine."""
+    from torch.func import functional_call, grad, vmap
     model, images, samples = classifier
     params = PolicyParameters(105)
     cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
-    n = cand.num_images * cand.num_candidates
-    g = torch.Generator().manual_seed(2)
-    inputs = torch.randint(0, 256, (2 * n, 3, 20, 20), generator=g).double()
     image, *_ = cand.flat()
-    labels = labels_of(samples)[image].repeat(2)
-    data = [samples[i] for i in image.tolist()] * 2
-    v = {n_: torch.randn_like(p) for n_, p in trainable_parameters(model).items()}
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randint(0, 256, (len(image), 3, 20, 20), generator=g).double()
+    labels = labels_of(samples)[image]
+    data = [samples[i] for i in image.tolist()]
+    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype)
+         for n, p in trainable_parameters(model).items()}
     probs = params.clamped_probs(cand.eps)
-    both = match_rewards(model, inputs, data, labels, v, cand, probs, versions=2)
-    e, h = logit_layer_parts(model, inputs, data, labels)
-    w = policy_weights(cand, probs).reshape(-1).repeat(2) / 2
-    u = matching_direction(torch.einsum('n,nc,nd->cd', w, e, h), held_out_matrix(model, v))
-    per_row = -torch.einsum('nc,cd,nd->n', e, u, h)
-    torch.testing.assert_close(both, (per_row[:n] + per_row[n:]) / 2)
+    got = match_rewards(model, inputs, data, labels, v, cand, probs)
+
+    weights = {n: p.detach() for n, p in trainable_parameters(model).items()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    model.eval()
+    x = model.data_preprocessor({'inputs': inputs, 'data_samples': data}, False)['inputs']
+
+    def loss(p, xi, yi):
+        out = functional_call(model, {**p, **buffers}, args=(),
+                              kwargs=dict(inputs=xi[None], mode='tensor'))
+        return F.cross_entropy(out, yi[None])
+
+    per = vmap(grad(loss), in_dims=(None, 0, 0))(weights, x, labels)
+    model.train()
+    flat = torch.cat([per['head.fc.weight'].flatten(1), per['head.fc.bias']], 1)
+    held = torch.cat([v['head.fc.weight'].flatten(), v['head.fc.bias']])
+    w = policy_weights(cand, probs).reshape(-1).double().requires_grad_(True)
+    cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
+    (exact, ) = torch.autograd.grad(cos, w)
+    torch.testing.assert_close(got.double(), -exact, rtol=1e-4, atol=1e-7)
+    assert exact.abs().max() > 1e-3
 
 
 def test_options_are_checked_by_name():
     with pytest.raises(ValueError, match=r"reward='match' takes per-sample gradients.*"
                                          r"norm='running'"):
         CandidateEstimator(reward='match', norm='batch')
-    with pytest.raises(ValueError, match=r"both_signs must be True or False, got 'yes'"):
-        CandidateEstimator(both_signs='yes')
     headless = torch.nn.Module()
     headless.head = torch.nn.Identity()
     with pytest.raises(ValueError, match=r"reward='match' needs a classifier head that ends "

@@ -147,7 +147,6 @@ def test_a_candidate_reward_is_the_derivative_of_its_own_detector_loss(shapes):
     (dict(estimator='relax'), r"on a detector needs estimator='candidates'"),
     (dict(estimator=dict(CANDIDATES, reward='cos_class')), r"reward='dot', got 'cos_class'"),
     (dict(estimator=dict(CANDIDATES, reward='match')), r"reward='dot', got 'match'"),
-    (dict(estimator=dict(CANDIDATES, both_signs=True)), r"both_signs must be False, got True"),
 ])
 def test_unsupported_detector_searches_are_refused_naming_the_option(shapes, tmp_path, hook,
                                                                      match):

@@ -247,9 +247,7 @@ class BilevelReward:
         ``reward``, ``'cos_class'`` (minus the cosine between the candidate's loss gradient
         and its class's held-out gradient, at the current weights), ``'dot'``
         (``-xi * (f_c(w_t + R v) - f_c(w_t - R v)) / 2R``, the paper's second-order
-        reward for that candidate image) or ``'match'`` (``gradient_matching.py``). With
-        the estimator's ``both_signs`` every candidate is also scored with its signs
-        flipped, and its reward is the mean of the two.
+        reward for that candidate image) or ``'match'`` (``gradient_matching.py``).
 
         The columns of one drawn sub-policy share their signs and Cutout centres, so their
         differences are differences of the apply bits or levels alone. BatchNorm follows
@@ -260,19 +258,15 @@ class BilevelReward:
         v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
         cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
-        versions = 2 if est.both_signs else 1
         with torch.no_grad():
-            inputs = torch.cat([
-                apply_sub_policies(step.images[:s].float()[image], learner.op_indices_of(k),
-                                   b, levels, sign, centers, channel_order=channel_order,
-                                   warp=self.warp)
-                for sign in (signs, -signs)[:versions]])
-        image = image.repeat(versions)
+            inputs = apply_sub_policies(step.images[:s].float()[image],
+                                        learner.op_indices_of(k), b, levels, signs, centers,
+                                        channel_order=channel_order, warp=self.warp)
         labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
         data_samples = [step.data_samples[i] for i in image.tolist()]
         if est.reward == 'match':
             probs = learner.policy.clamped_probs(cand.eps)
-            h = match_rewards(model, inputs, data_samples, labels, v, cand, probs, versions)
+            h = match_rewards(model, inputs, data_samples, labels, v, cand, probs)
             rewards = h.view(s, cand.num_candidates)
         elif est.reward == 'cos_class':
             params = trainable_parameters(model)
@@ -286,7 +280,7 @@ class BilevelReward:
             h, norms = per_sample_gradient_products(model, inputs, data_samples, labels,
                                                     directions, rows)
             cos = h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30)
-            rewards = (-cos).view(versions, -1).mean(0).view(s, cand.num_candidates)
+            rewards = (-cos).view(s, cand.num_candidates)
         else:
             was_training = model.training
             if est.norm == 'running':
@@ -296,7 +290,7 @@ class BilevelReward:
                                              data_samples, labels, central=True)
             finally:
                 model.train(was_training)
-            rewards = (-xi * h).view(versions, -1).mean(0).view(s, cand.num_candidates)
+            rewards = (-xi * h).view(s, cand.num_candidates)
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())
         return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,
                             h_mean=float(h.mean())), cand

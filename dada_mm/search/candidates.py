@@ -230,9 +230,6 @@ class CandidateEstimator(PolicyGradientEstimator):
             docs/benchmarks.md), so 'dot' is the default. ``'match'``: the policy's
             expected gradient matched to the held-out gradient on the logit layer
             (``gradient_matching.py``): one forward pass per candidate.
-        both_signs: score every candidate twice, with its signed ops' signs as drawn and
-            flipped, and take the mean (antithetic pairs: the same objective, and the
-            sign's share of a geometric op's reward noise gone; twice the passes).
     """
     name = 'candidates'
     needs_candidates = True
@@ -240,7 +237,7 @@ class CandidateEstimator(PolicyGradientEstimator):
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
                  magnitude_delta: float = 0.1, baseline: str = 'loo',
                  num_images: int = 8, norm: str = 'running',
-                 reward: str = 'dot', both_signs: bool = False) -> None:
+                 reward: str = 'dot') -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
         if not _is_int(num_images) or num_images < 1:
             raise ValueError(f'num_images must be an int >= 1 (training images scored per '
@@ -253,9 +250,7 @@ class CandidateEstimator(PolicyGradientEstimator):
         if reward != 'dot' and norm != 'running':
             raise ValueError(f"reward={reward!r} takes per-sample gradients, which need "
                              "BatchNorm on its running statistics: use norm='running'")
-        if not isinstance(both_signs, bool):
-            raise ValueError(f'both_signs must be True or False, got {both_signs!r}')
-        self.reward, self.both_signs = reward, both_signs
+        self.reward = reward
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
         self.num_images, self.norm = num_images, norm

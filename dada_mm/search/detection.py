@@ -22,7 +22,7 @@ positives (``avg_factor``), which couples the images of a batch. So here:
 The candidate-scoring estimator with the ``'dot'`` reward is the supported search here (it
 needs per-image losses only); RELAX, REINFORCE and Gumbel-ST need the input gradient of a
 stacked batch, ``'cos_class'`` per-class held-out gradients and ``'match'`` a classifier's
-logit layer, which a detector has not; ``both_signs`` is not offered here.
+logit layer, which a detector has not.
 """
 from __future__ import annotations
 
@@ -69,9 +69,6 @@ def check_detector_search(estimator: str, options: Dict, order: str) -> None:
         raise ValueError(f"DADASearchHook on a detector needs the candidates' "
                          f"reward='dot', got {options['reward']!r} ('cos_class' and "
                          f"'match' need a classifier's class labels and logit layer)")
-    if options.get('both_signs', False):
-        raise ValueError("DADASearchHook on a detector scores each candidate once: "
-                         "both_signs must be False, got True")
     if order != 'second':
         raise ValueError(f"DADASearchHook on a detector needs reward order='second', got "
                          f'{order!r}')

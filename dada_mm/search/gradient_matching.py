@@ -14,8 +14,8 @@ the scored candidates themselves (:func:`policy_weights`), which leaves a bias o
 Why the logit layer: a cross-entropy image's gradient there is ``e h^T`` (``e`` = softmax -
 one-hot, ``h`` the layer's input), so every candidate needs one forward pass and no
 backward (:func:`logit_layer_parts`). Why a policy-level cosine rather than one per
-candidate: a per-candidate cosine of a sign-averaged gradient favours any op with random
-parts (averaging shrinks the norm); here every candidate is scored against the same ``u``.
+candidate: every candidate is scored against the same ``u``, so it is rewarded for where
+it moves the policy's expected gradient and not for its own gradient's size or spread.
 """
 from __future__ import annotations
 
@@ -107,16 +107,12 @@ def policy_weights(cand: CandidateSet, probs: Tensor) -> Tensor:
 
 
 def match_rewards(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
-                  v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor,
-                  versions: int = 1) -> Tensor:
-    """[S * K] rewards (lower is better: ``-<g_c, u>``) of the candidates in
-    ``cand.flat()`` order; ``inputs`` holds ``versions`` copies of that order (the same
-    candidates with other random details, e.g. the opposite signs), each weighted equally
-    in the mean gradient, and a candidate's reward is the mean over its versions."""
+                  v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor) -> Tensor:
+    """[S * K] rewards (lower is better: ``-<g_c, u>``) of the candidate images ``inputs``,
+    in ``cand.flat()`` order, with ``v`` the held-out gradient (all trainable weights) and
+    ``probs`` the apply probabilities the candidates were drawn with."""
     e, h = logit_layer_parts(model, inputs, data_samples, labels)
-    n = e.shape[0] // versions
-    w = policy_weights(cand, probs).reshape(-1).repeat(versions) / versions
+    w = policy_weights(cand, probs).reshape(-1)
     mean_gradient = torch.einsum('n,nc,nd->cd', w, e, h)
     u = matching_direction(mean_gradient, held_out_matrix(model, v))
-    scores = torch.einsum('nc,cd,nd->n', e, u, h)
-    return -scores.view(versions, n).mean(0)
+    return -torch.einsum('nc,cd,nd->n', e, u, h)
