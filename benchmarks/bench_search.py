@@ -243,7 +243,8 @@ def main(argv=None):
                         choices=list(SETTINGS),
                         help="what to time against a plain step: 'second' / 'first' order "
                         "RELAX, 'candidates' the candidate-scoring step (second order, its "
-                        "default options: the hook's default)")
+                        "default options: the hook's default), 'candidates4' the same "
+                        "scoring 4 images, 'candidates_match' with reward='match'")
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='after timing, profile N second-order search iterations with '
                         'torch.profiler: the ops that take the most time, and every '

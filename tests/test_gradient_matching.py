@@ -158,8 +158,8 @@ def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight
 
 
 def test_options_are_checked_by_name():
-    with pytest.raises(ValueError, match=r"reward='match' takes per-sample gradients.*"
-                                         r"norm='running'"):
+    with pytest.raises(ValueError, match=r"reward='match' scores each candidate's own "
+                                         r"gradient.*norm='running'"):
         CandidateEstimator(reward='match', norm='batch')
     headless = torch.nn.Module()
     headless.head = torch.nn.Identity()
@@ -169,3 +169,39 @@ def test_options_are_checked_by_name():
     with pytest.raises(ValueError, match=r"reward must be one of \['cos_class', 'dot', "
                                          r"'match'\], got 'cos'"):
         CandidateEstimator(reward='cos')
+
+
+def test_a_head_whose_last_linear_is_not_the_logits_is_refused(classifier):
+    """A head that rescales (or averages) its last nn.Linear's output: the closed form
+    would be the gradient of another function, so it is refused by name."""
+    model, images, samples = classifier
+    handle = model.head.register_forward_hook(lambda module, args, out: 2.0 * out)
+    try:
+        with pytest.raises(ValueError, match=r"needs the head's last nn.Linear \(head.fc\) "
+                                             r"to output the logits; LinearClsHead"):
+            logit_layer_parts(model, images, samples, labels_of(samples))
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize('frozen', [False, True])
+def test_the_hook_refuses_match_before_the_search_starts(frozen):
+    """No logit layer, or a frozen one, is refused when the hook is built (before the
+    first policy update, however late ``search_begin`` puts it)."""
+    from types import SimpleNamespace
+
+    from dada_mm.search.hook import DADASearchHook
+    model = torch.nn.Module()
+    model.backbone = torch.nn.Linear(2, 2)
+    if frozen:
+        model.head = torch.nn.Sequential(torch.nn.Linear(2, 3))
+        model.head.requires_grad_(False)
+        match = r"needs the logit layer head.0 trainable; its \['weight', 'bias'\]"
+    else:
+        model.head = torch.nn.Identity()
+        match = r"needs a classifier head that ends in an nn.Linear.*got head Identity"
+    hook = DADASearchHook(val_dataloader=dict(batch_size=2),
+                          estimator=dict(type='candidates', reward='match'))
+    hook.bilevel_reward.check_model = lambda runner, model: None
+    with pytest.raises(ValueError, match=match):
+        hook._build(SimpleNamespace(model=model, seed=0))

@@ -266,8 +266,8 @@ class BilevelReward:
         data_samples = [step.data_samples[i] for i in image.tolist()]
         if est.reward == 'match':
             probs = learner.policy.clamped_probs(cand.eps)
-            h = match_rewards(model, inputs, data_samples, labels, v, cand, probs)
-            rewards = h.view(s, cand.num_candidates)
+            h = -match_rewards(model, inputs, data_samples, labels, v, cand, probs)
+            rewards = (-h).view(s, cand.num_candidates)
         elif est.reward == 'cos_class':
             params = trainable_parameters(model)
             classes, class_grads = class_gradients(model, val_batch, params,

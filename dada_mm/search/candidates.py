@@ -225,7 +225,7 @@ class CandidateEstimator(PolicyGradientEstimator):
             (minus the cosine between the candidate's own loss gradient and the held-out
             gradient of its class, Deep AutoAugment's form, from per-sample gradients;
             images of a class absent from the held-out batch use the whole batch's
-            gradient). ``benchmarks/bench_signal.py`` compares the two per op; in the
+            gradient). ``benchmarks/bench_signal.py`` compares these two per op; in the
             search 'cos_class' finds fewer planted shifts (13 of 21 against 15,
             docs/benchmarks.md), so 'dot' is the default. ``'match'``: the policy's
             expected gradient matched to the held-out gradient on the logit layer
@@ -248,8 +248,9 @@ class CandidateEstimator(PolicyGradientEstimator):
             raise ValueError(f'reward must be one of {list(CANDIDATE_REWARDS)}, got '
                              f'{reward!r}')
         if reward != 'dot' and norm != 'running':
-            raise ValueError(f"reward={reward!r} takes per-sample gradients, which need "
-                             "BatchNorm on its running statistics: use norm='running'")
+            raise ValueError(f"reward={reward!r} scores each candidate's own gradient, "
+                             "which needs BatchNorm on its running statistics: use "
+                             "norm='running'")
         self.reward = reward
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline

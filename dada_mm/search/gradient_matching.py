@@ -6,10 +6,11 @@ Objective (Deep AutoAugment's gradient matching, on the last layer):
 loss under the policy and ``v`` the held-out batch's gradient, both in the weights of the
 layer that outputs the logits. Its gradient in the policy is linear in each candidate's own
 gradient: ``dJ = <d g_bar, u>`` with ``u = (v / |v| - J g_bar / |g_bar|) / |g_bar|``
-(:func:`matching_direction`), so a candidate's reward is ``<g_c, u>`` and the candidate
-estimator's differences between candidates of one image give dJ. ``g_bar`` is estimated on
-the scored candidates themselves (:func:`policy_weights`), which leaves a bias of order
-1 / (S M) in ``u``.
+(:func:`matching_direction`), so each candidate is handed to the estimator with the loss
+``-<g_c, u>`` (lower is better, as every candidate reward), and the estimator's
+differences between candidates of one image give ``-dJ``: the policy step climbs J.
+``g_bar`` is estimated on the S scored images' candidates (:func:`policy_weights`), which
+leaves a bias of order 1 / S in ``u`` (the images vary, and so does the estimate).
 
 Why the logit layer: a cross-entropy image's gradient there is ``e h^T`` (``e`` = softmax -
 one-hot, ``h`` the layer's input), so every candidate needs one forward pass and no
@@ -28,16 +29,18 @@ from torch import Tensor, nn
 from .bilevel import classification_logits
 from .candidates import PATTERNS, CandidateSet
 
-__all__ = ['logit_layer', 'logit_layer_parts', 'matching_direction', 'policy_weights',
-           'match_rewards']
+__all__ = ['logit_layer', 'check_logit_layer', 'logit_layer_parts', 'held_out_matrix',
+           'matching_direction', 'policy_weights', 'match_rewards']
 
 
 def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
-    """The name and module of the head's last ``nn.Linear`` (the layer that outputs the
-    logits of an mmpretrain classifier)."""
+    """The name and module of the head's last plain ``nn.Linear``: the layer that outputs
+    the logits of an mmpretrain classifier such as ``LinearClsHead`` (``head.fc``) or
+    ``StackedLinearClsHead``. :func:`logit_layer_parts` checks that its output is the
+    logits (a head that averages two layers or rescales one is refused there)."""
     head = getattr(model, 'head', None)
     found = ([] if head is None else
-             [(n, m) for n, m in head.named_modules() if isinstance(m, nn.Linear)])
+             [(n, m) for n, m in head.named_modules() if type(m) is nn.Linear])
     if not found:
         raise ValueError("reward='match' needs a classifier head that ends in an "
                          f'nn.Linear (the logit layer), got head {type(head).__name__}')
@@ -45,13 +48,25 @@ def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
     return ('head.' + name) if name else 'head', module
 
 
+def check_logit_layer(model: nn.Module) -> None:
+    """Refuse, before the search starts, a model whose logit layer the ``'match'`` reward
+    cannot use: no plain ``nn.Linear`` in its head, or one whose weights are frozen (the
+    held-out gradient then has no part in it)."""
+    name, linear = logit_layer(model)
+    frozen = [n for n, p in linear.named_parameters() if not p.requires_grad]
+    if frozen:
+        raise ValueError(f"reward='match' needs the logit layer {name} trainable; its "
+                         f'{frozen} do not require grad')
+
+
 def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
                       labels: Tensor) -> Tuple[Tensor, Tensor]:
     """``(e [N, C], h [N, D])`` at the current weights in eval mode (running BatchNorm
     statistics, so an image's gradient does not depend on the others): image i's
     cross-entropy gradient in the logit layer's weight is ``outer(e_i, h_i)``; with a bias,
-    ``h`` ends in a column of ones (the bias gradient is ``e_i``)."""
-    _, linear = logit_layer(model)
+    ``h`` ends in a column of ones (the bias gradient is ``e_i``). Raises ``ValueError``
+    when that layer's output is not the model's logits."""
+    name, linear = logit_layer(model)
     captured = {}
 
     def keep(module, args, output):
@@ -62,11 +77,17 @@ def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
     handle = linear.register_forward_hook(keep)
     try:
         with torch.no_grad():
-            classification_logits(model, None, inputs, data_samples)
+            logits = classification_logits(model, None, inputs, data_samples)
     finally:
         handle.remove()
         model.train(was_training)
-    h, z = captured['h'].float().flatten(1), captured['z'].float()
+    z = captured.get('z')
+    if z is None or z.shape != logits.shape or not torch.allclose(
+            z.float(), logits.float(), rtol=1e-4, atol=1e-5):
+        raise ValueError(f"reward='match' needs the head's last nn.Linear ({name}) to "
+                         f'output the logits; {type(model.head).__name__} computes them '
+                         "otherwise (use reward='dot')")
+    h, z = captured['h'].float().flatten(1), z.float()
     e = z.softmax(1) - F.one_hot(labels.to(z.device), z.shape[1]).float()
     if linear.bias is not None:
         h = torch.cat([h, h.new_ones(h.shape[0], 1)], 1)

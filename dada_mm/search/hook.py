@@ -29,6 +29,7 @@ from .detection import (
     is_detector,
     score_detection_candidates,
 )
+from .gradient_matching import check_logit_layer
 from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
@@ -192,6 +193,9 @@ class DADASearchHook(Hook):
             check_detector_search(self.learner_cfg.estimator,
                                   self.learner_cfg.estimator_options, self.bilevel_reward.order)
         self.bilevel_reward.check_model(runner, model)
+        if (not self._detection and self.learner_cfg.estimator == 'candidates'
+                and self.learner_cfg.estimator_options.get('reward') == 'match'):
+            check_logit_layer(model)
         self.device = next(model.parameters()).device
         seed = runner.seed if self.seed is None else self.seed
         seed = 0 if seed is None else int(seed)
