@@ -15,8 +15,9 @@ leaves a bias of order 1 / S in ``u`` (the images vary, and so does the estimate
 Why the logit layer: a cross-entropy image's gradient there is ``e h^T`` (``e`` = softmax -
 one-hot, ``h`` the layer's input), so every candidate needs one forward pass and no
 backward (:func:`logit_layer_parts`). Why a policy-level cosine rather than one per
-candidate: every candidate is scored against the same ``u``, so it is rewarded for where
-it moves the policy's expected gradient and not for its own gradient's size or spread.
+candidate: every candidate is scored against the same ``u``, so it is rewarded for the
+change its share makes to the policy's expected gradient (which way and how far), not for
+its own gradient's direction alone.
 """
 from __future__ import annotations
 
