@@ -14,31 +14,6 @@ from dada_mm.search.bilevel import (
 )
 
 
-@pytest.fixture(scope='module')
-def tiny_classifier():
-    from mmengine.registry import MODELS, init_default_scope
-    from mmpretrain.structures import DataSample
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='ImageClassifier',
-        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=3,
-                               mean=[120., 110., 100.], std=[50., 55., 60.],
-                               to_rgb=True),
-        backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1, ),
-                      base_channels=4, strides=(1, 2), dilations=(1, 1)),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=8)))
-    model = model.double()
-    model.data_preprocessor.mean = model.data_preprocessor.mean.double()
-    model.data_preprocessor.std = model.data_preprocessor.std.double()
-    model.train()
-    g = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (4, 3, 20, 20), generator=g).double()
-    samples = [DataSample().set_gt_label(i % 3) for i in range(4)]
-    return model, images, samples
-
-
 def test_validation_gradient_equals_autograd_and_keeps_buffers(tiny_classifier):
     model, images, samples = tiny_classifier
     params = trainable_parameters(model)

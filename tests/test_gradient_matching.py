@@ -20,52 +20,46 @@ from dada_mm.search.policy_params import PolicyParameters
 
 
 @pytest.fixture(scope='module')
-def classifier():
-    from mmengine.registry import MODELS, init_default_scope
-    from mmpretrain.structures import DataSample
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='ImageClassifier',
-        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=3,
-                               mean=[120., 110., 100.], std=[50., 55., 60.], to_rgb=True),
-        backbone=dict(type='ResNet', depth=18, num_stages=2, out_indices=(1, ),
-                      base_channels=4, strides=(1, 2), dilations=(1, 1)),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=3, in_channels=8))).double()
-    model.data_preprocessor.mean = model.data_preprocessor.mean.double()
-    model.data_preprocessor.std = model.data_preprocessor.std.double()
-    g = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (5, 3, 20, 20), generator=g).double()
-    samples = [DataSample().set_gt_label(i % 3) for i in range(5)]
-    model.train()  # running statistics that are not the initial ones
+def classifier(tiny_classifier):
+    """The shared tiny classifier, with running statistics that are not the initial ones."""
+    model, images, samples = tiny_classifier
     with torch.no_grad():
         model(model.data_preprocessor({'inputs': images, 'data_samples': samples},
                                       False)['inputs'], mode='tensor')
     return model, images, samples
 
 
+def per_sample_gradients(model, inputs, data_samples, labels):
+    """Each image's own cross-entropy gradient in every trainable weight, in eval mode, from
+    torch.func (the reference the closed form is checked against)."""
+    from torch.func import functional_call, grad, vmap
+    params = {n: p.detach() for n, p in trainable_parameters(model).items()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    was_training = model.training
+    model.eval()
+    try:
+        x = model.data_preprocessor({'inputs': inputs, 'data_samples': data_samples},
+                                    False)['inputs']
+
+        def loss(p, xi, yi):
+            out = functional_call(model, {**p, **buffers}, args=(),
+                                  kwargs=dict(inputs=xi[None], mode='tensor'))
+            return F.cross_entropy(out, yi[None])
+
+        return vmap(grad(loss), in_dims=(None, 0, 0))(params, x, labels)
+    finally:
+        model.train(was_training)
+
+
 def test_logit_layer_gradient_is_outer_product_of_error_and_input(classifier):
     """outer(e, h) is each image's own cross-entropy gradient in the head's fc weight and
     bias, in eval mode (torch.func per-sample gradients as the reference)."""
-    from torch.func import functional_call, grad, vmap
     model, images, samples = classifier
     assert logit_layer(model)[0] == 'head.fc'
     labels = labels_of(samples)
     e, h = logit_layer_parts(model, images, samples, labels)
     assert model.training  # restored
-    params = {n: p.detach() for n, p in trainable_parameters(model).items()}
-    buffers = {n: b for n, b in model.named_buffers()}
-    model.eval()
-    x = model.data_preprocessor({'inputs': images, 'data_samples': samples}, False)['inputs']
-
-    def loss(p, xi, yi):
-        out = functional_call(model, {**p, **buffers}, args=(),
-                              kwargs=dict(inputs=xi[None], mode='tensor'))
-        return F.cross_entropy(out, yi[None])
-
-    ref = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, labels)
-    model.train()
+    ref = per_sample_gradients(model, images, samples, labels)
     got = torch.einsum('nc,nd->ncd', e, h)
     torch.testing.assert_close(got[:, :, :-1].double(), ref['head.fc.weight'],
                                rtol=1e-5, atol=1e-7)
@@ -122,7 +116,6 @@ def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight
     """With g_c each candidate's own logit-layer gradient (torch.func, independent of the
     closed form) and w_c its policy weight, ``match_rewards`` is -d cos(sum_c w_c g_c, v) /
     d w_c: how much more of that candidate in the policy would raise the cosine."""
-    from torch.func import functional_call, grad, vmap
     model, images, samples = classifier
     params = PolicyParameters(105)
     cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
@@ -136,18 +129,7 @@ def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight
     probs = params.clamped_probs(cand.eps)
     got = match_rewards(model, inputs, data, labels, v, cand, probs)
 
-    weights = {n: p.detach() for n, p in trainable_parameters(model).items()}
-    buffers = {n: b for n, b in model.named_buffers()}
-    model.eval()
-    x = model.data_preprocessor({'inputs': inputs, 'data_samples': data}, False)['inputs']
-
-    def loss(p, xi, yi):
-        out = functional_call(model, {**p, **buffers}, args=(),
-                              kwargs=dict(inputs=xi[None], mode='tensor'))
-        return F.cross_entropy(out, yi[None])
-
-    per = vmap(grad(loss), in_dims=(None, 0, 0))(weights, x, labels)
-    model.train()
+    per = per_sample_gradients(model, inputs, data, labels)
     flat = torch.cat([per['head.fc.weight'].flatten(1), per['head.fc.bias']], 1)
     held = torch.cat([v['head.fc.weight'].flatten(), v['head.fc.bias']])
     w = policy_weights(cand, probs).reshape(-1).double().requires_grad_(True)
