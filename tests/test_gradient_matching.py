@@ -12,7 +12,7 @@ from dada_mm.search.gradient_matching import (
     held_out_matrix,
     logit_layer,
     logit_layer_parts,
-    match_rewards,
+    match_scores,
     matching_direction,
     policy_weights,
 )
@@ -112,10 +112,11 @@ def test_policy_weights_estimate_the_policys_expected_value_without_bias():
     assert abs(float(values.mean()) - float(exact)) < 4 * se, (values.mean(), exact, se)
 
 
-def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight(classifier):
+def test_a_candidates_score_is_the_derivative_of_the_cosine_in_its_weight(classifier):
     """With g_c each candidate's own logit-layer gradient (torch.func, independent of the
-    closed form) and w_c its policy weight, ``match_rewards`` is -d cos(sum_c w_c g_c, v) /
-    d w_c: how much more of that candidate in the policy would raise the cosine."""
+    closed form) and w_c its policy weight, ``match_scores`` is d cos(sum_c w_c g_c, v) /
+    d w_c: how much more of that candidate in the policy would raise the cosine (its
+    reward to the estimator is the negative)."""
     model, images, samples = classifier
     params = PolicyParameters(105)
     cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
@@ -127,7 +128,7 @@ def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight
     v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype)
          for n, p in trainable_parameters(model).items()}
     probs = params.clamped_probs(cand.eps)
-    got = match_rewards(model, inputs, data, labels, v, cand, probs)
+    got = match_scores(model, inputs, data, labels, v, cand, probs)
 
     per = per_sample_gradients(model, inputs, data, labels)
     flat = torch.cat([per['head.fc.weight'].flatten(1), per['head.fc.bias']], 1)
@@ -135,7 +136,7 @@ def test_a_candidates_reward_is_minus_the_derivative_of_the_cosine_in_its_weight
     w = policy_weights(cand, probs).reshape(-1).double().requires_grad_(True)
     cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
     (exact, ) = torch.autograd.grad(cos, w)
-    torch.testing.assert_close(got.double(), -exact, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(got.double(), exact, rtol=1e-4, atol=1e-7)
     assert exact.abs().max() > 1e-3
 
 

@@ -33,7 +33,7 @@ from .bilevel import (
 )
 from .candidates import CandidateSet
 from .distributions import PolicySample
-from .gradient_matching import match_rewards
+from .gradient_matching import match_scores
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
@@ -266,7 +266,7 @@ class BilevelReward:
         data_samples = [step.data_samples[i] for i in image.tolist()]
         if est.reward == 'match':
             probs = learner.policy.clamped_probs(cand.eps)
-            h = -match_rewards(model, inputs, data_samples, labels, v, cand, probs)
+            h = match_scores(model, inputs, data_samples, labels, v, cand, probs)
             rewards = (-h).view(s, cand.num_candidates)
         elif est.reward == 'cos_class':
             params = trainable_parameters(model)

@@ -31,7 +31,7 @@ from .bilevel import classification_logits
 from .candidates import PATTERNS, CandidateSet
 
 __all__ = ['logit_layer', 'check_logit_layer', 'logit_layer_parts', 'held_out_matrix',
-           'matching_direction', 'policy_weights', 'match_rewards']
+           'matching_direction', 'policy_weights', 'match_scores']
 
 
 def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
@@ -128,13 +128,14 @@ def policy_weights(cand: CandidateSet, probs: Tensor) -> Tensor:
     return w / (s * m)
 
 
-def match_rewards(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
-                  v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor) -> Tensor:
-    """[S * K] rewards (lower is better: ``-<g_c, u>``) of the candidate images ``inputs``,
-    in ``cand.flat()`` order, with ``v`` the held-out gradient (all trainable weights) and
-    ``probs`` the apply probabilities the candidates were drawn with."""
+def match_scores(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
+                 v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor) -> Tensor:
+    """[S * K] scores ``<g_c, u>`` (higher is better; the reward handed to the estimator is
+    their negative) of the candidate images ``inputs``, in ``cand.flat()`` order, with ``v``
+    the held-out gradient (all trainable weights) and ``probs`` the apply probabilities the
+    candidates were drawn with."""
     e, h = logit_layer_parts(model, inputs, data_samples, labels)
     w = policy_weights(cand, probs).reshape(-1)
     mean_gradient = torch.einsum('n,nc,nd->cd', w, e, h)
     u = matching_direction(mean_gradient, held_out_matrix(model, v))
-    return -torch.einsum('nc,cd,nd->n', e, u, h)
+    return torch.einsum('nc,cd,nd->n', e, u, h)
