@@ -270,6 +270,9 @@ def run_search(job: Dict) -> Dict:
                skipped=hook.skipped_updates,
                policy_file=osp.join(job['cfg']['work_dir'], 'dada_policy.json'),
                movement=policy_movement(hook.policy))
+    if hook.learner.estimator.name == 'candidates':
+        # the reward the candidates were scored by ('auto' resolved for this model)
+        out['candidate_reward'] = hook.learner.estimator.reward
     ops, init = dict(SHIFT_OPS), hook.learner.cfg.init
     if job['variant'] == 'natural':
         out['ops'] = {op: undo_op_summary(hook.policy, op, init) for op in ('Invert', 'Rotate')}

@@ -60,13 +60,17 @@ def set_crop(cfg, crop: int) -> None:
 
 
 #: the settings timed: label -> (order, the hook's estimator option): 'second' / 'first'
-#: are RELAX (the paper's estimator) in each order, 'candidates' the candidate-scoring step
-#: (second order) with its default options, the hook's default; 'candidates4' the same
-#: scoring 4 images per update instead of 8; 'candidates_match' the same with
-#: ``reward='match'`` (gradient_matching.py)
+#: are RELAX (the paper's estimator) in each order; 'candidates' the candidate-scoring step
+#: (second order) with its default options, the hook's default (its reward 'auto' is
+#: 'match' on these classifiers); 'candidates4' the same scoring 4 images per update
+#: instead of 8; 'candidates_dot' / 'candidates4_dot' the same with ``reward='dot'`` (the
+#: paper's reward, the detectors' default); 'candidates_match' with ``reward='match'``
 SETTINGS = {'second': ('second', 'relax'), 'first': ('first', 'relax'),
             'candidates': ('second', dict(type='candidates')),
             'candidates4': ('second', dict(type='candidates', num_images=4)),
+            'candidates_dot': ('second', dict(type='candidates', reward='dot')),
+            'candidates4_dot': ('second', dict(type='candidates', num_images=4,
+                                               reward='dot')),
             'candidates_match': ('second', dict(type='candidates', reward='match'))}
 
 
@@ -243,8 +247,10 @@ def main(argv=None):
                         choices=list(SETTINGS),
                         help="what to time against a plain step: 'second' / 'first' order "
                         "RELAX, 'candidates' the candidate-scoring step (second order, its "
-                        "default options: the hook's default), 'candidates4' the same "
-                        "scoring 4 images, 'candidates_match' with reward='match'")
+                        "default options: the hook's default, reward 'auto'), "
+                        "'candidates4' the same scoring 4 images, 'candidates_dot' / "
+                        "'candidates4_dot' with reward='dot', 'candidates_match' with "
+                        "reward='match'")
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='after timing, profile N second-order search iterations with '
                         'torch.profiler: the ops that take the most time, and every '
@@ -340,6 +346,12 @@ def main(argv=None):
         if any(skipped.values()):
             raise RuntimeError(f'policy updates were skipped while timing ({skipped}): the '
                                'timed search iterations did not do the full update')
+        # the reward each candidate setting scored by ('auto' resolved for this model)
+        candidate_rewards = {o: h.learner.estimator.reward for o, h in hooks.items()
+                             if h.learner.estimator.name == 'candidates'}
+        if candidate_rewards:
+            print('candidate rewards: ' + ', '.join(f'{o}: {r}'
+                                                    for o, r in candidate_rewards.items()))
         ratios, no_update_ratios = {}, {}
         for order, (t_plain, t_search, t_skip) in times.items():
             ratios[order] = statistics.median(s / p for p, s in zip(t_plain, t_search))
@@ -380,13 +392,16 @@ def main(argv=None):
         print(f'batched ops: {b / t_ops:.0f} images/s at {tuple(images.shape[1:])} on '
               f'{args.device} ({t_ops / plain_ref:.3f}x of a plain iteration)')
     names = dict(second='second_order', first='first_order', candidates='candidates',
-                 candidates4='candidates_4_images', candidates_match='candidates_match',
+                 candidates4='candidates_4_images', candidates_dot='candidates_dot',
+                 candidates4_dot='candidates_4_images_dot',
+                 candidates_match='candidates_match',
                  detector='detector_candidates')
     if args.out:
         from provenance import write_results
         write_results(args.out, made_by, args,
                       ratios={names[o]: ratios[o] for o in orders},
                       no_update_ratios={names[o]: no_update_ratios[o] for o in orders},
+                      candidate_rewards={names[o]: r for o, r in candidate_rewards.items()},
                       times_s={names[o]: dict(zip(('plain', 'search', 'no_update'), t))
                                for o, t in times.items()})
     print(' '.join([f'{names[o]}_ratio={ratios[o]:.2f}' for o in orders]

@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from dada_mm.search.bilevel import labels_of, trainable_parameters
 from dada_mm.search.candidates import CandidateEstimator, draw_candidates
 from dada_mm.search.gradient_matching import (
+    check_logit_layer,
     held_out_matrix,
     logit_layer,
     logit_layer_parts,
     match_scores,
     matching_direction,
     policy_weights,
+    resolve_reward,
 )
 from dada_mm.search.policy_params import PolicyParameters
 
@@ -149,8 +151,8 @@ def test_options_are_checked_by_name():
     with pytest.raises(ValueError, match=r"reward='match' needs a classifier head that ends "
                                          r"in an nn.Linear.*got head Identity"):
         logit_layer(headless)
-    with pytest.raises(ValueError, match=r"reward must be one of \['cos_class', 'dot', "
-                                         r"'match'\], got 'cos'"):
+    with pytest.raises(ValueError, match=r"reward must be one of \['auto', 'cos_class', "
+                                         r"'dot', 'match'\], got 'cos'"):
         CandidateEstimator(reward='cos')
 
 
@@ -179,12 +181,83 @@ def test_the_hook_refuses_match_before_the_search_starts(frozen):
     if frozen:
         model.head = torch.nn.Sequential(torch.nn.Linear(2, 3))
         model.head.requires_grad_(False)
-        match = r"needs the logit layer head.0 trainable; its \['weight', 'bias'\]"
+        match = (r"reward='match' cannot score Module: its logit layer head.0 is frozen "
+                 r"\(\['weight', 'bias'\] do not require grad\)")
     else:
         model.head = torch.nn.Identity()
-        match = r"needs a classifier head that ends in an nn.Linear.*got head Identity"
+        match = (r"reward='match' cannot score Module: it needs a classifier head that ends "
+                 r"in an nn.Linear.*got head Identity; use reward='dot'")
     hook = DADASearchHook(val_dataloader=dict(batch_size=2),
                           estimator=dict(type='candidates', reward='match'))
     hook.bilevel_reward.check_model = lambda runner, model: None
     with pytest.raises(ValueError, match=match):
         hook._build(SimpleNamespace(model=model, seed=0))
+
+
+def _head_variant(model, **changes):
+    """A shallow copy of ``model`` whose head is replaced or changed (the weights shared)."""
+    import copy
+    other = copy.copy(model)
+    other._modules = dict(model._modules)
+    head = copy.copy(model.head)
+    head._modules = dict(model.head._modules)
+    for key, value in changes.items():
+        if key == 'head_type':
+            head.__class__ = value
+        elif key == 'loss':
+            head._modules['loss_module'] = value
+    other._modules['head'] = head
+    return other
+
+
+def test_auto_resolves_to_match_only_where_match_can_score_the_model(classifier):
+    """'auto': 'match' for an mmpretrain LinearClsHead under softmax cross-entropy with
+    running statistics; 'dot', with the reason, for a detector, norm='batch', a head
+    outside MATCH_HEADS (DeiT's distillation head subclasses VisionTransformerClsHead), a
+    loss other than softmax cross-entropy, or a frozen logit layer."""
+    from mmpretrain.models.heads import DeiTClsHead
+    from mmpretrain.models.losses import CrossEntropyLoss, LabelSmoothLoss
+    model = classifier[0]
+    assert resolve_reward('auto', model, False, 'running') == (
+        'match', 'LinearClsHead, its trainable logit layer head.fc')
+    assert resolve_reward('dot', model, False, 'running') == ('dot', 'as configured')
+    assert resolve_reward('match', model, True, 'batch') == ('match', 'as configured')
+    assert resolve_reward('auto', model, True, 'running') == ('dot', 'a detector')
+    reward, why = resolve_reward('auto', model, False, 'batch')
+    assert (reward, why) == ('dot', "norm='batch' (match scores each candidate with running "
+                                    'statistics)')
+    reward, why = resolve_reward('auto', _head_variant(model, head_type=DeiTClsHead), False,
+                                 'running')
+    assert reward == 'dot' and why.startswith('head DeiTClsHead is not one of')
+    cases = [(LabelSmoothLoss(0.1), 'its loss is LabelSmoothLoss, not CrossEntropyLoss'),
+             (CrossEntropyLoss(use_sigmoid=True), 'its CrossEntropyLoss uses a sigmoid'),
+             (CrossEntropyLoss(class_weight=[1.0, 2.0, 1.0]),
+              'its CrossEntropyLoss weights the classes')]
+    for loss, reason in cases:
+        other = _head_variant(model, loss=loss)
+        reward, why = resolve_reward('auto', other, False, 'running')
+        assert reward == 'dot' and why.startswith(reason), why
+        with pytest.raises(ValueError, match=r"reward='match' cannot score ImageClassifier: "
+                                             + reason):
+            check_logit_layer(other)
+    fc = model.head.fc
+    fc.weight.requires_grad_(False)
+    try:
+        reward, why = resolve_reward('auto', model, False, 'running')
+        assert (reward, why) == ('dot', "its logit layer head.fc is frozen (['weight'] do not "
+                                        'require grad)')
+    finally:
+        fc.weight.requires_grad_(True)
+
+
+def test_an_unresolved_auto_reward_is_refused_by_the_step(classifier):
+    """The estimator built outside the hook keeps 'auto': the candidate step refuses it
+    rather than silently scoring by one reward."""
+    from types import SimpleNamespace
+
+    from dada_mm.search.bilevel_reward import BilevelReward
+    learner = SimpleNamespace(estimator=CandidateEstimator())
+    assert learner.estimator.reward == 'auto'
+    with pytest.raises(ValueError, match=r"the candidate reward 'auto' is resolved for a "
+                                         r'model by DADASearchHook'):
+        BilevelReward().score_candidates(classifier[0], None, {}, learner, 'bgr')

@@ -589,3 +589,29 @@ def test_no_warning_for_a_deterministic_held_out_split_and_enough_epochs(tmp_pat
     run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
     log = _run_log(tmp_path / 'wd')
     assert 'random transforms' not in log and 'is greater than' not in log
+
+
+@pytest.mark.parametrize('estimator, reward, reason', [
+    ('candidates', 'match', "candidate reward 'auto' -> 'match' (LinearClsHead, its trainable "
+                            'logit layer head.fc)'),
+    (dict(type='candidates', norm='batch'), 'dot',
+     "candidate reward 'auto' -> 'dot' (norm='batch' (match scores each candidate with "
+     'running statistics))'),
+    (dict(type='candidates', reward='dot'), 'dot', None)])
+def test_the_candidate_reward_auto_is_resolved_logged_and_recorded(
+        tmp_path, repo_root, shapes_root, estimator, reward, reason):
+    """The default candidate reward 'auto' becomes 'match' on the demo classifier (a
+    LinearClsHead under cross-entropy) and 'dot' with BatchNorm in train mode; the log says
+    which and why, and the policy file records the reward the candidates were scored by.
+    A configured reward is used as given, without that log line."""
+    cfg = write_config(tmp_path, repo_root, shapes_root, estimator=estimator, epochs=1)
+    runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
+    hook = search_hook(runner)
+    assert hook.learner.estimator.reward == reward and hook.updates == 3
+    doc = json.load(open(tmp_path / 'wd' / 'dada_policy.json'))
+    assert doc['meta']['search']['candidate_reward'] == reward
+    log = run_log(tmp_path / 'wd')
+    if reason is None:
+        assert "candidate reward 'auto'" not in log
+    else:
+        assert f'DADASearchHook: {reason}' in log

@@ -255,6 +255,10 @@ class BilevelReward:
         estimator scores the levels) and the candidate set for the estimator.
         """
         est = learner.estimator
+        if est.reward == 'auto':
+            raise ValueError("the candidate reward 'auto' is resolved for a model by "
+                             'DADASearchHook (gradient_matching.resolve_reward); build the '
+                             "estimator with reward='match', 'dot' or 'cos_class'")
         v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
         cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)

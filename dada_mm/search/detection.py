@@ -65,7 +65,7 @@ def check_detector_search(estimator: str, options: Dict, order: str) -> None:
     if estimator != 'candidates':
         raise ValueError(f"DADASearchHook on a detector needs estimator='candidates' (each "
                          f'candidate scored by its own detector loss), got {estimator!r}')
-    if options.get('reward', 'dot') != 'dot':
+    if options.get('reward', 'auto') not in ('auto', 'dot'):
         raise ValueError(f"DADASearchHook on a detector needs the candidates' "
                          f"reward='dot', got {options['reward']!r} ('cos_class' and "
                          f"'match' need a classifier's class labels and logit layer)")

@@ -21,7 +21,7 @@ its own gradient's direction alone.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,8 +30,14 @@ from torch import Tensor, nn
 from .bilevel import classification_logits
 from .candidates import PATTERNS, CandidateSet
 
-__all__ = ['logit_layer', 'check_logit_layer', 'logit_layer_parts', 'held_out_matrix',
-           'matching_direction', 'policy_weights', 'match_scores']
+__all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
+           'resolve_reward', 'logit_layer_parts', 'held_out_matrix', 'matching_direction',
+           'policy_weights', 'match_scores']
+
+#: mmpretrain heads whose last plain ``nn.Linear`` outputs the logits by construction:
+#: ``reward='auto'`` picks ``'match'`` for these alone (another head, such as DeiT's
+#: distillation head, a subclass of VisionTransformerClsHead, averages two layers)
+MATCH_HEADS = ('LinearClsHead', 'StackedLinearClsHead', 'VisionTransformerClsHead')
 
 
 def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
@@ -49,15 +55,68 @@ def logit_layer(model: nn.Module) -> Tuple[str, nn.Linear]:
     return ('head.' + name) if name else 'head', module
 
 
-def check_logit_layer(model: nn.Module) -> None:
-    """Refuse, before the search starts, a model whose logit layer the ``'match'`` reward
-    cannot use: no plain ``nn.Linear`` in its head, or one whose weights are frozen (the
-    held-out gradient then has no part in it)."""
-    name, linear = logit_layer(model)
+def _loss_problem(head: nn.Module) -> Optional[str]:
+    """Why the head's loss is not softmax cross-entropy on hard labels (None: it is):
+    the closed-form gradient ``outer(softmax - one_hot, h)`` holds for that loss alone."""
+    loss = getattr(head, 'loss_module', None)
+    if loss is None:
+        return None  # a head without mmpretrain's loss module: its logits go to F.cross_entropy
+    from mmpretrain.models.losses import CrossEntropyLoss
+    if type(loss) is not CrossEntropyLoss:
+        return (f'its loss is {type(loss).__name__}, not CrossEntropyLoss (the reward '
+                'takes the softmax cross-entropy gradient in closed form)')
+    if loss.use_sigmoid:
+        return 'its CrossEntropyLoss uses a sigmoid (the reward needs the softmax form)'
+    if loss.class_weight is not None:
+        return 'its CrossEntropyLoss weights the classes (the reward weighs them equally)'
+    return None
+
+
+def match_unusable(model: nn.Module) -> Optional[str]:
+    """Why ``reward='match'`` cannot score ``model`` (None: it can): no plain ``nn.Linear``
+    in its head, that layer frozen (the held-out gradient then has no part in it), or a
+    loss other than softmax cross-entropy."""
+    try:
+        name, linear = logit_layer(model)
+    except ValueError as err:
+        return str(err).replace("reward='match' needs", 'it needs')
     frozen = [n for n, p in linear.named_parameters() if not p.requires_grad]
     if frozen:
-        raise ValueError(f"reward='match' needs the logit layer {name} trainable; its "
-                         f'{frozen} do not require grad')
+        return f'its logit layer {name} is frozen ({frozen} do not require grad)'
+    return _loss_problem(model.head)
+
+
+def check_logit_layer(model: nn.Module) -> None:
+    """Refuse, before the search starts, a model the ``'match'`` reward cannot score
+    (:func:`match_unusable`), naming why."""
+    problem = match_unusable(model)
+    if problem is not None:
+        raise ValueError(f"reward='match' cannot score {type(model).__name__}: {problem}; "
+                         "use reward='dot'")
+
+
+def resolve_reward(reward: str, model: nn.Module, detection: bool,
+                   norm: str) -> Tuple[str, str]:
+    """The candidate reward ``reward='auto'`` stands for, and why: ``'match'`` for a
+    classifier whose head is one of :data:`MATCH_HEADS` and that :func:`match_unusable`
+    accepts, with ``norm='running'``; ``'dot'`` otherwise (detectors, other heads, BatchNorm
+    in train mode). Any other ``reward`` is returned as given."""
+    if reward != 'auto':
+        return reward, 'as configured'
+    head = getattr(model, 'head', None)
+    if detection:
+        why = 'a detector'
+    elif norm != 'running':
+        why = f"norm={norm!r} (match scores each candidate with running statistics)"
+    elif head is None or type(head).__name__ not in MATCH_HEADS:
+        why = (f'head {type(head).__name__} is not one of {list(MATCH_HEADS)}, whose '
+               'last nn.Linear outputs the logits')
+    else:
+        why = match_unusable(model)
+        if why is None:
+            name = logit_layer(model)[0]
+            return 'match', f'{type(head).__name__}, its trainable logit layer {name}'
+    return 'dot', why
 
 
 def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,

@@ -29,7 +29,8 @@ from .detection import (
     is_detector,
     score_detection_candidates,
 )
-from .gradient_matching import check_logit_layer
+from .estimators import build_estimator
+from .gradient_matching import check_logit_layer, resolve_reward
 from .held_out import HeldOutStream, random_transforms
 from .history import SearchHistory, epoch_summary
 from .learner import LearnerConfig, PolicyLearner, SkipPolicyUpdate
@@ -189,6 +190,7 @@ class DADASearchHook(Hook):
             return
         model = unwrap_model(runner.model)
         self._detection = is_detector(model)
+        self._resolve_candidate_reward(model)
         if self._detection:
             check_detector_search(self.learner_cfg.estimator,
                                   self.learner_cfg.estimator_options, self.bilevel_reward.order)
@@ -208,6 +210,21 @@ class DADASearchHook(Hook):
         if self._pending_state is not None:
             self._load_state(*self._pending_state)
             self._pending_state = None
+
+    def _resolve_candidate_reward(self, model) -> None:
+        """Turn the candidate estimator's ``reward='auto'`` into the reward this model gets
+        (``gradient_matching.resolve_reward``) before the estimator is built, and log the
+        choice with its reason."""
+        cfg = self.learner_cfg
+        if cfg.estimator != 'candidates':
+            return
+        options = cfg.estimator_options
+        built = build_estimator('candidates', **options)  # its defaults for unset options
+        reward, why = resolve_reward(built.reward, model, self._detection, built.norm)
+        if built.reward == 'auto':
+            cfg.estimator_options = dict(options, reward=reward)
+            MMLogger.get_current_instance().info(
+                f"DADASearchHook: candidate reward 'auto' -> {reward!r} ({why})")
 
     def _check_held_out_pipeline(self, runner) -> None:
         """Warn when the held-out pipeline may draw random numbers: the policy is
@@ -355,6 +372,9 @@ class DADASearchHook(Hook):
             fixed_val_batch=self.fixed_val_batch, updates=self.updates,
             skipped_updates=self.skipped_updates,
             policy_optimizer=copy.deepcopy(learner_cfg.policy_optimizer))
+        if learner_cfg.estimator == 'candidates':
+            # the reward the candidates were scored by ('auto' resolved for this model)
+            search['candidate_reward'] = self.learner.estimator.reward
         meta = export_meta(self.policy, self.top_k, search, epochs_done, runner.iter,
                            frozen=self.frozen_policy is not None)
         path = save_policy_file(osp.join(runner.work_dir, self.policy_file),
