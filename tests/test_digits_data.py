@@ -51,30 +51,33 @@ def test_deterministic_and_bad_input(tmp_path, digits):
     again = make_digits_set(str(tmp_path / 'again'), train_per_class=20, size=16)
     assert open(again['train']).read() == open(files['train']).read()
     with pytest.raises(ValueError, match='shifts: unknown'):
-        make_digits_set(str(tmp_path / 'x'), shifts=('clean', 'blur'))
+        make_digits_set(str(tmp_path / 'x'), shifts=('clean', 'fog'))
     with pytest.raises(ValueError, match='train_per_class'):
         make_digits_set(str(tmp_path / 'y'), train_per_class=500)
     assert set(SHIFTS) == {'clean', 'invert', 'contrast', 'dark', 'solarize', 'rotate',
-                           'shear', 'translate'}
+                           'shear', 'translate', 'bright', 'blur', 'translate_x',
+                           'shear_y'}
     assert set(SHIFT_OPS) == set(SHIFTS) - {'clean'}
 
 
 def test_op_shifts_are_their_op_with_either_sign():
-    """Solarize, Rotate, ShearX and TranslateY shifts are exactly their op at the recorded
-    level; the signed ones take sign +1 on some images and -1 on others, as the op does."""
+    """Solarize and the shifts made by their op are exactly that op at the recorded level;
+    the signed ones take sign +1 on some images and -1 on others, as the op does."""
     from dada_mm.transforms.image_ops import apply_op
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
               for _ in range(12)]
-    for shift in ('solarize', 'rotate', 'shear', 'translate'):
+    for shift in ('solarize', 'rotate', 'shear', 'translate', 'bright', 'blur',
+                  'translate_x', 'shear_y'):
         op, level = SHIFT_OPS[shift]
         signs = []
         for img in images:
             out = np.asarray(SHIFTS[shift](img))
             matches = [sign for sign in (1.0, -1.0) if np.array_equal(
-                out, apply_op(np.asarray(img), op, level, sign=sign, channel_order='rgb'))]
+                out, apply_op(np.asarray(img), op, 0.5 if level is None else level, sign=sign,
+                          channel_order='rgb'))]
             assert matches, (shift, op)
             signs.append(matches[0])
             assert not np.array_equal(out, np.asarray(img)), shift
-        if shift != 'solarize':
+        if shift in ('rotate', 'shear', 'translate', 'translate_x', 'shear_y'):
             assert set(signs) == {1.0, -1.0}, (shift, signs)

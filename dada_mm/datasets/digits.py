@@ -20,11 +20,16 @@ for the policy benchmark, each reproduced by one of the 15 DADA ops:
 * ``solarize``: PIL solarize at threshold 128 (the Solarize op at level 0.5);
 * ``rotate``: rotated by 20 degrees, either way (the Rotate op at level 5/6);
 * ``shear``: sheared along x by 0.2, either way (the ShearX op at level 5/6);
-* ``translate``: moved up or down by 20 % of the side (the TranslateY op at level 13/18).
+* ``translate``: moved up or down by 20 % of the side (the TranslateY op at level 13/18);
+* ``bright``: PIL brightness factor 1.9 (the Brightness op at level 1);
+* ``blur``: PIL sharpness factor 0.1, a smoothing (the Sharpness op at level 0);
+* ``translate_x``: moved left or right by 20 % of the side (the TranslateX op at 13/18);
+* ``shear_y``: sheared along y by 0.2, either way (the ShearY op at level 5/6).
 
-The geometric shifts are made by the op itself (``dada_mm.ops.image_ops``) with a
-sign of +1 or -1 per image, as the op draws its sign in a policy, so the op reproduces the
-shifted distribution exactly.
+The last four check that what the policy benchmark measures on the first seven holds for
+shifts it was not tuned on. Every shift but the first four is made by its op
+(``dada_mm.ops.image_ops``), a signed one with a sign of +1 or -1 per image, as the op
+draws its sign in a policy, so the op reproduces the shifted distribution exactly.
 """
 from __future__ import annotations
 
@@ -53,15 +58,16 @@ def _dark(img: Image.Image) -> Image.Image:
 
 
 def _by_op(name: str, level: float) -> Callable[[Image.Image], Image.Image]:
-    """The shift made by signed DADA op ``name`` at ``level``, black fill, with the sign the
-    op itself would draw: +1 or -1 per image (from the image's pixel sum, so the same image
-    always gets the same sign), so that the op with its random sign reproduces the shifted
-    distribution."""
+    """The shift made by DADA op ``name`` at ``level`` (None: an op without a level), black
+    fill, with the sign a signed op itself would draw: +1 or -1 per image (from the image's
+    pixel sum, so the same image always gets the same sign), so that the op with its
+    random sign reproduces the shifted distribution (an unsigned op ignores it)."""
     def shift(img: Image.Image) -> Image.Image:
         from ..ops.image_ops import apply_op
         arr = np.asarray(img)
         sign = 1.0 if int(arr.sum(dtype=np.int64)) % 2 == 0 else -1.0
-        return Image.fromarray(apply_op(arr, name, level, sign=sign, channel_order='rgb'))
+        return Image.fromarray(apply_op(arr, name, 0.5 if level is None else level,
+                                        sign=sign, channel_order='rgb'))
     return shift
 
 
@@ -69,14 +75,18 @@ def _by_op(name: str, level: float) -> Callable[[Image.Image], Image.Image]:
 SHIFT_OPS = {'invert': ('Invert', None), 'contrast': ('Contrast', 1.0 / 9.0),
              'dark': ('Brightness', 1.0 / 9.0), 'solarize': ('Solarize', 0.5),
              'rotate': ('Rotate', 5.0 / 6.0), 'shear': ('ShearX', 5.0 / 6.0),
-             'translate': ('TranslateY', 13.0 / 18.0)}
+             'translate': ('TranslateY', 13.0 / 18.0),
+             'bright': ('Brightness', 1.0), 'blur': ('Sharpness', 0.0),
+             'translate_x': ('TranslateX', 13.0 / 18.0), 'shear_y': ('ShearY', 5.0 / 6.0)}
+#: shifts made by their op (the others by PIL directly, as first written)
+_OP_MADE = ('rotate', 'shear', 'translate', 'bright', 'blur', 'translate_x', 'shear_y')
 SHIFTS: Dict[str, Callable[[Image.Image], Image.Image]] = {
     'clean': lambda img: img,
     'invert': _invert,
     'contrast': _low_contrast,
     'dark': _dark,
     'solarize': lambda img: ImageOps.solarize(img, 128),
-    **{name: _by_op(*SHIFT_OPS[name]) for name in ('rotate', 'shear', 'translate')},
+    **{name: _by_op(*SHIFT_OPS[name]) for name in _OP_MADE},
 }
 
 
