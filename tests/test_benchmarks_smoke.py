@@ -41,7 +41,9 @@ def last_line_pairs(capsys):
 def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypatch,
                                                                  tmp_path):
     monkeypatch.chdir(REPO)
-    load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '1',
+    # the median of 3 paired rounds: one slow plain step (a first call, a loaded machine)
+    # cannot put a ratio below 1 alone
+    load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '3',
                                '--warmup', '1', '--device', 'cpu',
                                '--out', str(tmp_path / 'search.json')])
     pairs = last_line_pairs(capsys)
@@ -56,7 +58,7 @@ def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypa
         search = float(pairs[f'{name}_ratio'])
         no_update = float(pairs[f'{name}_no_update_ratio'])
         # a search iteration contains a plain one plus extra passes (several times its
-        # work: > 1 even in one noisy round); one without a policy update is a plain one
+        # work: > 1 in the median of noisy rounds); one without a policy update is a plain one
         # plus the augmentation, too close to 1 to order in one round on a loaded machine
         assert math.isfinite(search) and search > 1.0
         assert math.isfinite(no_update) and no_update > 0
