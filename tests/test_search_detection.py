@@ -80,6 +80,9 @@ def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path):
     with open(osp.join(str(tmp_path), 'dada_policy.json')) as f:
         written = json.load(f)
     assert len(written['sub_policies']) == 5 and written['meta']['frozen']
+    # the default candidate reward 'auto' is the second-order 'dot' on a detector
+    assert hook.learner.estimator.reward == 'dot'
+    assert written['meta']['search']['candidate_reward'] == 'dot'
 
 
 def _policy_after(cfg):
