@@ -12,6 +12,7 @@ from dada_mm.search.candidates import (
     PATTERNS,
     CandidateEstimator,
     CandidateSet,
+    SignMirror,
     draw_candidates,
 )
 from dada_mm.search.control_variate import RelaxControlVariate
@@ -246,6 +247,8 @@ def test_validation_errors_name_the_field():
             CandidateEstimator(magnitude_delta=bad)
     with pytest.raises(ValueError, match=r'magnitude_delta must be > 0 when magnitude_ops'):
         CandidateEstimator(magnitude_ops=1, magnitude_delta=0.0)
+    with pytest.raises(ValueError, match=r"signs must be one of \['draw', 'both'\], got 'two'"):
+        CandidateEstimator(signs='two')
     params = toy_params()
     with pytest.raises(ValueError, match=r'num_images must be an int >= 1'):
         draw_candidates(params, 0, gen(0))
@@ -302,3 +305,22 @@ def test_float64_and_grad_mode():
     with torch.no_grad():
         again = est(rewards.double(), cand, params)
     assert torch.equal(again.grad_probs, out.grad_probs)
+
+
+def test_sign_mirror_scores_the_rows_that_apply_a_signed_op_at_both_signs():
+    """Only rows that *apply* a signed op (ShearX 0, TranslateY 3, Rotate 4) are mirrored,
+    with their signs negated; folding averages a mirrored row's two values and leaves the
+    others alone, and the split weights keep every row's total weight."""
+    ops = torch.tensor([[0, 6], [6, 7], [4, 5], [3, 2], [9, 10]])
+    apply = torch.tensor([[0., 1.], [1., 1.], [1., 0.], [0., 1.], [1., 1.]])
+    mirror = SignMirror.of(ops, apply)
+    assert mirror.rows.tolist() == [2, 3] and mirror.num_rows == 5
+    signs = torch.tensor([[1., -1.], [1., 1.], [-1., 1.], [1., -1.], [1., 1.]])
+    assert mirror.extend_signs(signs).tolist() == signs.tolist() + [[1., -1.], [-1., 1.]]
+    assert mirror.extend(ops)[5:].tolist() == [[4, 5], [3, 2]]
+    values = torch.tensor([1., 2., 3., 4., 5., 30., 40.])
+    assert mirror.fold(values).tolist() == [1., 2., 16.5, 22., 5.]
+    w = torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])
+    split = mirror.split_weights(w)
+    assert split.tolist() == pytest.approx([0.1, 0.2, 0.15, 0.2, 0.5, 0.15, 0.2])
+    assert float((split * values).sum()) == pytest.approx(float((w * mirror.fold(values)).sum()))

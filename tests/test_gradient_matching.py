@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from dada_mm.search.bilevel import labels_of, trainable_parameters
-from dada_mm.search.candidates import CandidateEstimator, draw_candidates
+from dada_mm.search.candidates import CandidateEstimator, SignMirror, draw_candidates
 from dada_mm.search.gradient_matching import (
     check_logit_layer,
     held_out_matrix,
@@ -140,6 +140,38 @@ def test_a_candidates_score_is_the_derivative_of_the_cosine_in_its_weight(classi
     (exact, ) = torch.autograd.grad(cos, w)
     torch.testing.assert_close(got.double(), exact, rtol=1e-4, atol=1e-7)
     assert exact.abs().max() > 1e-3
+
+
+def test_with_both_signs_a_candidates_gradient_is_the_mean_of_its_two_signs(classifier):
+    """``signs='both'``: a mirrored candidate's gradient is the mean of the gradients of its
+    two sign versions (torch.func), in the policy's expected gradient and in the derivative
+    of the cosine that is its score; the other candidates' scores are that derivative too."""
+    model, images, samples = classifier
+    params = PolicyParameters(105)
+    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
+    image, *_ = cand.flat()
+    rows = torch.tensor([1, 2, 6])
+    mirror = SignMirror(rows=rows, num_rows=len(image))
+    g = torch.Generator().manual_seed(4)
+    ext_image = mirror.extend(image)
+    inputs = torch.randint(0, 256, (len(ext_image), 3, 20, 20), generator=g).double()
+    labels = labels_of(samples)[ext_image]
+    data = [samples[i] for i in ext_image.tolist()]
+    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype)
+         for n, p in trainable_parameters(model).items()}
+    probs = params.clamped_probs(cand.eps)
+    got = match_scores(model, inputs, data, labels, v, cand, probs, mirror=mirror)
+
+    per = per_sample_gradients(model, inputs, data, labels)
+    flat = torch.cat([per['head.fc.weight'].flatten(1), per['head.fc.bias']], 1)
+    mean_of_signs = flat[:len(image)].clone()
+    mean_of_signs[rows] = (flat[rows] + flat[len(image):]) / 2
+    held = torch.cat([v['head.fc.weight'].flatten(), v['head.fc.bias']])
+    w = policy_weights(cand, probs).reshape(-1).double().requires_grad_(True)
+    cos = F.cosine_similarity((w[:, None] * mean_of_signs).sum(0)[None], held[None])[0]
+    (exact, ) = torch.autograd.grad(cos, w)
+    assert got.shape == exact.shape and exact.abs().max() > 1e-3
+    torch.testing.assert_close(got.double(), exact, rtol=1e-4, atol=1e-7)
 
 
 def test_options_are_checked_by_name():

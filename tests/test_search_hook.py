@@ -597,7 +597,9 @@ def test_no_warning_for_a_deterministic_held_out_split_and_enough_epochs(tmp_pat
     (dict(type='candidates', norm='batch'), 'dot',
      "candidate reward 'auto' -> 'dot' (norm='batch' (match scores each candidate with "
      'running statistics))'),
-    (dict(type='candidates', reward='dot'), 'dot', None)])
+    (dict(type='candidates', reward='dot'), 'dot', None),
+    (dict(type='candidates', signs='both'), 'match',
+     "candidate reward 'auto' -> 'match' (LinearClsHead, its trainable logit layer head.fc)")])
 def test_the_candidate_reward_auto_is_resolved_logged_and_recorded(
         tmp_path, repo_root, shapes_root, estimator, reward, reason):
     """The default candidate reward 'auto' becomes 'match' on the demo classifier (a
@@ -610,6 +612,8 @@ def test_the_candidate_reward_auto_is_resolved_logged_and_recorded(
     assert hook.learner.estimator.reward == reward and hook.updates == 3
     doc = json.load(open(tmp_path / 'wd' / 'dada_policy.json'))
     assert doc['meta']['search']['candidate_reward'] == reward
+    signs = estimator.get('signs', 'draw') if isinstance(estimator, dict) else 'draw'
+    assert doc['meta']['search']['candidate_signs'] == signs == hook.learner.estimator.signs
     log = run_log(tmp_path / 'wd')
     if reason is None:
         assert "candidate reward 'auto'" not in log

@@ -31,7 +31,7 @@ from .bilevel import (
     trainable_parameters,
     validation_gradient,
 )
-from .candidates import CandidateSet
+from .candidates import CandidateSet, SignMirror
 from .distributions import PolicySample
 from .gradient_matching import match_scores
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
@@ -250,7 +250,9 @@ class BilevelReward:
         reward for that candidate image) or ``'match'`` (``gradient_matching.py``).
 
         The columns of one drawn sub-policy share their signs and Cutout centres, so their
-        differences are differences of the apply bits or levels alone. BatchNorm follows
+        differences are differences of the apply bits or levels alone; with the
+        estimator's ``signs='both'`` a candidate that applies a signed op is scored at both
+        signs and its reward is their mean (:class:`~.candidates.SignMirror`). BatchNorm follows
         the estimator's ``norm``. Returns the reward (``grad_magnitudes`` zero: the
         estimator scores the levels) and the candidate set for the estimator.
         """
@@ -262,15 +264,23 @@ class BilevelReward:
         v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
         cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
+        op_indices = learner.op_indices_of(k)
+        mirror = SignMirror.of(op_indices, b) if est.signs == 'both' else None
+        if mirror is not None:
+            image, op_indices, b, levels, centers = (
+                mirror.extend(x) for x in (image, op_indices, b, levels, centers))
+            signs = mirror.extend_signs(signs)
         with torch.no_grad():
-            inputs = apply_sub_policies(step.images[:s].float()[image],
-                                        learner.op_indices_of(k), b, levels, signs, centers,
+            inputs = apply_sub_policies(step.images[:s].float()[image], op_indices, b,
+                                        levels, signs, centers,
                                         channel_order=channel_order, warp=self.warp)
         labels = labels_of(step.data_samples[:s]).to(inputs.device)[image]
         data_samples = [step.data_samples[i] for i in image.tolist()]
+        fold = (lambda x: x) if mirror is None else mirror.fold
         if est.reward == 'match':
             probs = learner.policy.clamped_probs(cand.eps)
-            h = match_scores(model, inputs, data_samples, labels, v, cand, probs)
+            h = match_scores(model, inputs, data_samples, labels, v, cand, probs,
+                             mirror=mirror)
             rewards = (-h).view(s, cand.num_candidates)
         elif est.reward == 'cos_class':
             params = trainable_parameters(model)
@@ -283,7 +293,7 @@ class BilevelReward:
                                torch.full_like(labels, len(classes)))
             h, norms = per_sample_gradient_products(model, inputs, data_samples, labels,
                                                     directions, rows)
-            cos = h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30)
+            cos = fold(h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30))
             rewards = (-cos).view(s, cand.num_candidates)
         else:
             was_training = model.training
@@ -294,6 +304,7 @@ class BilevelReward:
                                              data_samples, labels, central=True)
             finally:
                 model.train(was_training)
+            h = fold(h)
             rewards = (-xi * h).view(s, cand.num_candidates)
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())
         return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,

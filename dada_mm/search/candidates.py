@@ -33,12 +33,13 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..ops.table import OPS
 from .estimators import GradientEstimate, PolicyGradientEstimator, _finish
 from .policy_params import PolicyParameters
 from .registry import DADA_ESTIMATORS
 
-__all__ = ['CandidateSet', 'CandidateEstimator', 'draw_candidates', 'PATTERNS',
-           'CANDIDATE_BASELINES']
+__all__ = ['CandidateSet', 'CandidateEstimator', 'SignMirror', 'draw_candidates', 'PATTERNS',
+           'CANDIDATE_BASELINES', 'CANDIDATE_SIGNS']
 
 #: apply patterns (b1, b2) scored for every drawn sub-policy; (0, 0) is the clean column 0
 PATTERNS = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
@@ -103,6 +104,66 @@ class CandidateSet:
         s, kk = self.k.shape
         image = torch.arange(s, device=self.k.device).repeat_interleave(kk)
         return image, self.k.reshape(-1), self.b.reshape(-1, 2), self.levels.reshape(-1, 2)
+
+
+#: how a candidate's signed ops take their sign (``CandidateEstimator``'s ``signs``)
+CANDIDATE_SIGNS = ('draw', 'both')
+#: [15] bool: the ops whose parameter takes a random sign (ShearX/Y, TranslateX/Y, Rotate)
+_SIGNED_OPS = torch.tensor([op.random_sign for op in OPS])
+
+
+@dataclass
+class SignMirror:
+    """The candidate rows scored a second time with their signs flipped
+    (``CandidateEstimator(signs='both')``), and how their two rewards become one.
+
+    A signed op (ShearX/Y, TranslateX/Y, Rotate) turns an image one way or the other with
+    probability 1/2, so a candidate's reward is a random variable in that sign; scoring the
+    row at both signs and averaging gives its expectation over the sign exactly, which
+    removes the sign's variance from the differences between candidates (the shift a
+    geometric op undoes is symmetric in sign, a one-sign candidate matches half of it).
+    Rows whose applied ops have no sign are scored once: their reward does not depend on it.
+
+    Attributes:
+        rows: [R'] long, the original rows (of ``num_rows``) that are scored twice; the
+            extended rows are the originals followed by these, signs negated.
+        num_rows: R, the number of original candidate rows.
+    """
+    rows: Tensor
+    num_rows: int
+
+    @classmethod
+    def of(cls, op_indices: Tensor, apply: Tensor) -> 'SignMirror':
+        """The rows (of ``op_indices`` [R, 2] DADA op indices and ``apply`` [R, 2]) that
+        apply at least one signed op."""
+        signed = _SIGNED_OPS.to(op_indices.device)[op_indices] & (apply > 0)
+        return cls(rows=signed.any(1).nonzero().squeeze(1), num_rows=int(op_indices.shape[0]))
+
+    def extend(self, x: Tensor) -> Tensor:
+        """``x`` [R, ...] followed by its mirrored rows."""
+        return torch.cat([x, x[self.rows.to(x.device)]])
+
+    def extend_signs(self, signs: Tensor) -> Tensor:
+        """The signs [R, 2] followed by the mirrored rows' signs, negated."""
+        return torch.cat([signs, -signs[self.rows.to(signs.device)]])
+
+    def split_weights(self, weights: Tensor) -> Tensor:
+        """Per-row weights [R] extended so that a mirrored row's weight is shared equally
+        by its two signs (a weighted sum over the extended rows is then the sign
+        expectation)."""
+        rows = self.rows.to(weights.device)
+        out = self.extend(weights).clone()
+        out[rows] *= 0.5
+        out[self.num_rows:] *= 0.5
+        return out
+
+    def fold(self, values: Tensor) -> Tensor:
+        """Values [R + R'] of the extended rows -> [R]: a mirrored row gets the mean of
+        its two signs' values."""
+        rows = self.rows.to(values.device)
+        out = values[:self.num_rows].clone()
+        out[rows] = 0.5 * (out[rows] + values[self.num_rows:])
+        return out
 
 
 #: BatchNorm of the candidate passes (``CandidateEstimator``'s ``norm``)
@@ -234,6 +295,12 @@ class CandidateEstimator(PolicyGradientEstimator):
             ``norm='running'``) and ``'dot'`` elsewhere. On the policy-quality benchmark
             'match' finds more planted shifts than 'dot' (29 of 42 against 27) at two
             thirds of its cost per update (docs/benchmarks.md).
+        signs: how ``DADASearchHook`` signs a candidate's signed ops (ShearX/Y,
+            TranslateX/Y, Rotate): ``'draw'``, one random sign per drawn sub-policy, shared
+            by its columns; ``'both'``, every candidate that applies a signed op is scored
+            at both signs and its reward averaged (:class:`SignMirror`: the exact
+            expectation over the sign, at one more candidate pass for each such
+            candidate).
     """
     name = 'candidates'
     needs_candidates = True
@@ -241,7 +308,7 @@ class CandidateEstimator(PolicyGradientEstimator):
     def __init__(self, num_draws: int = 3, magnitude_ops: int = 1,
                  magnitude_delta: float = 0.1, baseline: str = 'loo',
                  num_images: int = 8, norm: str = 'running',
-                 reward: str = 'auto') -> None:
+                 reward: str = 'auto', signs: str = 'draw') -> None:
         _check_options(num_draws, magnitude_ops, magnitude_delta, baseline)
         if not _is_int(num_images) or num_images < 1:
             raise ValueError(f'num_images must be an int >= 1 (training images scored per '
@@ -255,7 +322,9 @@ class CandidateEstimator(PolicyGradientEstimator):
             raise ValueError(f"reward={reward!r} scores each candidate's own gradient, "
                              "which needs BatchNorm on its running statistics: use "
                              "norm='running'")
-        self.reward = reward
+        if signs not in CANDIDATE_SIGNS:
+            raise ValueError(f'signs must be one of {list(CANDIDATE_SIGNS)}, got {signs!r}')
+        self.reward, self.signs = reward, signs
         self.num_draws, self.magnitude_ops = num_draws, magnitude_ops
         self.magnitude_delta, self.baseline = float(magnitude_delta), baseline
         self.num_images, self.norm = num_images, norm

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .bilevel import classification_logits
-from .candidates import PATTERNS, CandidateSet
+from .candidates import PATTERNS, CandidateSet, SignMirror
 
 __all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
            'resolve_reward', 'logit_layer_parts', 'held_out_matrix', 'matching_direction',
@@ -188,13 +188,19 @@ def policy_weights(cand: CandidateSet, probs: Tensor) -> Tensor:
 
 
 def match_scores(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
-                 v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor) -> Tensor:
+                 v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor,
+                 mirror: Optional[SignMirror] = None) -> Tensor:
     """[S * K] scores ``<g_c, u>`` (higher is better; the reward handed to the estimator is
     their negative) of the candidate images ``inputs``, in ``cand.flat()`` order, with ``v``
     the held-out gradient (all trainable weights) and ``probs`` the apply probabilities the
-    candidates were drawn with."""
+    candidates were drawn with. With ``mirror``, ``inputs`` are the extended rows
+    (:meth:`SignMirror.extend`) and a mirrored candidate's gradient is the mean of its two
+    signs', in the policy's expected gradient and in its score."""
     e, h = logit_layer_parts(model, inputs, data_samples, labels)
     w = policy_weights(cand, probs).reshape(-1)
+    if mirror is not None:
+        w = mirror.split_weights(w)
     mean_gradient = torch.einsum('n,nc,nd->cd', w, e, h)
     u = matching_direction(mean_gradient, held_out_matrix(model, v))
-    return torch.einsum('nc,cd,nd->n', e, u, h)
+    scores = torch.einsum('nc,cd,nd->n', e, u, h)
+    return scores if mirror is None else mirror.fold(scores)

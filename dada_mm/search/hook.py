@@ -375,6 +375,7 @@ class DADASearchHook(Hook):
         if learner_cfg.estimator == 'candidates':
             # the reward the candidates were scored by ('auto' resolved for this model)
             search['candidate_reward'] = self.learner.estimator.reward
+            search['candidate_signs'] = self.learner.estimator.signs
         meta = export_meta(self.policy, self.top_k, search, epochs_done, runner.iter,
                            frozen=self.frozen_policy is not None)
         path = save_policy_file(osp.join(runner.work_dir, self.policy_file),
