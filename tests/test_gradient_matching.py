@@ -293,3 +293,48 @@ def test_an_unresolved_auto_reward_is_refused_by_the_step(classifier):
     with pytest.raises(ValueError, match=r"the candidate reward 'auto' is resolved for a "
                                          r'model by DADASearchHook'):
         BilevelReward().score_candidates(classifier[0], None, {}, learner, 'bgr')
+
+
+@pytest.mark.parametrize('reward', ['dot', 'cos_class'])
+def test_both_signs_score_a_signed_candidate_as_the_mean_of_its_two_signs(classifier, reward):
+    """The candidate step with ``signs='both'``: a candidate that applies a signed op gets
+    the mean of the rewards it has with the drawn signs and with them flipped (each scored
+    by a ``signs='draw'`` step from the same random stream); the other candidates get the
+    drawn signs' reward. These rewards are per candidate, so the two runs can be compared
+    row by row."""
+    from types import SimpleNamespace
+
+    from dada_mm.search.bilevel_reward import BilevelReward
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner
+    model, images, samples = classifier
+    g = torch.Generator().manual_seed(5)
+    params = trainable_parameters(model)
+    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in params.items()}
+    step = SimpleNamespace(images=images, data_samples=samples,
+                           weights={n: p.detach().clone() for n, p in params.items()})
+
+    def run(signs, flip=False):
+        learner = PolicyLearner(LearnerConfig(estimator_options=dict(
+            reward=reward, signs=signs, num_images=4)), torch.device('cpu'), seed=3)
+        if flip:
+            draw = learner.signs_and_centers
+            learner.signs_and_centers = lambda n: (lambda s, c: (-s, c))(*draw(n))
+        scorer = BilevelReward(held_out_norm='running')
+        scorer.held_out_direction = lambda *args, **kwargs: (v, 1e-4, 1.0, 0.0)
+        got, cand = scorer.score_candidates(model, step, {'inputs': images,
+                                                          'data_samples': samples},
+                                            learner, 'rgb')
+        _, k, b, _ = cand.flat()
+        return got.per_image.reshape(-1), SignMirror.of(learner.op_indices_of(k), b)
+
+    drawn, mirror = run('draw')
+    flipped, _ = run('draw', flip=True)
+    both, _ = run('both')
+    rows = mirror.rows
+    others = torch.ones(len(drawn), dtype=torch.bool)
+    others[rows] = False
+    assert 0 < len(rows) < len(drawn)
+    assert (drawn[rows] - flipped[rows]).abs().max() > 1e-3 * drawn.abs().max()
+    torch.testing.assert_close(both[rows], (drawn[rows] + flipped[rows]) / 2)
+    torch.testing.assert_close(both[others], drawn[others])
+    torch.testing.assert_close(flipped[others], drawn[others])

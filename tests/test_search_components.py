@@ -255,7 +255,7 @@ def test_hook_hands_every_option_to_its_component():
     reward = dict(order='first', reward_baseline=None, credit='image',
                   held_out_norm='running', fd_epsilon=0.5, hypergrad_scale=2.0,
                   magnitude_grad='exact', fixed_val_batch=True, warp='grid_sample')
-    learner = dict(temperature=0.25, reward_normalization=None, share_ops=False,
+    learner = dict(temperature=0.25, reward_normalization=None, share_ops=True, p_m_per='op',
                    policy_optimizer=dict(type='SGD', lr=1.0), control_variate=dict(hidden=3),
                    control_variate_optimizer=dict(type='SGD', lr=2.0),
                    init=dict(alpha=0.5), clamp_after_step=False)

@@ -107,7 +107,7 @@ class DADASearchHook(Hook):
             ``bilevel_reward.BilevelReward``). None: the preset's. A dict without ``type``
             (here and for ``estimator``) puts its options over the preset's.
         learner: dict with keys from ``LEARNER_KEYS``: ``temperature``,
-            ``reward_normalization``, ``share_ops``, ``policy_optimizer``,
+            ``reward_normalization``, ``share_ops``, ``p_m_per``, ``policy_optimizer``,
             ``control_variate``, ``control_variate_optimizer``, ``init``,
             ``clamp_after_step`` (``learner.LearnerConfig``), and ``search_begin`` (warm-up
             epochs without policy or updates), ``seed`` (of the search's draws; None: the
@@ -366,7 +366,8 @@ class DADASearchHook(Hook):
             temperature=learner_cfg.temperature, magnitude_grad=self.magnitude_grad,
             reward_baseline=reward.reward_baseline, credit=reward.credit,
             reward_normalization=learner_cfg.reward_normalization,
-            share_ops=learner_cfg.share_ops, held_out_norm=reward.held_out_norm,
+            share_ops=learner_cfg.share_ops, p_m_per=learner_cfg.p_m_per,
+            held_out_norm=reward.held_out_norm,
             search_epochs=self.search_epochs, search_begin=self.search_begin, top_k=self.top_k,
             fd_epsilon=reward.fd_epsilon, hypergrad_scale=reward.hypergrad_scale,
             fixed_val_batch=self.fixed_val_batch, updates=self.updates,

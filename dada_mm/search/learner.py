@@ -38,7 +38,7 @@ from .op_sharing import OpSharing
 from .policy_params import PolicyParameters
 from .reward import RewardScaler
 
-__all__ = ['LearnerConfig', 'PolicyLearner', 'PolicyReward', 'SkipPolicyUpdate',
+__all__ = ['LearnerConfig', 'PolicyLearner', 'PolicyReward', 'SkipPolicyUpdate', 'P_M_PER',
            'REWARD_NORMALIZATIONS', 'INIT_KEYS', 'initial_magnitudes']
 
 REWARD_NORMALIZATIONS = (None, 'rms')
@@ -92,6 +92,13 @@ class PolicyReward:
     h_mean: float
 
 
+#: what an apply probability and a level belong to (``LearnerConfig.p_m_per``): each
+#: sub-policy's slot ('sub_policy', the paper's), or the op, shared by the 14 sub-policies
+#: holding it ('op': 30 numbers learnt from every draw of their op instead of 420 learnt
+#: from the few draws of their sub-policy; the selection stays per sub-policy)
+P_M_PER = ('sub_policy', 'op')
+
+
 @dataclass
 class LearnerConfig:
     """Options of :class:`PolicyLearner`: ``DADASearchHook``'s ``estimator`` and the keys
@@ -102,6 +109,7 @@ class LearnerConfig:
     temperature: float = 0.5
     reward_normalization: Optional[str] = 'rms'
     share_ops: bool = True
+    p_m_per: str = 'sub_policy'
     policy_optimizer: Optional[Dict] = None
     control_variate: Optional[Dict] = None
     control_variate_optimizer: Optional[Dict] = None
@@ -127,6 +135,11 @@ class LearnerConfig:
                              f'{self.reward_normalization!r}')
         self.temperature = float(self.temperature)
         self.share_ops = bool(self.share_ops)
+        if self.p_m_per not in P_M_PER:
+            raise ValueError(f'p_m_per must be one of {list(P_M_PER)}, got {self.p_m_per!r}')
+        if self.p_m_per == 'op' and not self.share_ops:
+            raise ValueError("p_m_per='op' learns p and m through the per-op offsets of "
+                             'share_ops: it needs share_ops=True')
         self.policy_optimizer = dict(self.policy_optimizer or DEFAULT_POLICY_OPTIMIZER)
         self.control_variate = dict(self.control_variate or DEFAULT_CONTROL_VARIATE)
         self.control_variate_optimizer = dict(self.control_variate_optimizer
@@ -246,6 +259,8 @@ class PolicyLearner:
                 all_reduce(g, op='mean')
         if self.op_sharing is not None:
             self.op_sharing.step(self.policy)
+            if self.cfg.p_m_per == 'op':  # p and m move by their per-op offsets alone
+                self.policy.probs.grad = self.policy.magnitudes.grad = None
         self.optimizer.step()
         self.cv_optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

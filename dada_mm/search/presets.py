@@ -29,9 +29,9 @@ __all__ = ['SEARCH_PRESETS', 'LEARNER_CONFIG_KEYS', 'LEARNER_HOOK_KEYS', 'LEARNE
            'REWARD_KEYS', 'MOVED', 'override', 'resolve_settings']
 
 #: keys of ``learner`` that configure ``PolicyLearner`` (``LearnerConfig``'s fields)
-LEARNER_CONFIG_KEYS = ('temperature', 'reward_normalization', 'share_ops', 'policy_optimizer',
-                       'control_variate', 'control_variate_optimizer', 'init',
-                       'clamp_after_step')
+LEARNER_CONFIG_KEYS = ('temperature', 'reward_normalization', 'share_ops', 'p_m_per',
+                       'policy_optimizer', 'control_variate', 'control_variate_optimizer',
+                       'init', 'clamp_after_step')
 #: keys of ``learner`` the hook reads itself: when the policy starts learning, the seed
 #: of its draws, the images it acts on, and where it is written and logged
 LEARNER_HOOK_KEYS = ('search_begin', 'seed', 'channel_order', 'policy_file', 'history_file',
@@ -105,7 +105,7 @@ _DEFAULT = dict(
                 held_out_norm='running', magnitude_grad='straight_through',
                 fixed_val_batch=False, warp='pil'),
     learner=dict(temperature=0.5, reward_normalization='rms', share_ops=True,
-                 policy_optimizer=dict(DEFAULT_POLICY_OPTIMIZER),
+                 p_m_per='sub_policy', policy_optimizer=dict(DEFAULT_POLICY_OPTIMIZER),
                  control_variate=dict(DEFAULT_CONTROL_VARIATE),
                  control_variate_optimizer=dict(DEFAULT_CV_OPTIMIZER),
                  init=dict(alpha=1e-3, prob=0.5, magnitude=0.5), clamp_after_step=True,
