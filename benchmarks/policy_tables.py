@@ -13,7 +13,8 @@ comparison). Kinds:
 * ``accuracy``: top-1 % per (variant, arm), mean ± std over seeds, per seed, gain vs none
   (a file's label, when given, leads its arms' names);
 * ``found``: per planted shift and file, how many seeds found the undoing op
-  (``bench_policy.planted_found``) and the op's selection ratio per seed;
+  (``bench_policy.planted_found``) and the op's selection ratio per seed; the rows are the
+  first file's shifts, and each total counts those rows only;
 * ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
 * ``provenance``: per file, the commit, whether the tree was clean and the command;
 * ``detection``: a ``bench_det_policy.py`` file: bbox mAP per (variant, arm) and the
@@ -135,7 +136,7 @@ def found_table(files: Sequence[Tuple[str, str]]) -> str:
         lines.append(f'| {variant} ({op}) | ' + ' | '.join(cells) + ' |')
     totals = []
     for data, _ in loaded:
-        runs = [r for r in data['results'] if r['kind'] == 'search' and r['variant'] != 'natural']
+        runs = [r for r in data['results'] if r['kind'] == 'search' and r['variant'] in variants]
         totals.append(f'**{sum(planted_found(r) for r in runs)} / {len(runs)}**')
     lines.append('| all shifts | ' + ' | '.join(totals) + ' |')
     return '\n'.join(lines)
