@@ -99,10 +99,14 @@ def test_direction_shows_within_48_updates(tmp_path_factory):
 
 def test_relax_search_holds_and_its_flipped_twin_goes_the_wrong_way(tmp_path_factory):
     """The paper's estimator (RELAX, the other defaults) through its own reward path
-    (``BilevelReward.__call__``). On this toy it does not favour Invert within 320 updates
-    (selection ratio 1.02, apply probability 0.49 when this was written), but it does not go
-    the wrong way either; with the reward's sign flipped it does, clearly (0.58 and 0.003).
-    A sign error in the RELAX path turns the first run into the second."""
+    (``BilevelReward.__call__``). On this toy it does not favour Invert's selection within
+    320 updates (selection ratio 0.95 to 1.02), but it does not go the wrong way either;
+    with the reward's sign flipped it does, clearly: the selection ratio falls to about
+    half, at most two of Invert's sub-policies stay in the top 25, and its apply
+    probability ends lower than the unflipped run's. A sign error in the RELAX path turns
+    the first run into the second. The 320 updates amplify rounding differences between
+    CPUs: two machines gave p 0.49 and 1.00 unflipped, 0.003 and 0.75 flipped, so p is
+    compared between the twins, not with a fixed bound."""
     relax = dict(estimator='relax')
     s = planted_search(tmp_path_factory.mktemp('relax'), epochs=20, flip=False,
                        hook_options=relax)
@@ -110,7 +114,7 @@ def test_relax_search_holds_and_its_flipped_twin_goes_the_wrong_way(tmp_path_fac
     flipped = planted_search(tmp_path_factory.mktemp('relax_flipped'), epochs=20, flip=True,
                              hook_options=relax)
     assert flipped['selection_ratio'] < 0.75 and flipped['in_top25'] <= 2, flipped
-    assert flipped['mean_prob'] < 0.1, flipped
+    assert flipped['mean_prob'] < s['mean_prob'] - 0.1, (s, flipped)
 
 
 def test_match_reward_favours_the_helpful_op_and_its_flipped_twin_does_not(tmp_path_factory):
