@@ -90,16 +90,26 @@ def network_lr(optim_wrapper) -> float:
 def draw_candidates_of(learner: PolicyLearner, s: int):
     """The candidates of ``s`` images, drawn now from the policy, and their signs and Cutout
     centres (the columns of one drawn sub-policy share them, so their differences are
-    differences of the apply bits or levels alone): ``(candidate set, image, k, b, levels,
-    signs, centers)``, one row per candidate."""
+    differences of the apply bits or levels alone): ``(candidate set, mirror, image,
+    op_indices, b, levels, signs, centers)``, one row per candidate to evaluate. With the
+    estimator's ``signs='both'``, ``mirror`` is the :class:`SignMirror` whose rows follow
+    the candidates' with their signs negated (``mirror.fold`` turns the rows' values back
+    into one per candidate); otherwise None."""
     cand = learner.estimator.draw(learner.policy, s, learner.generator)
     image, k, b, levels = cand.flat()
+    op_indices = learner.op_indices_of(k)
     m = cand.num_draws
     signs, centers = learner.signs_and_centers(s * m)
     column_draw = cand.draw_index().clamp(min=0)   # the clean column applies nothing
     signs = signs.view(s, m, 2)[:, column_draw].reshape(-1, 2)
     centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
-    return cand, image, k, b, levels, signs, centers
+    mirror = None
+    if learner.estimator.signs == 'both':
+        mirror = SignMirror.of(op_indices, b)
+        image, op_indices, b, levels, centers = (
+            mirror.extend(x) for x in (image, op_indices, b, levels, centers))
+        signs = mirror.extend_signs(signs)
+    return cand, mirror, image, op_indices, b, levels, signs, centers
 
 
 def check_first_order(runner, model: nn.Module) -> None:
@@ -263,13 +273,8 @@ class BilevelReward:
                              "estimator with reward='match', 'dot' or 'cos_class'")
         v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
         s = min(est.num_images, step.images.shape[0])
-        cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
-        op_indices = learner.op_indices_of(k)
-        mirror = SignMirror.of(op_indices, b) if est.signs == 'both' else None
-        if mirror is not None:
-            image, op_indices, b, levels, centers = (
-                mirror.extend(x) for x in (image, op_indices, b, levels, centers))
-            signs = mirror.extend_signs(signs)
+        cand, mirror, image, op_indices, b, levels, signs, centers = draw_candidates_of(
+            learner, s)
         with torch.no_grad():
             inputs = apply_sub_policies(step.images[:s].float()[image], op_indices, b,
                                         levels, signs, centers,

@@ -37,7 +37,7 @@ from ..ops.batched_detection import augment_det_data_samples, box_fields
 from .augment import draw_batch
 from .bilevel import _difference_points, clone_buffers
 from .bilevel_reward import StepInput, draw_candidates_of
-from .candidates import CandidateSet, SignMirror
+from .candidates import CandidateSet
 from .learner import PolicyReward
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
@@ -176,13 +176,8 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
     v, radius, xi, val_loss = reward.held_out_direction(
         model, step, val_batch, gradient=detector_validation_gradient)
     s = min(learner.estimator.num_images, len(step.images))
-    cand, image, k, b, levels, signs, centers = draw_candidates_of(learner, s)
-    op_indices = learner.op_indices_of(k)
-    mirror = SignMirror.of(op_indices, b) if learner.estimator.signs == 'both' else None
-    if mirror is not None:
-        image, op_indices, b, levels, centers = (
-            mirror.extend(x) for x in (image, op_indices, b, levels, centers))
-        signs = mirror.extend_signs(signs)
+    cand, mirror, image, op_indices, b, levels, signs, centers = draw_candidates_of(
+        learner, s)
     rows = image.tolist()
     samples = [copy.deepcopy(step.data_samples[i]) for i in rows]
     inputs = augment_det_data_samples([step.images[i] for i in rows], samples,
