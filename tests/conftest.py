@@ -92,3 +92,44 @@ def tiny_classifier():
     images = torch.randint(0, 256, (4, 3, 20, 20), generator=g).double()
     samples = [DataSample().set_gt_label(i % 3) for i in range(4)]
     return model, images, samples
+
+
+@pytest.fixture
+def check_both_signs():
+    """``check(make_learner, score)``: the candidate step with ``signs='both'`` against the
+    same step with ``signs='draw'``, from the same random stream, with the drawn signs and
+    with them negated. ``make_learner(signs)`` builds a ``PolicyLearner``; ``score(learner)``
+    runs one candidate step and returns ``(PolicyReward, CandidateSet)``. The rewards must be
+    per candidate, so that the runs compare row by row: a candidate that applies a signed
+    op gets the mean of its two signs' rewards (and the sign changes them), every other
+    candidate the drawn signs' reward, whichever sign was drawn."""
+    import torch
+
+    from dada_mm.search.candidates import SignMirror
+
+    def run(make_learner, score, signs, flip=False):
+        learner = make_learner(signs)
+        if flip:
+            draw = learner.signs_and_centers
+
+            def negated(n):
+                drawn_signs, centers = draw(n)
+                return -drawn_signs, centers
+            learner.signs_and_centers = negated
+        reward, cand = score(learner)
+        _, k, b, _ = cand.flat()
+        return reward.per_image.reshape(-1), SignMirror.of(learner.op_indices_of(k), b)
+
+    def check(make_learner, score):
+        drawn, mirror = run(make_learner, score, 'draw')
+        flipped, _ = run(make_learner, score, 'draw', flip=True)
+        both, _ = run(make_learner, score, 'both')
+        rows = mirror.rows
+        others = torch.ones(len(drawn), dtype=torch.bool)
+        others[rows] = False
+        assert 0 < len(rows) < len(drawn)
+        assert (drawn[rows] - flipped[rows]).abs().max() > 1e-3 * drawn.abs().max()
+        torch.testing.assert_close(both[rows], (drawn[rows] + flipped[rows]) / 2)
+        torch.testing.assert_close(both[others], drawn[others])
+        torch.testing.assert_close(flipped[others], drawn[others])
+    return check

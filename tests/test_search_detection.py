@@ -276,16 +276,16 @@ def test_the_training_batch_loses_the_boxes_its_augmentation_pushed_out():
             assert x2 - x1 >= 1.0 and (y1, y2) == (20.0, 40.0)
 
 
-def test_both_signs_score_a_signed_detector_candidate_as_the_mean_of_its_two_signs(shapes):
+def test_both_signs_score_a_signed_detector_candidate_as_the_mean_of_its_two_signs(
+        shapes, check_both_signs):
     """``signs='both'`` on a detector: a candidate that applies a signed op gets the mean
     of its rewards with the drawn signs and with them flipped (boxes moved each way);
-    the others get the drawn signs' reward."""
+    the others get the drawn signs' reward (``check_both_signs`` in conftest)."""
     from types import SimpleNamespace
 
     from mmengine.runner import Runner
 
     from dada_mm.search.bilevel import trainable_parameters
-    from dada_mm.search.candidates import SignMirror
     from dada_mm.search.detection import score_detection_candidates
     from dada_mm.search.learner import LearnerConfig, PolicyLearner
     from dada_mm.search_space import OP_INDEX, SUB_POLICY_OP_INDICES
@@ -301,30 +301,17 @@ def test_both_signs_score_a_signed_detector_candidate_as_the_mean_of_its_two_sig
     v = {n: t / norm for n, t in v.items()}
     step = SimpleNamespace(images=list(batch['inputs']), data_samples=batch['data_samples'],
                            weights={n: p.detach().clone() for n, p in params.items()})
+    reward = SimpleNamespace(warp='pil', held_out_direction=lambda *a, **k: (
+        v, 1e-3, 1.0, 0.0))
 
-    def run(signs, flip=False):
+    def make_learner(signs):
         options = dict(CANDIDATES, reward='dot', signs=signs)
         options.pop('type')
         learner = PolicyLearner(LearnerConfig(estimator_options=options),
                                 torch.device('cpu'), seed=1)
         with torch.no_grad():  # draw the sub-policies that hold Rotate more often
             learner.policy.alpha[rotate] += 2.0
-        if flip:
-            draw = learner.signs_and_centers
-            learner.signs_and_centers = lambda n: (lambda s, c: (-s, c))(*draw(n))
-        reward = SimpleNamespace(warp='pil', held_out_direction=lambda *a, **k: (
-            v, 1e-3, 1.0, 0.0))
-        got, cand = score_detection_candidates(reward, model, step, {}, learner, 'bgr')
-        _, k, b, _ = cand.flat()
-        return got.per_image.reshape(-1), SignMirror.of(learner.op_indices_of(k), b)
+        return learner
 
-    drawn, mirror = run('draw')
-    flipped, _ = run('draw', flip=True)
-    both, _ = run('both')
-    rows = mirror.rows
-    others = torch.ones(len(drawn), dtype=torch.bool)
-    others[rows] = False
-    assert 0 < len(rows) < len(drawn)
-    assert (drawn[rows] - flipped[rows]).abs().max() > 0
-    torch.testing.assert_close(both[rows], (drawn[rows] + flipped[rows]) / 2)
-    torch.testing.assert_close(both[others], drawn[others])
+    check_both_signs(make_learner, lambda learner: score_detection_candidates(
+        reward, model, step, {}, learner, 'bgr'))
