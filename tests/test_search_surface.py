@@ -100,7 +100,7 @@ def test_the_default_preset_keeps_the_defaults():
     assert type(learner.estimator) is CandidateEstimator
     assert learner.estimator.num_images == 8 and learner.estimator.num_draws == 3
     group = learner.optimizer.param_groups[0]
-    assert (group['lr'], group['betas']) == (0.02, (0.5, 0.999))
+    assert (group['lr'], group['betas']) == (0.01, (0.5, 0.999))
     group = learner.cv_optimizer.param_groups[0]
     assert (group['lr'], group['betas']) == (0.005, (0.9, 0.999))
     assert learner.op_sharing is not None and learner.reward_scaler is not None

@@ -96,7 +96,7 @@ class DADASearchHook(Hook):
             the paper).
         preset: the settings the sub-configs start from (``presets.SEARCH_PRESETS``):
             'default' (candidate scoring with the held-out loss in eval mode, the
-            clean-image baseline, batch credit, per-op sharing, policy lr 0.02, the
+            clean-image baseline, batch credit, per-op sharing, policy lr 0.01, the
             RMS-normalised reward: they find more planted shifts than the paper's settings
             on the policy-quality benchmark, docs/benchmarks.md) or 'paper' (RELAX with
             the paper's settings, ``PaperDADASearchHook``).

@@ -42,7 +42,9 @@ __all__ = ['LearnerConfig', 'PolicyLearner', 'PolicyReward', 'SkipPolicyUpdate',
            'REWARD_NORMALIZATIONS', 'INIT_KEYS', 'initial_magnitudes']
 
 REWARD_NORMALIZATIONS = (None, 'rms')
-DEFAULT_POLICY_OPTIMIZER = dict(type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0)
+#: lr 0.01: on the policy-quality benchmark it finds more planted shifts than 0.02 (62 of
+#: 84 searches against 56) and its natural-digit policies retrain at least as well
+DEFAULT_POLICY_OPTIMIZER = dict(type='Adam', lr=0.01, betas=(0.5, 0.999), weight_decay=0.0)
 DEFAULT_CONTROL_VARIATE = dict(hidden=100)
 DEFAULT_CV_OPTIMIZER = dict(type='Adam', lr=0.005, betas=(0.9, 0.999), weight_decay=0.0)
 #: keys of ``init``: the starting selection logit, apply probability, level of every op,

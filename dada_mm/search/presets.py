@@ -116,7 +116,7 @@ _DEFAULT = dict(
 #: ``preset`` -> the estimator, reward and learner sub-configs it fills.
 #: 'default': the settings chosen on the policy-quality benchmark (candidate scoring, the
 #: held-out loss in eval mode, the clean-image baseline, batch credit, per-op sharing,
-#: policy lr 0.02, the RMS-normalised reward). 'paper': the paper's (the official code's,
+#: policy lr 0.01, the RMS-normalised reward). 'paper': the paper's (the official code's,
 #: less its documented faults: the hyper-gradient keeps DARTS' learning-rate factor and p,
 #: m are clamped after each step): RELAX with per-image credit, no baseline, no per-op
 #: sharing, no reward normalisation, the held-out loss in train mode, Adam lr 0.005 for the
