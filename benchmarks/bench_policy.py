@@ -17,7 +17,8 @@ digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
    * ``randaugment``: mmpretrain's RandAugment (timm_increasing, 2 ops, magnitude 9,
      std 0.5: rand-m9-mstd0.5);
    * ``dada-cifar10``: the paper's published CIFAR-10 policy;
-   * ``searched``: the search's top-25 policy file;
+   * ``searched``: the search's policy file (its top 25 unless ``top_k`` is in the hook
+     options);
    * ``op`` (planted variants only): the op that undoes the shift, alone, at the shift's
      level with p = 0.5: what the right answer is worth, the reference a search is
      measured against.
@@ -196,8 +197,8 @@ def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural
                      hparams=dict(pad_val=0, interpolation='bicubic'))]
     if arm == 'dada-cifar10':
         return [dict(type='DADAAugment', policy='dada-cifar10')]
-    if arm == 'searched':
-        return [dict(type='DADAAugment', policy=policy_file, top_k=25)]
+    if arm == 'searched':  # every sub-policy of the file: the hook's top_k (25 by default)
+        return [dict(type='DADAAugment', policy=policy_file)]
     if arm == 'op':
         return [dict(type='DADAAugment', policy=undoing_op_policy(variant))]
     raise ValueError(f'unknown arm {arm!r}; choose from {list(ARMS)}')

@@ -82,14 +82,17 @@ def _arm_rows(variant: str, rows: Sequence[Dict], arms: Sequence[str], metric: s
 
 
 def arm_names(data: Dict) -> Dict[str, str]:
-    """``ARM_NAMES`` with the start arm's p and levels as the file's search began."""
+    """``ARM_NAMES`` with the start arm's p and levels as the file's search began, and the
+    searched arm's size (the hook's ``top_k``)."""
     init = search_init(data['args'].get('hook_options'))
+    top_k = (data['args'].get('hook_options') or {}).get('top_k', 25)
     prob, level = init.get('prob', 0.5), init.get('magnitude', 0.5)
     start = (f'p = m = {prob:g}' if prob == level else f'p = {prob:g}, m = {level:g}')
     if init.get('signed_magnitude') is not None:
         start += f', the signed ops at m = {init["signed_magnitude"]:g}'
     return dict(ARM_NAMES, start=f"start (the search's starting point: 105 sub-policies, "
-                                 f'{start})')
+                                 f'{start})',
+                searched=f"searched (the search's top-{top_k} policy)")
 
 
 def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
