@@ -19,6 +19,9 @@ digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
    * ``dada-cifar10``: the paper's published CIFAR-10 policy;
    * ``searched``: the search's policy file (its top 25 unless ``top_k`` is in the hook
      options);
+   * ``random25``: 25 sub-policies of that file drawn at random (seeded by the run's
+     seed), with their learnt p and levels: the control for the search's ranking (the file
+     must hold more than 25: ``--hook-options '{"top_k": 105}'``);
    * ``op`` (planted variants only): the op that undoes the shift, alone, at the shift's
      level with p = 0.5: what the right answer is worth, the reference a search is
      measured against.
@@ -54,7 +57,12 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # (benchmarks/provenance.py)
 
-ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched', 'op')
+ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched',
+        'random25', 'op')
+#: arms that retrain with the search's policy file
+SEARCH_ARMS = ('searched', 'random25')
+#: how many sub-policies the 'random25' arm draws
+RANDOM_SUBSET = 25
 PLANTED_ARMS = ('none', 'searched', 'op')
 #: arms that exist only where a shift is planted
 PLANTED_ONLY_ARMS = ('op', )
@@ -197,7 +205,8 @@ def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural
                      hparams=dict(pad_val=0, interpolation='bicubic'))]
     if arm == 'dada-cifar10':
         return [dict(type='DADAAugment', policy='dada-cifar10')]
-    if arm == 'searched':  # every sub-policy of the file: the hook's top_k (25 by default)
+    if arm in SEARCH_ARMS:  # every sub-policy of the file: the hook's top_k (25 by default);
+        # 'random25' swaps in its subset when it runs (run_retrain), once the file exists
         return [dict(type='DADAAugment', policy=policy_file)]
     if arm == 'op':
         return [dict(type='DADAAugment', policy=undoing_op_policy(variant))]
@@ -290,12 +299,31 @@ def run_search(job: Dict) -> Dict:
     return out
 
 
+def random_subset(policy_file: str, seed: int) -> List[List[Dict]]:
+    """The ``random25`` arm's policy: :data:`RANDOM_SUBSET` sub-policies of the search's
+    file, drawn without replacement by ``seed``, with their learnt p and levels."""
+    import numpy as np
+
+    from dada_mm.policy.policy_file import load_policy_file
+    subs = load_policy_file(policy_file)['sub_policies']
+    if len(subs) <= RANDOM_SUBSET:
+        raise ValueError(f"arm 'random25' draws {RANDOM_SUBSET} of the search's sub-policies, "
+                         f'but {policy_file} holds {len(subs)}: export more with '
+                         '--hook-options \'{"top_k": 105}\'')
+    pick = sorted(np.random.default_rng(seed).choice(len(subs), RANDOM_SUBSET, replace=False))
+    return [subs[int(i)] for i in pick]
+
+
 def run_retrain(job: Dict) -> Dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     import dada_mm  # noqa: F401
     t0 = time.perf_counter()
+    if job['arm'] == 'random25':
+        for t in job['cfg']['train_dataloader']['dataset']['pipeline']:
+            if t['type'] == 'DADAAugment':
+                t['policy'] = random_subset(t['policy'], job['seed'])
     runner = Runner.from_cfg(Config(job['cfg']))
     runner.train()
     metrics = runner.test()
@@ -431,7 +459,8 @@ def main(argv=None) -> Dict:
                   if variant == 'natural' else PLANTED_ARMS)
         return [a for a in chosen if a in args.arms]
 
-    needs_search = args.search_only or any('searched' in arms_of(v) for v in args.variants)
+    needs_search = args.search_only or any(a in SEARCH_ARMS for v in args.variants
+                                           for a in arms_of(v))
     search_jobs = [dict(variant=v, seed=s,
                         cfg=search_cfg(args, root, v, s, osp.join(work, f'search_{v}_{s}')))
                    for v in args.variants for s in args.seeds] if needs_search else []

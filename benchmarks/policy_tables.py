@@ -46,6 +46,7 @@ ARM_NAMES = {
     'randaugment': 'RandAugment (mmpretrain, rand-m9-mstd0.5, 2 ops)',
     'dada-cifar10': "dada-cifar10 (the paper's published CIFAR-10 policy)",
     'searched': "searched (the search's top-25 policy)",
+    'random25': "random 25 (25 of the search's sub-policies drawn at random, learnt p and levels)",
     'op': 'the undoing op alone (p 0.5, the shift\'s level)',
 }
 

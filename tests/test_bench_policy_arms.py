@@ -61,6 +61,31 @@ def test_start_arm_is_the_searchs_starting_policy():
             assert o['magnitude'] == (0.75 if o['op'] in signed else 0.5), o
 
 
+def test_random25_arm_draws_25_of_the_files_sub_policies(tmp_path):
+    """The control for the search's ranking: 25 distinct sub-policies of the file, with
+    their p and levels unchanged, the same for a seed and different across seeds; a file
+    of 25 (the hook's default top_k) is refused, naming the option that exports more."""
+    from dada_mm.policy.policy_file import save_policy_file
+    from dada_mm.search_space import SUB_POLICIES
+    subs = [[dict(op=op, prob=round(0.01 * (k % 97), 2), magnitude=round(0.005 * k, 3))
+             for op in pair] for k, pair in enumerate(SUB_POLICIES)]
+    path = str(tmp_path / 'all.json')
+    save_policy_file(path, subs, {})
+    picked = bench_policy.random_subset(path, seed=3)
+    assert len(picked) == 25
+    keys = [tuple((o['op'], o['prob'], o['magnitude']) for o in sub) for sub in picked]
+    every = {tuple((o['op'], o['prob'], o['magnitude']) for o in sub) for sub in subs}
+    assert len(set(keys)) == 25 and set(keys) <= every
+    assert picked == bench_policy.random_subset(path, seed=3)
+    assert picked != bench_policy.random_subset(path, seed=4)
+    (t, ) = bench_policy.arm_transforms('random25', path)
+    assert t == dict(type='DADAAugment', policy=path)
+    top = str(tmp_path / 'top.json')
+    save_policy_file(top, subs[:25], {})
+    with pytest.raises(ValueError, match='"top_k": 105'):
+        bench_policy.random_subset(top, seed=0)
+
+
 def test_planted_level_criterion_counts_from_the_start_level():
     def verdict(level, start=None):
         info = dict(selection_ratio=2.0, in_top25=10, in_top25_chance=3.3, mean_prob=0.9,
