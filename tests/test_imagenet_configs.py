@@ -132,6 +132,8 @@ def test_pretraining_config_searches_then_freezes(tmp_path, repo_root, configs):
     run(repo_root, cfg, wd)
     doc = json.load(open(osp.join(wd, 'dada_policy.json')))
     assert len(doc['sub_policies']) == 25 and doc['meta']['frozen'] is True
+    # updating every 4th step, the config keeps policy lr 0.02 over the hook's default 0.01
+    assert doc['meta']['search']['policy_optimizer']['lr'] == 0.02
     ckpt = torch.load(osp.join(wd, 'epoch_2.pth'))
     assert ckpt['dada_search']['frozen_policy'] == doc['sub_policies']
     # 18 training images (6 held out) -> 5 iterations per epoch; only epoch 1 searches,
