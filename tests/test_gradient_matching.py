@@ -306,3 +306,62 @@ def test_both_signs_score_a_signed_candidate_as_the_mean_of_its_two_signs(
                                        learner, 'rgb')
 
     check_both_signs(make_learner, score)
+
+
+@pytest.mark.parametrize('norm', ['running', 'batch'])
+def test_the_held_out_logit_gradient_equals_the_full_backward_in_that_layer(classifier,
+                                                                            norm):
+    """One forward pass gives the held-out gradient in the logit layer that the backward
+    through the whole network gives (``validation_gradient``), and the same loss; train
+    mode leaves the running statistics as they were."""
+    from dada_mm.search.bilevel import validation_gradient
+    from dada_mm.search.gradient_matching import held_out_logit_gradient
+    model, images, samples = classifier
+    batch = {'inputs': images.flip(0), 'data_samples': samples[::-1]}
+    params = trainable_parameters(model)
+    buffers = {n: b.clone() for n, b in model.named_buffers()}
+    ref, ref_loss = validation_gradient(model, batch, params, norm=norm)
+    got, loss = held_out_logit_gradient(model, batch, params, norm=norm)
+    assert set(got) == {'head.fc.weight', 'head.fc.bias'}
+    for name in got:
+        assert got[name].abs().max() > 1e-3  # not a vanishing gradient
+        torch.testing.assert_close(got[name], ref[name], rtol=1e-9, atol=1e-12)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert model.training
+    for n, b in model.named_buffers():
+        torch.testing.assert_close(b, buffers[n], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"norm must be 'batch' or 'running', got 'eval'"):
+        held_out_logit_gradient(model, batch, params, norm='eval')
+
+
+def test_the_match_step_scores_with_the_one_pass_held_out_gradient(classifier, monkeypatch):
+    """The candidate step with ``reward='match'`` never runs the full held-out backward,
+    and its rewards are those that the full backward's gradient gives."""
+    from types import SimpleNamespace
+
+    from dada_mm.search import bilevel_reward
+    from dada_mm.search.bilevel import validation_gradient
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner
+    model, images, samples = classifier
+    params = trainable_parameters(model)
+    step = SimpleNamespace(images=images, data_samples=samples, device=torch.device('cpu'),
+                           lr=0.1, weights={n: p.detach().clone() for n, p in params.items()})
+    val = {'inputs': images.flip(0), 'data_samples': samples[::-1]}
+
+    def rewards():
+        learner = PolicyLearner(LearnerConfig(estimator_options=dict(
+            reward='match', num_images=4)), torch.device('cpu'), seed=3)
+        scorer = bilevel_reward.BilevelReward(held_out_norm='running')
+        return scorer.score_candidates(model, step, val, learner, 'rgb')[0]
+
+    def no_full_backward(*args, **kwargs):
+        raise AssertionError('the full held-out backward ran')
+
+    monkeypatch.setattr(bilevel_reward, 'validation_gradient', no_full_backward)
+    one_pass = rewards()
+    monkeypatch.setattr(bilevel_reward, 'held_out_logit_gradient', validation_gradient)
+    full = rewards()
+    assert one_pass.per_image.shape == (4, 16)
+    assert one_pass.per_image.std() > 0
+    torch.testing.assert_close(one_pass.per_image, full.per_image, rtol=1e-7, atol=1e-10)
+    assert one_pass.val_loss == pytest.approx(full.val_loss, rel=1e-12)

@@ -33,7 +33,7 @@ from .bilevel import (
 )
 from .candidates import CandidateSet, SignMirror
 from .distributions import PolicySample
-from .gradient_matching import match_scores
+from .gradient_matching import held_out_logit_gradient, match_scores
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
@@ -271,7 +271,10 @@ class BilevelReward:
             raise ValueError("the candidate reward 'auto' is resolved for a model by "
                              'DADASearchHook (gradient_matching.resolve_reward); build the '
                              "estimator with reward='match', 'dot' or 'cos_class'")
-        v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch)
+        # match reads v in the logit layer alone: one forward pass of the held-out batch
+        # gives it exactly, without the backward through the whole network
+        gradient = held_out_logit_gradient if est.reward == 'match' else None
+        v, radius, xi, val_loss = self.held_out_direction(model, step, val_batch, gradient)
         s = min(est.num_images, step.images.shape[0])
         cand, mirror, image, op_indices, b, levels, signs, centers = draw_candidates_of(
             learner, s)

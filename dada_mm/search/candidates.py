@@ -282,9 +282,10 @@ class CandidateEstimator(PolicyGradientEstimator):
         reward: what ``DADASearchHook`` scores a candidate by (lower is better):
             ``'match'``: the policy's expected gradient matched to the held-out gradient
             on a classifier's logit layer (``gradient_matching.py``), one forward pass per
-            candidate. ``'dot'``: the paper's second-order reward, ``-xi`` times the inner
-            product of the candidate's loss gradient with the held-out gradient, by
-            central finite differences (two forward passes, no per-sample gradients);
+            candidate and one of the held-out batch, no backward. ``'dot'``: the
+            paper's second-order reward, ``-xi`` times the inner product of the
+            candidate's loss gradient with the held-out gradient, by central finite
+            differences (two forward passes, no per-sample gradients);
             any model, detectors included. ``'cos_class'``: minus the cosine between the
             candidate's own loss gradient and the held-out gradient of its class (Deep
             AutoAugment's form, from per-sample gradients; images of a class absent from

@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bilevel import classification_logits
+from .bilevel import _at_least_float32, classification_logits, clone_buffers, labels_of
 from .candidates import PATTERNS, CandidateSet, SignMirror
 
 __all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
-           'resolve_reward', 'logit_layer_parts', 'held_out_matrix', 'matching_direction',
-           'policy_weights', 'match_scores']
+           'resolve_reward', 'logit_layer_parts', 'held_out_logit_gradient', 'held_out_matrix',
+           'matching_direction', 'policy_weights', 'match_scores']
 
 #: mmpretrain heads whose last plain ``nn.Linear`` outputs the logits by construction:
 #: ``reward='auto'`` picks ``'match'`` for these alone (another head, such as DeiT's
@@ -142,16 +142,69 @@ def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
         handle.remove()
         model.train(was_training)
     z = captured.get('z')
-    if z is None or z.shape != logits.shape or not torch.allclose(
-            z.float(), logits.float(), rtol=1e-4, atol=1e-5):
-        raise ValueError(f"reward='match' needs the head's last nn.Linear ({name}) to "
-                         f'output the logits; {type(model.head).__name__} computes them '
-                         "otherwise (use reward='dot')")
+    _check_logits(name, model, z, logits)
     h, z = captured['h'].float().flatten(1), z.float()
     e = z.softmax(1) - F.one_hot(labels.to(z.device), z.shape[1]).float()
     if linear.bias is not None:
         h = torch.cat([h, h.new_ones(h.shape[0], 1)], 1)
     return e, h
+
+
+def _check_logits(name: str, model: nn.Module, z: Optional[Tensor], logits: Tensor) -> None:
+    if z is None or z.shape != logits.shape or not torch.allclose(
+            z.float(), logits.float(), rtol=1e-4, atol=1e-5):
+        raise ValueError(f"reward='match' needs the head's last nn.Linear ({name}) to "
+                         f'output the logits; {type(model.head).__name__} computes them '
+                         "otherwise (use reward='dot')")
+
+
+def held_out_logit_gradient(model: nn.Module, val_batch: Dict, params: Dict[str, Tensor],
+                            norm: str = 'running') -> Tuple[Dict[str, Tensor], float]:
+    """The held-out gradient in the logit layer alone, and L_val, from one forward pass.
+
+    ``'match'`` reads ``v`` in the logit layer only, where the mean cross-entropy's
+    gradient is ``sum_j outer(e_j, h_j) / B`` in closed form (``logit_layer_parts``), so
+    the backward pass through the whole network that ``bilevel.validation_gradient`` makes
+    is not needed. Same signature and the same values (for that layer) as
+    ``validation_gradient``: ``norm`` ``'running'`` evaluates the held-out batch in eval
+    mode, ``'batch'`` in train mode on copies of the buffers (the running statistics stay
+    untouched); either way the layer's input ``h`` does not depend on its own weights.
+    """
+    if norm not in ('batch', 'running'):
+        raise ValueError(f"norm must be 'batch' or 'running', got {norm!r}")
+    name, linear = logit_layer(model)
+    missing = [f'{name}.{p}' for p, _ in linear.named_parameters()
+               if f'{name}.{p}' not in params]
+    if missing:
+        raise ValueError(f"reward='match' needs the logit layer's parameters {missing} among "
+                         f'the trainable parameters')
+    captured = {}
+
+    def keep(module, args, output):
+        captured['h'], captured['z'] = args[0].detach(), output.detach()
+
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    handle = linear.register_forward_hook(keep)
+    try:
+        with torch.no_grad():
+            logits = classification_logits(model, clone_buffers(model), val_batch['inputs'],
+                                           val_batch['data_samples'])
+    finally:
+        handle.remove()
+        model.train(was_training)
+    _check_logits(name, model, captured.get('z'), logits)
+    logits = _at_least_float32(logits)
+    labels = labels_of(val_batch['data_samples']).to(logits.device)
+    loss = F.cross_entropy(logits, labels)
+    e = (logits.softmax(1) - F.one_hot(labels, logits.shape[1]).to(logits.dtype))
+    e = e / logits.shape[0]                                      # the batch mean's factor
+    h = captured['h'].flatten(1).to(e.dtype)
+    v = {f'{name}.weight': (e.T @ h).reshape(linear.weight.shape).to(linear.weight.dtype)}
+    if linear.bias is not None:
+        v[f'{name}.bias'] = e.sum(0).to(linear.bias.dtype)
+    return v, float(loss)
 
 
 def held_out_matrix(model: nn.Module, v: Dict[str, Tensor]) -> Tensor:
