@@ -23,10 +23,10 @@ train_dataloader = dict(
 # The cost of the search (docs/benchmarks.md, "Candidate scoring against RELAX"): the policy
 # is updated every `update_interval` iterations, on a held-out batch half the training batch
 # (32), by the default candidate scoring (8 images per update; its reward 'auto' is 'match'
-# on this classifier). Measured on the CPU (ResNet-50, 112 px): 1.126x plain pretraining end
-# to end (RELAX the same way: 1.139x); on the planted shifts of the policy benchmark, with
-# these settings, 23 of 42 searches find the op (at the same cost 'dot' scoring 4 images
-# finds 16). Updating every 4th step the policy takes a quarter of the steps, so it keeps
+# on this classifier). Measured on the CPU (ResNet-50, 112 px): about 1.07x plain
+# pretraining end to end (RELAX the same way: 1.14x); on the planted shifts of the policy
+# benchmark, with these settings, 23 of 42 searches find the op ('dot' scoring 4 images,
+# 1.11x: 16). Updating every 4th step the policy takes a quarter of the steps, so it keeps
 # policy lr 0.02: there 0.02 finds 23 of 42 and the hook's default 0.01 finds 18.
 update_interval = 4
 policy_optimizer = dict(type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0)
