@@ -294,8 +294,8 @@ class CandidateEstimator(PolicyGradientEstimator):
             (``gradient_matching.resolve_reward``: a classifier whose head's logit layer
             is a trainable ``nn.Linear`` under softmax cross-entropy, with
             ``norm='running'``) and ``'dot'`` elsewhere. On the policy-quality benchmark
-            'match' finds more planted shifts than 'dot' (29 of 42 against 27) at two
-            thirds of its cost per update (docs/benchmarks.md).
+            'match' finds more planted shifts than 'dot' (29 of 42 against 27) at under
+            half its cost per update (docs/benchmarks.md).
         signs: how ``DADASearchHook`` signs a candidate's signed ops (ShearX/Y,
             TranslateX/Y, Rotate): ``'draw'``, one random sign per drawn sub-policy, shared
             by its columns; ``'both'``, every candidate that applies a signed op is scored
