@@ -46,7 +46,14 @@ def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypa
     load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '3',
                                '--warmup', '1', '--device', 'cpu',
                                '--out', str(tmp_path / 'search.json')])
-    pairs = last_line_pairs(capsys)
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    pairs = dict(pair.split('=', 1) for pair in lines[-1].split())
+    # the amortised costs twice: at the run's own q and at q = 1, one row per setting each
+    fixed = lines.index('the same with the iterations without an update at a plain step '
+                        '(q = 1):')
+    assert [line.split(':')[0].strip() for line in lines[fixed + 1:fixed + 4]] == [
+        'second order', 'first order', 'candidates order']
     names = ('second_order', 'first_order', 'candidates')
     assert set(pairs) == {f'{n}_ratio' for n in names} | {f'{n}_no_update_ratio'
                                                             for n in names}
@@ -62,6 +69,15 @@ def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypa
         # plus the augmentation, too close to 1 to order in one round on a loaded machine
         assert math.isfinite(search) and search > 1.0
         assert math.isfinite(no_update) and no_update > 0
+
+
+def test_the_amortised_costs_are_the_stated_averages():
+    """(r + (n - 1) q) / n per iteration and the epochs' weighted mean end to end, against
+    hand-computed values (r = 3.4, q = 0.6, 100 epochs searching in the first 20)."""
+    cells = load('bench_search').amortised_cells(3.4, 0.6, 100, 20)
+    # n=4: (3.4 + 3 * 0.6) / 4 = 1.3; end to end (80 * 0.6 + 20 * 1.3) / 100 = 0.74
+    assert cells == ('n=1: 3.40 / 1.160,  n=2: 2.00 / 0.880,  n=4: 1.30 / 0.740,  '
+                     'n=8: 0.95 / 0.670')
 
 
 def test_bench_augment_prints_ratios(capsys):
