@@ -174,7 +174,6 @@ def timed(fn, device, repeats, warmup):
     return statistics.median(times)
 
 
-
 def amortised_cells(r: float, q: float, total: int, searched: int) -> str:
     """Per-iteration cost ``(r + (n - 1) q) / n`` of updating every n-th step, and the
     end-to-end cost of ``total`` epochs searching in the first ``searched`` (the
@@ -185,6 +184,7 @@ def amortised_cells(r: float, q: float, total: int, searched: int) -> str:
         end_to_end = ((total - searched) * q + searched * per_iter) / total
         cells.append(f'n={n}: {per_iter:.2f} / {end_to_end:.3f}')
     return ',  '.join(cells)
+
 
 def time_once(fn, device) -> float:
     sync(device)

@@ -33,9 +33,16 @@ def load(name):
     return module
 
 
+def printed_lines(capsys):
+    return [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def key_value_pairs(line):
+    return dict(pair.split('=', 1) for pair in line.split())
+
+
 def last_line_pairs(capsys):
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
-    return dict(pair.split('=', 1) for pair in lines[-1].split())
+    return key_value_pairs(printed_lines(capsys)[-1])
 
 
 def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypatch,
@@ -46,9 +53,8 @@ def test_bench_search_prints_the_ratios_of_relax_and_candidates(capsys, monkeypa
     load('bench_search').main(['--crop', '32', '--batch-size', '4', '--repeats', '3',
                                '--warmup', '1', '--device', 'cpu',
                                '--out', str(tmp_path / 'search.json')])
-    out = capsys.readouterr().out
-    lines = [line for line in out.splitlines() if line.strip()]
-    pairs = dict(pair.split('=', 1) for pair in lines[-1].split())
+    lines = printed_lines(capsys)
+    pairs = key_value_pairs(lines[-1])
     # the amortised costs twice: at the run's own q and at q = 1, one row per setting each
     fixed = lines.index('the same with the iterations without an update at a plain step '
                         '(q = 1):')

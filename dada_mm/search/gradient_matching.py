@@ -119,13 +119,12 @@ def resolve_reward(reward: str, model: nn.Module, detection: bool,
     return 'dot', why
 
 
-def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
-                      labels: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(e [N, C], h [N, D])`` at the current weights in eval mode (running BatchNorm
-    statistics, so an image's gradient does not depend on the others): image i's
-    cross-entropy gradient in the logit layer's weight is ``outer(e_i, h_i)``; with a bias,
-    ``h`` ends in a column of ones (the bias gradient is ``e_i``). Raises ``ValueError``
-    when that layer's output is not the model's logits."""
+def _logit_layer_forward(model: nn.Module, inputs: Tensor, data_samples: Sequence,
+                         norm: str = 'running') -> Tuple[nn.Linear, Tensor, Tensor]:
+    """``(linear, h [N, D], z [N, C])`` from one no-grad forward pass: the logit layer, its
+    input and its output, checked to be the model's logits (``ValueError`` otherwise).
+    ``norm='running'`` runs in eval mode; ``'batch'`` in the model's own mode on copies of
+    the buffers, so train-mode BatchNorm leaves the running statistics untouched."""
     name, linear = logit_layer(model)
     captured = {}
 
@@ -133,29 +132,38 @@ def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
         captured['h'], captured['z'] = args[0].detach(), output.detach()
 
     was_training = model.training
-    model.eval()
+    if norm == 'running':
+        model.eval()
     handle = linear.register_forward_hook(keep)
     try:
         with torch.no_grad():
-            logits = classification_logits(model, None, inputs, data_samples)
+            tensors = clone_buffers(model) if norm == 'batch' else None
+            logits = classification_logits(model, tensors, inputs, data_samples)
     finally:
         handle.remove()
         model.train(was_training)
     z = captured.get('z')
-    _check_logits(name, model, z, logits)
-    h, z = captured['h'].float().flatten(1), z.float()
-    e = z.softmax(1) - F.one_hot(labels.to(z.device), z.shape[1]).float()
-    if linear.bias is not None:
-        h = torch.cat([h, h.new_ones(h.shape[0], 1)], 1)
-    return e, h
-
-
-def _check_logits(name: str, model: nn.Module, z: Optional[Tensor], logits: Tensor) -> None:
     if z is None or z.shape != logits.shape or not torch.allclose(
             z.float(), logits.float(), rtol=1e-4, atol=1e-5):
         raise ValueError(f"reward='match' needs the head's last nn.Linear ({name}) to "
                          f'output the logits; {type(model.head).__name__} computes them '
                          "otherwise (use reward='dot')")
+    return linear, captured['h'].flatten(1), z
+
+
+def logit_layer_parts(model: nn.Module, inputs: Tensor, data_samples: Sequence,
+                      labels: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(e [N, C], h [N, D])`` at the current weights in eval mode (running BatchNorm
+    statistics, so an image's gradient does not depend on the others): image i's
+    cross-entropy gradient in the logit layer's weight is ``outer(e_i, h_i)``; with a bias,
+    ``h`` ends in a column of ones (the bias gradient is ``e_i``). Raises ``ValueError``
+    when that layer's output is not the model's logits."""
+    linear, h, z = _logit_layer_forward(model, inputs, data_samples)
+    h, z = h.float(), z.float()
+    e = z.softmax(1) - F.one_hot(labels.to(z.device), z.shape[1]).float()
+    if linear.bias is not None:
+        h = torch.cat([h, h.new_ones(h.shape[0], 1)], 1)
+    return e, h
 
 
 def held_out_logit_gradient(model: nn.Module, val_batch: Dict, params: Dict[str, Tensor],
@@ -178,29 +186,14 @@ def held_out_logit_gradient(model: nn.Module, val_batch: Dict, params: Dict[str,
     if missing:
         raise ValueError(f"reward='match' needs the logit layer's parameters {missing} among "
                          f'the trainable parameters')
-    captured = {}
-
-    def keep(module, args, output):
-        captured['h'], captured['z'] = args[0].detach(), output.detach()
-
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    handle = linear.register_forward_hook(keep)
-    try:
-        with torch.no_grad():
-            logits = classification_logits(model, clone_buffers(model), val_batch['inputs'],
-                                           val_batch['data_samples'])
-    finally:
-        handle.remove()
-        model.train(was_training)
-    _check_logits(name, model, captured.get('z'), logits)
+    _, h, logits = _logit_layer_forward(model, val_batch['inputs'],
+                                        val_batch['data_samples'], norm)
     logits = _at_least_float32(logits)
     labels = labels_of(val_batch['data_samples']).to(logits.device)
     loss = F.cross_entropy(logits, labels)
     e = (logits.softmax(1) - F.one_hot(labels, logits.shape[1]).to(logits.dtype))
     e = e / logits.shape[0]                                      # the batch mean's factor
-    h = captured['h'].flatten(1).to(e.dtype)
+    h = h.to(e.dtype)
     v = {f'{name}.weight': (e.T @ h).reshape(linear.weight.shape).to(linear.weight.dtype)}
     if linear.bias is not None:
         v[f'{name}.bias'] = e.sum(0).to(linear.bias.dtype)
