@@ -139,6 +139,8 @@ def build_detector_runner(args, work_dir, data_root):
     hook = cfg.custom_hooks[0]
     hook.reward = dict(type='BilevelReward', fixed_val_batch=True)
     hook.update_interval = 1  # the timed search iteration updates the policy
+    if args.det_reward:
+        hook.estimator = dict(hook.estimator, reward=args.det_reward)
     # the cost does not depend on the learning rate; at the config's, a from-scratch R-50
     # trained on one repeated batch diverges and the updates would be skipped
     cfg.optim_wrapper.optimizer.lr = 1e-4
@@ -275,6 +277,9 @@ def main(argv=None):
                         choices=['retinanet', 'faster-rcnn', 'mask-rcnn'],
                         help='time this detector\'s configs/<detector>_dada-search_coco.py '
                         'instead of the classifier config')
+    parser.add_argument('--det-reward', default=None, choices=['dot', 'match'],
+                        help="--detector: the candidates' reward (default: the config's, "
+                        "'auto', which is 'dot' on a detector)")
     parser.add_argument('--det-scale', type=int, nargs=2, default=(512, 384),
                         metavar=('W', 'H'), help='--detector: image size (Resize scale)')
     parser.add_argument('--out', default=None,

@@ -65,9 +65,11 @@ def detector_cfg(root: str, work_dir: str, hook: dict, sizes=((80, 64), (64, 48)
 CANDIDATES = dict(type='candidates', num_images=2, num_draws=2, magnitude_ops=1)
 
 
-def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path):
+@pytest.mark.parametrize('reward', ['auto', 'match'])
+def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path, reward):
     from mmengine.runner import Runner
-    cfg = detector_cfg(shapes, str(tmp_path), dict(search_epochs=1, estimator=CANDIDATES,
+    estimator = CANDIDATES if reward == 'auto' else dict(CANDIDATES, reward=reward)
+    cfg = detector_cfg(shapes, str(tmp_path), dict(search_epochs=1, estimator=estimator,
                                                    top_k=5))
     runner = Runner.from_cfg(cfg)
     hook = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
@@ -81,8 +83,9 @@ def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path):
         written = json.load(f)
     assert len(written['sub_policies']) == 5 and written['meta']['frozen']
     # the default candidate reward 'auto' is the second-order 'dot' on a detector
-    assert hook.learner.estimator.reward == 'dot'
-    assert written['meta']['search']['candidate_reward'] == 'dot'
+    expected = 'dot' if reward == 'auto' else reward
+    assert hook.learner.estimator.reward == expected
+    assert written['meta']['search']['candidate_reward'] == expected
 
 
 def _policy_after(cfg):
@@ -146,10 +149,65 @@ def test_a_candidate_reward_is_the_derivative_of_its_own_detector_loss(shapes):
     torch.testing.assert_close(h, exact, rtol=1e-4, atol=1e-7)
 
 
+def test_match_scores_on_a_detector_are_the_derivative_of_the_gradient_cosine(shapes):
+    """``detection_match_scores`` (finite differences along v and along g_bar) against the
+    exact ``<g_c, u>``, ``u = d cos(g_bar, v) / d g_bar``, from autograd's per-image
+    gradients; and each score is the cosine's derivative in its row's weight (a flipped
+    sign or a dropped term fails)."""
+    from mmengine.runner import Runner
+
+    from dada_mm.search.bilevel import trainable_parameters
+    from dada_mm.search.detection import (
+        detection_finite_differences,
+        detection_match_scores,
+        per_image_detector_losses,
+    )
+    torch.manual_seed(0)
+    runner = Runner.from_cfg(detector_cfg(shapes, '/tmp/unused', dict(estimator=CANDIDATES)))
+    model = runner.model.double()
+    model.eval()
+    batch = next(iter(runner.train_dataloader))
+    inputs = [x.double() for x in batch['inputs']]
+    samples = batch['data_samples']
+    params = trainable_parameters(model)
+    names = list(params)
+    v = {n: torch.randn_like(p) for n, p in params.items()}
+    weights = {n: p.detach().clone() for n, p in params.items()}
+    row_weights = torch.arange(len(inputs), 0, -1, dtype=torch.float64)
+    row_weights /= row_weights.sum()
+    dots_v = detection_finite_differences(model, weights, v, 1e-7 / float(
+        torch.sqrt(sum((t ** 2).sum() for t in v.values()))), inputs, copy.deepcopy(samples))
+    scores = detection_match_scores(model, weights, v, dots_v, 1e-7, inputs,
+                                    copy.deepcopy(samples), row_weights)
+    rows = []
+    for i in range(len(inputs)):
+        loss = per_image_detector_losses(model, None, inputs[i:i + 1],
+                                         copy.deepcopy(samples[i:i + 1]))[0]
+        grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+        rows.append(torch.cat([(torch.zeros_like(params[n]) if g is None else g).reshape(-1)
+                               for n, g in zip(names, grads)]))
+    g = torch.stack(rows)
+    v_flat = torch.cat([v[n].reshape(-1) for n in names])
+    g_bar = row_weights @ g
+    cos = g_bar @ v_flat / (g_bar.norm() * v_flat.norm())
+    u = (v_flat / v_flat.norm() - cos * g_bar / g_bar.norm()) / g_bar.norm()
+    exact = g @ u
+    assert exact.abs().max() > 1e-6 and (exact[0] - exact[1]).abs() > 1e-7
+    # (float64 and radii of 1e-7: the two terms of a score nearly cancel, so the
+    # differences must be close to exact)
+    torch.testing.assert_close(scores, exact, rtol=1e-4, atol=1e-9)
+    # the scores are the cosine's derivative in each row's weight: a small step there
+    # changes the cosine by score * step
+    step = 1e-4
+    moved = (row_weights + step * torch.eye(len(inputs))[0]) @ g
+    new_cos = moved @ v_flat / (moved.norm() * v_flat.norm())
+    torch.testing.assert_close((new_cos - cos) / step, scores[0], rtol=1e-2, atol=1e-9)
+
+
 @pytest.mark.parametrize('hook,match', [
     (dict(estimator='relax'), r"on a detector needs estimator='candidates'"),
-    (dict(estimator=dict(CANDIDATES, reward='cos_class')), r"reward='dot', got 'cos_class'"),
-    (dict(estimator=dict(CANDIDATES, reward='match')), r"reward='dot', got 'match'"),
+    (dict(estimator=dict(CANDIDATES, reward='cos_class')),
+     r"reward='match' or 'dot', got 'cos_class'"),
 ])
 def test_unsupported_detector_searches_are_refused_naming_the_option(shapes, tmp_path, hook,
                                                                      match):

@@ -282,7 +282,10 @@ class CandidateEstimator(PolicyGradientEstimator):
         reward: what ``DADASearchHook`` scores a candidate by (lower is better):
             ``'match'``: the policy's expected gradient matched to the held-out gradient
             on a classifier's logit layer (``gradient_matching.py``), one forward pass per
-            candidate and one of the held-out batch, no backward. ``'dot'``: the
+            candidate and one of the held-out batch, no backward; on a detector the
+            same objective in all trainable weights, from one backward pass of the
+            candidates' losses and two more forward passes per candidate
+            (``detection.detection_match_scores``). ``'dot'``: the
             paper's second-order reward, ``-xi`` times the inner product of the
             candidate's loss gradient with the held-out gradient, by central finite
             differences (two forward passes, no per-sample gradients);

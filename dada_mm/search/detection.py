@@ -19,14 +19,17 @@ positives (``avg_factor``), which couples the images of a batch. So here:
   without boxes stays in the batch (``FilterAnnotations`` would skip it) and trains, and is
   scored, on its background.
 
-The candidate-scoring estimator with the ``'dot'`` reward is the supported search here (it
-needs per-image losses only); RELAX, REINFORCE and Gumbel-ST need the input gradient of a
-stacked batch, ``'cos_class'`` per-class held-out gradients and ``'match'`` a classifier's
-logit layer, which a detector has not.
+The candidate-scoring estimator is the supported search here, with the ``'dot'`` reward
+(the default: per-image losses only) or ``'match'`` (the classifier's gradient-matching
+objective taken in all trainable weights, :func:`detection_match_scores`: one backward
+pass and two more forward passes per candidate); RELAX, REINFORCE and Gumbel-ST need the
+input gradient of a stacked batch and ``'cos_class'`` per-class held-out gradients, which
+a detector has not.
 """
 from __future__ import annotations
 
 import copy
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -35,10 +38,11 @@ from torch.func import functional_call
 
 from ..ops.batched_detection import augment_det_data_samples, box_fields
 from .augment import draw_batch
-from .bilevel import _difference_points, clone_buffers
+from .bilevel import _difference_points, clone_buffers, global_norm
 from .bilevel_reward import StepInput, draw_candidates_of
 from .candidates import CandidateSet
-from .learner import PolicyReward
+from .gradient_matching import policy_weights
+from .learner import PolicyReward, SkipPolicyUpdate
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'detector_validation_gradient', 'detection_finite_differences',
@@ -65,10 +69,10 @@ def check_detector_search(estimator: str, options: Dict, order: str) -> None:
     if estimator != 'candidates':
         raise ValueError(f"DADASearchHook on a detector needs estimator='candidates' (each "
                          f'candidate scored by its own detector loss), got {estimator!r}')
-    if options.get('reward', 'auto') not in ('auto', 'dot'):
+    if options.get('reward', 'auto') not in ('auto', 'dot', 'match'):
         raise ValueError(f"DADASearchHook on a detector needs the candidates' "
-                         f"reward='dot', got {options['reward']!r} ('cos_class' and "
-                         f"'match' need a classifier's class labels and logit layer)")
+                         f"reward='match' or 'dot', got {options['reward']!r} ('cos_class' "
+                         f"needs a classifier's class labels)")
     if order != 'second':
         raise ValueError(f"DADASearchHook on a detector needs reward order='second', got "
                          f'{order!r}')
@@ -145,6 +149,48 @@ def detection_finite_differences(model: nn.Module, weights: Dict[str, Tensor],
     return (losses[0] - losses[1]) / step
 
 
+def detection_match_scores(model: nn.Module, weights: Dict[str, Tensor],
+                           v: Dict[str, Tensor], dots_v: Tensor, fd_epsilon: float,
+                           inputs: Sequence[Tensor], data_samples: Sequence,
+                           row_weights: Tensor, norm: str = 'running') -> Tensor:
+    """[R] ``<g_c, u>`` of the candidate rows: the classifier's ``'match'`` objective
+    ``J = cos(g_bar, v)`` taken in all trainable weights of a detector, with ``g_bar =
+    sum_c row_weights[c] g_c`` the policy's expected training gradient and ``u = dJ /
+    d g_bar`` (``gradient_matching.matching_direction``).
+
+    A detector has no closed-form logit layer, so the products come from its own losses:
+    ``g_bar`` from one backward pass of the weighted candidate losses at ``weights``,
+    ``dots_v`` (``g_c . v``, the ``'dot'`` reward's central differences) given, and
+    ``g_c . g_bar`` from central differences along ``g_bar`` (radius ``fd_epsilon /
+    |g_bar|``). Then ``<g_c, u> = g_c.v / (|v| |g_bar|) - J g_c.g_bar / |g_bar|^2``.
+    Why: ``J`` does not grow with the size of the candidates' gradients, so an op is not
+    rewarded for making images harder (darker, lower in contrast) beyond what matches
+    the held-out gradient's direction, as the ``'dot'`` reward ``g_c . v`` is.
+    """
+    names = list(v)
+    tensors = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        losses = per_image_detector_losses(model, {**tensors, **clone_buffers(model)},
+                                           inputs, data_samples)
+    finally:
+        model.train(was_training)
+    grads = torch.autograd.grad((row_weights.to(losses) * losses).sum(),
+                                [tensors[n] for n in names], allow_unused=True)
+    g_bar = {n: torch.zeros_like(tensors[n]) if g is None else g.detach()
+             for n, g in zip(names, grads)}
+    g_norm = float(global_norm(g_bar))
+    v_norm = float(global_norm(v))
+    if not (math.isfinite(g_norm) and g_norm > 0):
+        raise SkipPolicyUpdate(f'expected candidate gradient norm is {g_norm}')
+    dots_g = detection_finite_differences(model, weights, g_bar, fd_epsilon / g_norm,
+                                          inputs, data_samples, norm=norm)
+    cos = float((row_weights.to(dots_v) * dots_v).sum()) / (g_norm * v_norm)
+    return dots_v / (v_norm * g_norm) - cos * dots_g / g_norm ** 2
+
+
 def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bool,
                            channel_order: str, warp: str, device: torch.device
                            ) -> Tuple[List[Tensor], Optional[List]]:
@@ -184,10 +230,19 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
                                       op_indices, b, levels, signs, centers,
                                       channel_order=channel_order, warp=reward.warp)
     drop_small_boxes(samples)
+    norm = learner.estimator.norm
     h = detection_finite_differences(model, step.weights, v, radius, inputs, samples,
-                                     norm=learner.estimator.norm)
-    if mirror is not None:
-        h = mirror.fold(h)
+                                     norm=norm)
+    if learner.estimator.reward == 'match':
+        row_weights = policy_weights(cand, learner.policy.clamped_probs(cand.eps))
+        row_weights = row_weights.reshape(-1)
+        if mirror is not None:
+            row_weights = mirror.split_weights(row_weights)
+        scores = detection_match_scores(model, step.weights, v, h, reward.fd_epsilon,
+                                        inputs, samples, row_weights, norm=norm)
+        rewards = -(scores if mirror is None else mirror.fold(scores))
+    else:
+        rewards = -xi * (h if mirror is None else mirror.fold(h))
     zeros = torch.zeros_like(learner.policy.magnitudes.detach())
-    return PolicyReward(per_image=(-xi * h).view(s, cand.num_candidates),
+    return PolicyReward(per_image=rewards.view(s, cand.num_candidates),
                         grad_magnitudes=zeros, val_loss=val_loss, h_mean=float(h.mean())), cand
