@@ -202,6 +202,11 @@ def test_match_scores_on_a_detector_are_the_derivative_of_the_gradient_cosine(sh
     moved = (row_weights + step * torch.eye(len(inputs))[0]) @ g
     new_cos = moved @ v_flat / (moved.norm() * v_flat.norm())
     torch.testing.assert_close((new_cos - cos) / step, scores[0], rtol=1e-2, atol=1e-9)
+    # no expected gradient (every weight zero): the update is skipped, not divided by 0
+    from dada_mm.search.learner import SkipPolicyUpdate
+    with pytest.raises(SkipPolicyUpdate, match='expected candidate gradient norm is 0'):
+        detection_match_scores(model, weights, v, dots_v, 1e-7, inputs,
+                               copy.deepcopy(samples), torch.zeros_like(row_weights))
 
 
 @pytest.mark.parametrize('hook,match', [

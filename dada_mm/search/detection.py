@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..ops.batched_detection import augment_det_data_samples, box_fields
+from ..utils.dist import all_ranks
 from .augment import draw_batch
 from .bilevel import _difference_points, clone_buffers, global_norm
 from .bilevel_reward import StepInput, draw_candidates_of
@@ -183,8 +184,10 @@ def detection_match_scores(model: nn.Module, weights: Dict[str, Tensor],
              for n, g in zip(names, grads)}
     g_norm = float(global_norm(g_bar))
     v_norm = float(global_norm(v))
-    if not (math.isfinite(g_norm) and g_norm > 0):
-        raise SkipPolicyUpdate(f'expected candidate gradient norm is {g_norm}')
+    # every rank must take the same branch (the policy step that follows is collective)
+    if not all_ranks(math.isfinite(g_norm) and g_norm > 0, dots_v.device):
+        raise SkipPolicyUpdate(f'expected candidate gradient norm is {g_norm} (on this or '
+                               'another rank)')
     dots_g = detection_finite_differences(model, weights, g_bar, fd_epsilon / g_norm,
                                           inputs, data_samples, norm=norm)
     cos = float((row_weights.to(dots_v) * dots_v).sum()) / (g_norm * v_norm)
