@@ -47,6 +47,7 @@ from .learner import PolicyReward, SkipPolicyUpdate
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'detector_validation_gradient', 'detection_finite_differences',
+           'detection_match_scores',
            'augment_detection_step', 'score_detection_candidates', 'drop_small_boxes',
            'MIN_BOX_SIZE']
 
@@ -219,9 +220,11 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
     """``BilevelReward.score_candidates`` on a detector (``step.images`` a list): the first
     S images of the batch, each under its K candidates (boxes and masks moved with each),
     scored by ``-xi * (f_c(w + R v) - f_c(w - R v)) / 2R`` with f_c the candidate's own
-    detector loss and v the gradient of the detector's held-out loss. Returns the reward
+    detector loss and v the gradient of the detector's held-out loss (``reward='dot'``), or
+    by minus :func:`detection_match_scores` (``reward='match'``). Returns the reward
     (``grad_magnitudes`` zero: the estimator scores the levels) and the candidate set;
-    raises :class:`SkipPolicyUpdate` when v is zero or not finite on some rank."""
+    raises :class:`SkipPolicyUpdate` when v (or, for ``'match'``, the expected candidate
+    gradient) is zero or not finite on some rank."""
     v, radius, xi, val_loss = reward.held_out_direction(
         model, step, val_batch, gradient=detector_validation_gradient)
     s = min(learner.estimator.num_images, len(step.images))
