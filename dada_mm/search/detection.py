@@ -239,6 +239,7 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
     norm = learner.estimator.norm
     h = detection_finite_differences(model, step.weights, v, radius, inputs, samples,
                                      norm=norm)
+    h_folded = h if mirror is None else mirror.fold(h)
     if learner.estimator.reward == 'match':
         row_weights = policy_weights(cand, learner.policy.clamped_probs(cand.eps))
         row_weights = row_weights.reshape(-1)
@@ -248,7 +249,8 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
                                         inputs, samples, row_weights, norm=norm)
         rewards = -(scores if mirror is None else mirror.fold(scores))
     else:
-        rewards = -xi * (h if mirror is None else mirror.fold(h))
+        rewards = -xi * h_folded
     zeros = torch.zeros_like(learner.policy.magnitudes.detach())
     return PolicyReward(per_image=rewards.view(s, cand.num_candidates),
-                        grad_magnitudes=zeros, val_loss=val_loss, h_mean=float(h.mean())), cand
+                        grad_magnitudes=zeros, val_loss=val_loss,
+                        h_mean=float(h_folded.mean())), cand
