@@ -8,6 +8,7 @@ from dada_mm.search.bilevel import (
     directional_derivatives,
     finite_difference_losses,
     labels_of,
+    normalised_by,
     per_sample_losses,
     trainable_parameters,
     validation_gradient,
@@ -137,3 +138,18 @@ def test_forward_only_differences_equal_the_full_ones(tiny_classifier, central):
     assert float(h_fwd.abs().max()) > 0
     for n, b in model.named_buffers():
         assert torch.equal(b, before[n]), n
+
+
+@pytest.mark.parametrize('start_training', [True, False])
+def test_normalised_by_sets_the_mode_inside_and_restores_it_after_an_error(start_training):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    model.train(start_training)
+    with normalised_by(model, 'running'):
+        assert not model.training and not model[1].training
+    assert model.training is start_training
+    with normalised_by(model, 'batch'):  # 'batch' leaves the model's own mode
+        assert model.training is start_training
+    with pytest.raises(RuntimeError, match='inside'):
+        with normalised_by(model, 'running'):
+            raise RuntimeError('inside')
+    assert model.training is start_training and model[1].training is start_training

@@ -21,14 +21,16 @@ BatchNorm running statistics are only updated by the real training step.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-__all__ = ['unwrap_model', 'trainable_parameters', 'clone_buffers', 'classification_logits',
+__all__ = ['unwrap_model', 'trainable_parameters', 'clone_buffers', 'normalised_by',
+           'classification_logits',
            'labels_of', 'per_sample_losses', 'validation_gradient', 'perturbed_weights',
            'global_norm', 'magnitude_grads', 'input_gradient_and_losses',
            'directional_derivatives', 'finite_difference_losses']
@@ -48,6 +50,20 @@ def clone_buffers(model: nn.Module) -> Dict[str, Tensor]:
     """Fresh copies of all buffers, so that train-mode BatchNorm in extra passes updates
     the copies, not the model's running statistics."""
     return {n: b.detach().clone() for n, b in model.named_buffers()}
+
+
+@contextmanager
+def normalised_by(model: nn.Module, norm: str) -> Iterator[nn.Module]:
+    """BatchNorm for the passes inside the block: ``'running'`` puts ``model`` in eval mode
+    (running statistics, so one image's output does not depend on the others), ``'batch'``
+    leaves its mode as it is; the mode is restored on leaving, also after an error."""
+    was_training = model.training
+    if norm == 'running':
+        model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def _at_least_float32(t: Tensor) -> Tensor:
@@ -108,14 +124,9 @@ def validation_gradient(model: nn.Module, val_batch: Dict,
     """
     if norm not in ('batch', 'running'):
         raise ValueError(f"norm must be 'batch' or 'running', got {norm!r}")
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    try:
+    with normalised_by(model, norm):
         logits = _at_least_float32(classification_logits(
             model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
-    finally:
-        model.train(was_training)
     labels = labels_of(val_batch['data_samples']).to(logits.device)
     loss = F.cross_entropy(logits, labels)
     names = list(params)
@@ -220,14 +231,9 @@ def class_gradients(model: nn.Module, val_batch: Dict, params: Dict[str, Tensor]
     Returns ``(classes [C] long, gradients [C, P])``. BatchNorm as in
     :func:`validation_gradient` (``norm``); buffers untouched.
     """
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    try:
+    with normalised_by(model, norm):
         logits = _at_least_float32(classification_logits(
             model, clone_buffers(model), val_batch['inputs'], val_batch['data_samples']))
-    finally:
-        model.train(was_training)
     labels = labels_of(val_batch['data_samples']).to(logits.device)
     losses = F.cross_entropy(logits, labels, reduction='none')
     classes = torch.unique(labels)
@@ -254,9 +260,7 @@ def per_sample_gradient_products(model: nn.Module, inputs: Tensor, data_samples:
     from torch.func import grad, vmap
     params = {n: p.detach() for n, p in trainable_parameters(model).items()}
     buffers = {n: b.detach() for n, b in model.named_buffers()}
-    was_training = model.training
-    model.eval()
-    try:
+    with normalised_by(model, 'running'):
         with torch.no_grad():
             x = model.data_preprocessor({'inputs': inputs, 'data_samples': list(data_samples)},
                                         False)['inputs']
@@ -275,6 +279,4 @@ def per_sample_gradient_products(model: nn.Module, inputs: Tensor, data_samples:
             flat = torch.cat([g[n].reshape(g[n].shape[0], -1) for n in params], dim=1)
             dots.append((flat * directions[rows[start:start + chunk]]).sum(1))
             norms.append(flat.norm(dim=1))
-    finally:
-        model.train(was_training)
     return torch.cat(dots), torch.cat(norms)

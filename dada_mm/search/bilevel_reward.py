@@ -27,6 +27,7 @@ from .bilevel import (
     finite_difference_losses,
     global_norm,
     labels_of,
+    normalised_by,
     per_sample_gradient_products,
     trainable_parameters,
     validation_gradient,
@@ -304,14 +305,9 @@ class BilevelReward:
             cos = fold(h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30))
             rewards = (-cos).view(s, cand.num_candidates)
         else:
-            was_training = model.training
-            if est.norm == 'running':
-                model.eval()
-            try:
+            with normalised_by(model, est.norm):
                 h = finite_difference_losses(model, step.weights, v, radius, inputs,
                                              data_samples, labels, central=True)
-            finally:
-                model.train(was_training)
             h = fold(h)
             rewards = (-xi * h).view(s, cand.num_candidates)
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())

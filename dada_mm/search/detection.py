@@ -39,7 +39,7 @@ from torch.func import functional_call
 from ..ops.batched_detection import augment_det_data_samples, box_fields
 from ..utils.dist import all_ranks
 from .augment import draw_batch
-from .bilevel import _difference_points, clone_buffers, global_norm
+from .bilevel import _difference_points, clone_buffers, global_norm, normalised_by
 from .bilevel_reward import StepInput, draw_candidates_of
 from .candidates import CandidateSet
 from .gradient_matching import policy_weights
@@ -118,14 +118,9 @@ def detector_validation_gradient(model: nn.Module, val_batch: Dict,
     """v = grad_w of the detector's loss on the held-out batch, and that loss; ``norm``:
     'running' evaluates in eval mode, 'batch' in train mode (mmdet's R-50 configs freeze
     BatchNorm either way, ``norm_eval=True``); buffers untouched."""
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    try:
+    with normalised_by(model, norm):
         loss = _detector_loss(model, clone_buffers(model), val_batch['inputs'],
                               val_batch['data_samples'])
-    finally:
-        model.train(was_training)
     names = list(params)
     grads = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
     v = {n: (torch.zeros_like(params[n]) if g is None else g.detach())
@@ -139,15 +134,9 @@ def detection_finite_differences(model: nn.Module, weights: Dict[str, Tensor],
                                  norm: str = 'running') -> Tensor:
     """[N] ``(f_i(w + R v) - f_i(w - R v)) / 2R`` of every image's own detector loss."""
     points, step = _difference_points(weights, direction, radius, central=True)
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    try:
-        with torch.no_grad():
-            losses = [per_image_detector_losses(model, {**w, **clone_buffers(model)},
-                                                inputs, data_samples) for w in points]
-    finally:
-        model.train(was_training)
+    with normalised_by(model, norm), torch.no_grad():
+        losses = [per_image_detector_losses(model, {**w, **clone_buffers(model)},
+                                            inputs, data_samples) for w in points]
     return (losses[0] - losses[1]) / step
 
 
@@ -171,14 +160,9 @@ def detection_match_scores(model: nn.Module, weights: Dict[str, Tensor],
     """
     names = list(v)
     tensors = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
-    try:
+    with normalised_by(model, norm):
         losses = per_image_detector_losses(model, {**tensors, **clone_buffers(model)},
                                            inputs, data_samples)
-    finally:
-        model.train(was_training)
     grads = torch.autograd.grad((row_weights.to(losses) * losses).sum(),
                                 [tensors[n] for n in names], allow_unused=True)
     g_bar = {n: torch.zeros_like(tensors[n]) if g is None else g.detach()

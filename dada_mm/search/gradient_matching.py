@@ -27,7 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .bilevel import _at_least_float32, classification_logits, clone_buffers, labels_of
+from .bilevel import (
+    _at_least_float32,
+    classification_logits,
+    clone_buffers,
+    labels_of,
+    normalised_by,
+)
 from .candidates import PATTERNS, CandidateSet, SignMirror
 
 __all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
@@ -131,17 +137,13 @@ def _logit_layer_forward(model: nn.Module, inputs: Tensor, data_samples: Sequenc
     def keep(module, args, output):
         captured['h'], captured['z'] = args[0].detach(), output.detach()
 
-    was_training = model.training
-    if norm == 'running':
-        model.eval()
     handle = linear.register_forward_hook(keep)
     try:
-        with torch.no_grad():
+        with normalised_by(model, norm), torch.no_grad():
             tensors = clone_buffers(model) if norm == 'batch' else None
             logits = classification_logits(model, tensors, inputs, data_samples)
     finally:
         handle.remove()
-        model.train(was_training)
     z = captured.get('z')
     if z is None or z.shape != logits.shape or not torch.allclose(
             z.float(), logits.float(), rtol=1e-4, atol=1e-5):

@@ -1,0 +1,92 @@
+"""The lookahead-signal benchmark (benchmarks/bench_lookahead_signal.py) at tiny sizes: a
+trial is real SGD from the state (its held-out loss against a hand-written loop), the
+BatchNorm modes do what they say, and the paired statistic by hand.
+
+Imports the benchmark because the benchmark itself is what is tested here.
+"""
+import copy
+import importlib.util
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+pytestmark = pytest.mark.usefixtures('keep_torch_threads')
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        'bench_lookahead_signal', osp.join(REPO, 'benchmarks', 'bench_lookahead_signal.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def setting(bench):
+    torch.set_num_threads(1)
+    x, y = bench.digits_tensors(16)
+    idx = bench.split(y, 4, 2, 0)
+    xt, yt = x[idx['train']], y[idx['train']]
+    xv, yv = x[idx['val']], y[idx['val']]
+    model = bench.build_model(4, 0)
+    (state, ) = bench.train_states(model, xt, yt, [1], 8, 0.05, 0)
+    return model, state, xt, yt, xv, yv
+
+
+def test_paired_t_by_hand(bench):
+    d = np.array([1.0, 2.0, 4.0, 5.0])
+    s = bench.paired_t(d)
+    sd = math.sqrt((4 + 1 + 1 + 4) / 3)
+    assert s['mean'] == pytest.approx(3.0)
+    assert s['se'] == pytest.approx(sd / 2)
+    assert s['t'] == pytest.approx(3.0 / (sd / 2))
+    assert bench.paired_t(-d)['t'] == pytest.approx(-s['t'])
+
+
+def test_trial_is_plain_sgd_from_the_state(bench, setting):
+    """The trial's held-out loss equals a hand-written SGD loop on the same batches, and
+    a trial with other batches (or another op) gives another loss."""
+    model, state, xt, yt, xv, yv = setting
+    batches = [torch.tensor([0, 3, 5, 7]), torch.tensor([1, 2, 8, 9])]
+    seeds = [11, 12]
+    cand = ('Rotate', 0.8)
+    got = bench.trial(model, state, cand, batches, seeds, xt, yt, xv, yv, 0.1, 'train')
+
+    ref = copy.deepcopy(model)
+    bench.load_state(ref, state['tensors'])
+    ref.train()
+    for idx, seed in zip(batches, seeds):
+        x = bench.apply_candidate(xt[idx], cand, sign_seed=seed)
+        loss = F.cross_entropy(ref(bench.normalise(x), mode='tensor'), yt[idx])
+        grads = torch.autograd.grad(loss, list(ref.parameters()))
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), grads):
+                p -= 0.1 * g
+    ref.eval()
+    with torch.no_grad():
+        want = float(F.cross_entropy(ref(bench.normalise(xv), mode='tensor'), yv))
+    assert got == pytest.approx(want, rel=1e-5)
+    clean = bench.trial(model, state, ('clean', 0.0), batches, seeds, xt, yt, xv, yv, 0.1,
+                        'train')
+    assert clean != pytest.approx(got, rel=1e-4)
+
+
+def test_bn_modes(bench, setting):
+    """'train' moves the running statistics, 'train_keepstats' puts them back, 'eval'
+    never moves them; with lr 0 only 'train' changes the held-out loss."""
+    model, state, xt, yt, xv, yv = setting
+    batches, seeds = [torch.arange(8)], [3]
+    bench.load_state(model, state['tensors'])
+    base = bench.held_out_loss(model, xv, yv)
+    losses = {m: bench.trial(model, state, ('Invert', 0.5), batches, seeds, xt, yt, xv, yv,
+                             0.0, m) for m in bench.BN_MODES}
+    assert losses['eval'] == pytest.approx(base, rel=1e-6)
+    assert losses['train_keepstats'] == pytest.approx(base, rel=1e-6)
+    assert abs(losses['train'] - base) > 1e-4
