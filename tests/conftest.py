@@ -25,6 +25,25 @@ def repo_root():
 
 
 @pytest.fixture(scope='session')
+def load_benchmark():
+    """``load(name)``: the script ``benchmarks/<name>.py`` as a module (the tests of a
+    benchmark test the script itself), each loaded once per session."""
+    import importlib.util
+    loaded = {}
+
+    def load(name):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(
+                name, osp.join(REPO, 'benchmarks', f'{name}.py'))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    return load
+
+
+@pytest.fixture(scope='session')
 def shapes_root(tmp_path_factory):
     """A tiny classification set in mmpretrain's folder layout (3 classes, 32 px)."""
     from dada_mm.datasets.synthetic import make_classification_set

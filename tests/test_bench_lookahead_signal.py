@@ -5,27 +5,19 @@ BatchNorm modes do what they say, and the paired statistic by hand.
 Imports the benchmark because the benchmark itself is what is tested here.
 """
 import copy
-import importlib.util
 import math
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 pytestmark = pytest.mark.usefixtures('keep_torch_threads')
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        'bench_lookahead_signal', osp.join(REPO, 'benchmarks', 'bench_lookahead_signal.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark('bench_lookahead_signal')
 
 
 @pytest.fixture(scope='module')

@@ -4,27 +4,18 @@ project's own finite difference and batch gradient (a flipped sign fails both).
 
 Imports the benchmark because the benchmark itself is what is tested here.
 """
-import importlib.util
 import json
 import math
-import os.path as osp
 
 import pytest
 import torch
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
 
 pytestmark = pytest.mark.usefixtures('keep_torch_threads')
 
 
 @pytest.fixture(scope='module')
-def bench():
-    spec = importlib.util.spec_from_file_location(
-        'bench_signal', osp.join(REPO, 'benchmarks', 'bench_signal.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark('bench_signal')
 
 
 def test_paired_statistic_by_hand(bench):
