@@ -113,12 +113,14 @@ def score_shift(model, state, shift: str, data: Dict, args, bn_mode: str) -> Dic
             losses[c].append(trial(model, state, cand, batches, seeds, xt, yt, xvs, yv,
                                    args.trial_lr, bn_mode))
     clean = np.asarray(losses['clean'])
+    # a trial whose loss is not finite (SGD diverged) gives its op a t of nan, ranked last
+    diverged = sorted(c for c, v in losses.items() if not np.isfinite(v).all())
     stats = {op: paired_t(clean - np.asarray(losses[op])) for op in cands if op != 'clean'}
     order = sorted(stats, key=lambda op: -np.nan_to_num(stats[op]['t'], nan=-np.inf))
     return dict(shift=shift, bn_mode=bn_mode, undo_op=undo, undo_level=level,
                 rank=order.index(undo) + 1, undo=stats[undo], top_op=order[0],
                 top_t=stats[order[0]]['t'], order=order, ops=stats,
-                clean_loss=float(clean.mean()))
+                clean_loss=float(clean.mean()), diverged=diverged)
 
 
 def plain_step_seconds(model, xt, yt, batch: int, repeats: int = 5) -> float:
@@ -151,6 +153,11 @@ def report(results: List[Dict], epochs: Sequence[int], args) -> Dict[str, str]:
                 cells.append(f"{r['rank']} ({r['undo']['t']:.1f}; {r['top_op']} "
                              f"{r['top_t']:.1f})")
             print(f'| {s} ({SHIFTS[s][0]}) | ' + ' | '.join(cells) + ' |')
+        bad = sum(bool(r['diverged']) for r in rows)
+        if bad:
+            print(f'  {bad} of {len(rows)} (shift, state) pairs had trials whose SGD diverged '
+                  '(a non-finite held-out loss; those ops rank last): lower --trial-lr')
+        pairs[f'lookahead_{m}_diverged'] = f'{bad}/{len(rows)}'
         pairs[f'lookahead_{m}_first'] = f"{sum(r['rank'] == 1 for r in rows)}/{len(rows)}"
         pairs[f'lookahead_{m}_top3'] = f"{sum(r['rank'] <= 3 for r in rows)}/{len(rows)}"
     return pairs
