@@ -18,7 +18,12 @@ comparison). Kinds:
 * ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
 * ``provenance``: per file, the commit, whether the tree was clean and the command;
 * ``detection``: a ``bench_det_policy.py`` file: bbox mAP per (variant, arm) and the
-  undoing op's statistics per search.
+  undoing op's statistics per search;
+* ``detection_signal``: ``bench_det_signal.py`` files: the undoing op's rank per detector
+  state and shift;
+* ``lookahead_signal``: ``bench_lookahead_signal.py`` files (each labelled): the undoing
+  op's rank (its t; the first op otherwise) per BatchNorm mode and shift, one column per
+  file and network state.
 
 ``python benchmarks/policy_tables.py --update docs/benchmarks.md`` rewrites every block from
 its files; ``--check`` exits 1 when a block differs from what its files give (the tests run
@@ -227,9 +232,49 @@ def detection_signal_table(files: Sequence[Tuple[str, str]]) -> str:
     return '\n'.join(lines)
 
 
+def lookahead_signal_table(files: Sequence[Tuple[str, str]]) -> str:
+    """``bench_lookahead_signal.py`` files, each labelled (files of one label, e.g. one
+    seed run in two BN modes, share its columns): per (BN mode and trial lr, shift) the
+    undoing op's rank among the 15 (bold when first) and its t, with the first op and its
+    t where another leads; one column per (label, network state)."""
+    data = [(load(path), label) for path, label in files]
+    columns = list(dict.fromkeys((label, r['epochs']) for d, label in data
+                                 for r in d['results']))
+    modes = list(dict.fromkeys((r['bn_mode'], d['args']['trial_lr']) for d, _ in data
+                               for r in d['results']))
+    undo = {r['shift']: r['undo_op'] for d, _ in data for r in d['results']}
+    lines = ['| BN (trial lr) | shift (undoing op) | ' + ' | '.join(
+        f'{label}, {e} ep' for label, e in columns) + ' |',
+        '|---|---|' + '---|' * len(columns)]
+    for mode, lr in modes:
+        for shift in undo:
+            cells = []
+            for label, e in columns:
+                rows = [r for d, lab in data if lab == label and d['args']['trial_lr'] == lr
+                        for r in d['results'] if r['bn_mode'] == mode
+                        and r['shift'] == shift and r['epochs'] == e]
+                if not rows:
+                    cells.append('')
+                    continue
+                r = rows[0]
+                t, top_t = r['undo']['t'], r['top_t']
+                if math.isnan(t):  # its SGD diverged (or the op never changed the loss)
+                    cells.append('no finite t')
+                elif r['rank'] == 1:
+                    cells.append(f'**1** ({t:.1f})')
+                else:
+                    top = 'no finite t' if math.isnan(top_t) else f'{top_t:.1f}'
+                    cells.append(f"{r['rank']} ({t:.1f}; {r['top_op']} {top})")
+            if any(cells):
+                lines.append(f'| {mode} ({lr:g}) | {shift} ({undo[shift]}) | '
+                             + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,
               provenance=provenance_table, detection=detection_table,
-              detection_signal=detection_signal_table)
+              detection_signal=detection_signal_table,
+              lookahead_signal=lookahead_signal_table)
 
 
 def parse_spec(spec: str) -> Tuple[str, List[Tuple[str, str]]]:

@@ -5,6 +5,7 @@ BatchNorm modes do what they say, and the paired statistic by hand.
 Imports the benchmark because the benchmark itself is what is tested here.
 """
 import copy
+import json
 import math
 
 import numpy as np
@@ -82,3 +83,19 @@ def test_bn_modes(bench, setting):
     assert losses['eval'] == pytest.approx(base, rel=1e-6)
     assert losses['train_keepstats'] == pytest.approx(base, rel=1e-6)
     assert abs(losses['train'] - base) > 1e-4
+
+
+def test_main_at_tiny_size_writes_its_results(bench, tmp_path, capsys):
+    out = tmp_path / 'lookahead.json'
+    record = bench.main(['--shifts', 'rotate', '--epochs', '1', '--repeats', '2', '--steps',
+                         '1', '--train-per-class', '4', '--val-per-class', '2',
+                         '--bn-modes', 'eval', '--trial-lr', '0.005', '--out', str(out)])
+    saved = json.loads(out.read_text())
+    assert saved['provenance']['command'] and saved['args']['trial_lr'] == 0.005
+    (row, ) = saved['results']
+    assert row['shift'] == 'rotate' and row['undo_op'] == 'Rotate' and row['epochs'] == 1
+    assert sorted(row['order']) == sorted(row['ops']) and len(row['ops']) == 15
+    assert 1 <= row['rank'] <= 15 and row['order'][row['rank'] - 1] == 'Rotate'
+    assert record['summary']['lookahead_eval_first'] in ('0/1', '1/1')
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith('lookahead_eval_diverged=')

@@ -224,6 +224,32 @@ def test_detection_signal_table_on_hand_computed_results(tmp_path, monkeypatch):
                          '| 24 | dark (Brightness) | **1** (10.0) | Brightness (10.0) |']
 
 
+def test_lookahead_signal_table_on_hand_computed_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+
+    def row(mode, epochs, rank, t, top_op, top_t):
+        return dict(bn_mode=mode, epochs=epochs, shift='rotate', undo_op='Rotate', rank=rank,
+                    undo=dict(mean=1.0, se=1.0, t=t), top_op=top_op, top_t=top_t)
+
+    paths = []
+    for seed, (lr, rows) in enumerate([
+            (0.05, [row('train', 3, 1, 15.04, 'Rotate', 15.04),
+                    row('train', 8, 3, 3.66, 'Cutout', 4.71),
+                    row('eval', 3, 5, float('nan'), 'ShearX', float('nan'))]),
+            (0.005, [row('eval', 3, 2, 1.4, 'ShearX', 1.6)])]):
+        path = tmp_path / f'lookahead{seed}.json'
+        path.write_text(json.dumps(dict(provenance=dict(commit='0' * 40, command='x'),
+                                        args=dict(trial_lr=lr), results=rows)))
+        paths.append((str(path), f'seed {seed}'))
+    lines = policy_tables.lookahead_signal_table(paths).splitlines()
+    assert lines[0] == ('| BN (trial lr) | shift (undoing op) | seed 0, 3 ep | seed 0, 8 ep | '
+                        'seed 1, 3 ep |')
+    assert lines[2:] == [
+        '| train (0.05) | rotate (Rotate) | **1** (15.0) | 3 (3.7; Cutout 4.7) |  |',
+        '| eval (0.05) | rotate (Rotate) | no finite t |  |  |',
+        '| eval (0.005) | rotate (Rotate) |  |  | 2 (1.4; ShearX 1.6) |']
+
+
 def test_the_start_arm_is_named_with_its_files_starting_levels():
     signed = dict(args=dict(hook_options={'learner': {'init': {'signed_magnitude': 0.6}}}))
     assert policy_tables.arm_names(signed)['start'] == (
