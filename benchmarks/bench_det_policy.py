@@ -120,6 +120,22 @@ def train_pipeline(cfg, extra: List[Dict]) -> List[Dict]:
             dict(type='PackDetInputs')]
 
 
+def with_options(hook: Dict, options: Dict) -> Dict:
+    """``hook`` with ``options`` (``--hook-options``) over it. The ``estimator`` dict is
+    merged key by key while it names the same type (or none), so ``{"estimator":
+    {"reward": "match"}}`` keeps the benchmark's images and draws per update; any other
+    key, and an estimator of another type, replaces the benchmark's."""
+    out = dict(hook)
+    for key, value in options.items():
+        base = out.get(key)
+        if (key == 'estimator' and isinstance(base, dict) and isinstance(value, dict)
+                and value.get('type', base['type']) == base['type']):
+            out[key] = {**base, **value}
+        else:
+            out[key] = value
+    return out
+
+
 def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
     cfg = base_cfg(args, work_dir, seed, args.search_epochs)
     held_prefix = 'train2017' if variant == 'natural' else f'train2017_{variant}'
@@ -140,8 +156,7 @@ def search_cfg(args, root: str, variant: str, seed: int, work_dir: str) -> Dict:
                 update_interval=args.update_interval,
                 estimator=dict(type='candidates', num_images=args.num_images, num_draws=2,
                                magnitude_ops=1))
-    hook.update(args.hook_options)
-    cfg.custom_hooks = [hook]
+    cfg.custom_hooks = [with_options(hook, args.hook_options)]
     for key in ('test_dataloader', 'test_cfg', 'test_evaluator'):
         cfg.pop(key, None)
     return cfg.to_dict()
@@ -293,7 +308,9 @@ def main(argv=None):
     parser.add_argument('--num-images', type=int, default=2,
                         help='images scored per policy update (candidates)')
     parser.add_argument('--hook-options', type=json.loads, default={},
-                        help='JSON dict of DADASearchHook options (over the ones above)')
+                        help='JSON dict of DADASearchHook options over the ones above (the '
+                             "estimator's keys merged into the benchmark's while its type "
+                             'is the same; every other option replaced)')
     parser.add_argument('--search-only', action='store_true',
                         help='run the searches and report the undoing op; no retraining')
     parser.add_argument('--jobs', type=int, default=2)

@@ -171,3 +171,24 @@ def test_planted_found_criterion():
     assert run('Solarize', 0.5, mean_magnitude=0.58) and not run('Solarize', 0.5,
                                                                   mean_magnitude=0.62)
     assert run('Invert', None, mean_magnitude=0.9)  # no level to reach
+
+
+def test_bench_det_policy_merges_the_estimator_options_key_by_key():
+    """--hook-options over the detector benchmark's hook: the estimator's keys go into the
+    benchmark's estimator (its images and draws per update stay), another estimator type
+    or any other option replaces the benchmark's."""
+    with_options = load('bench_det_policy').with_options
+    hook = dict(type='DADASearchHook', top_k=25, learner=dict(search_begin=0),
+                estimator=dict(type='candidates', num_images=2, num_draws=2,
+                               magnitude_ops=1))
+    out = with_options(hook, {'estimator': {'reward': 'match'},
+                              'learner': {'search_begin': 24}})
+    assert out['estimator'] == dict(type='candidates', num_images=2, num_draws=2,
+                                    magnitude_ops=1, reward='match')
+    assert out['learner'] == {'search_begin': 24} and out['top_k'] == 25
+    same = with_options(hook, {'estimator': {'type': 'candidates', 'num_images': 4}})
+    assert same['estimator']['num_images'] == 4 and same['estimator']['num_draws'] == 2
+    other = with_options(hook, {'estimator': {'type': 'relax'}})
+    assert other['estimator'] == {'type': 'relax'}
+    assert hook['estimator'] == dict(type='candidates', num_images=2, num_draws=2,
+                                     magnitude_ops=1)  # the benchmark's own is untouched
