@@ -46,6 +46,9 @@ ARMS = ('none', 'searched', 'dada-imagenet', 'zoph-det-v0', 'op')
 VARIANTS = ('natural', 'invert', 'dark')
 #: the op (and level) that undoes each planted shift
 SHIFT_OPS = {'invert': ('Invert', None), 'dark': ('Brightness', 1.0 / 9.0)}
+#: the same in the detection family (``search_space='zoph-detection'``), which has no
+#: Invert: Solarize at level 0 (threshold 0) inverts every pixel
+ZOPH_SHIFT_OPS = {'invert': ('Solarize', 0.0), 'dark': ('Brightness', 1.0 / 9.0)}
 CLASSES = ('circle', 'square', 'triangle', 'cross')
 
 
@@ -213,11 +216,14 @@ def run_search(job: Dict) -> Dict:
                skipped=hook.skipped_updates,
                policy_file=osp.join(job['cfg']['work_dir'], 'dada_policy.json'),
                movement=policy_movement(hook.policy))
-    ops = ([SHIFT_OPS[job['variant']]] if job['variant'] in SHIFT_OPS
-           else [('Invert', None), ('Brightness', None)])
-    out['ops'] = {op: dict(undo_op_summary(hook.policy, op, hook.learner.cfg.init),
+    space = hook.search_space
+    shift_ops = ZOPH_SHIFT_OPS if space.name == 'zoph-detection' else SHIFT_OPS
+    ops = ([shift_ops[job['variant']]] if job['variant'] in shift_ops
+           else [(shift_ops['invert'][0], None), ('Brightness', None)])
+    out['ops'] = {op: dict(undo_op_summary(hook.policy, op, hook.learner.cfg.init, space),
                            target_level=level)
                   for op, level in ops}
+    out['search_space'] = space.name
     return out
 
 

@@ -227,16 +227,21 @@ def retrain_cfg(args, root: str, variant: str, seed: int, arm: str, work_dir: st
     return cfg
 
 
-def undo_op_summary(policy, op: str, init: Optional[Dict] = None) -> Dict[str, float]:
+def undo_op_summary(policy, op: str, init: Optional[Dict] = None,
+                    space=None) -> Dict[str, float]:
     """How the search treats the op that reproduces the planted shift; ``init`` is the
-    search's (:func:`search_init`), for the op's starting level."""
+    search's (:func:`search_init`), for the op's starting level; ``space`` its search
+    space (None: DADA's 105 sub-policies)."""
     import torch
 
     from dada_mm.search.learner import initial_magnitudes
-    from dada_mm.search_space import SUB_POLICIES
-    start = initial_magnitudes(init)
-    holds = torch.tensor([op in sub for sub in SUB_POLICIES])
-    slot = torch.tensor([[a == op, b == op] for a, b in SUB_POLICIES])
+    from dada_mm.search_space import DADA_SEARCH_SPACE
+    space = DADA_SEARCH_SPACE if space is None else space
+    space.index_of(op)  # an op the space lacks is named, with the space's ops
+    sub_policies = space.sub_policies
+    start = initial_magnitudes(init, space)
+    holds = torch.tensor([op in sub for sub in sub_policies])
+    slot = torch.tensor([[a == op, b == op] for a, b in sub_policies])
     sel = policy.selection_probs().detach().cpu()
     top = [i for i, _, _ in policy.top_k(25)]
     probs = policy.probs.detach().clamp(0, 1).cpu()
@@ -244,7 +249,7 @@ def undo_op_summary(policy, op: str, init: Optional[Dict] = None) -> Dict[str, f
     return dict(op=op,
                 selection_ratio=float(sel[holds].mean() / sel[~holds].mean()),
                 in_top25=int(sum(bool(holds[i]) for i in top)),
-                in_top25_chance=25 * int(holds.sum()) / len(SUB_POLICIES),
+                in_top25_chance=25 * int(holds.sum()) / len(sub_policies),
                 top1_holds_op=bool(holds[top[0]]),
                 mean_prob=float(probs[slot].mean()),
                 mean_magnitude=float(mags[slot].mean()),
@@ -361,12 +366,13 @@ def planted_found(s: Dict) -> bool:
     at least twice the chance count of them is in the top 25, its p went up, and where
     the shift has a level its mean m is closer to the shift's than its start level was, or
     within 0.1 of it (files without a start level started at 0.5)."""
-    from dada_mm.search_space import OPS
+    from dada_mm.search_space import OP_NAMES, get_detection_op, get_op
     (op, info), = s['ops'].items()
     target = info.get('target_level')
     level_ok = True
     if target is not None:
-        signed = next(o for o in OPS if o.name == op).random_sign
+        # a DADA op, or one of the detection family's (a search over that family)
+        signed = (get_op(op) if op in OP_NAMES else get_detection_op(op)).random_sign
         d = level_distance(info['mean_magnitude'], target, signed)
         d_start = level_distance(info.get('start_level', 0.5), target, signed)
         level_ok = d < d_start or d <= 0.1

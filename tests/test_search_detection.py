@@ -88,6 +88,38 @@ def test_a_retinanet_searches_freezes_and_writes_a_policy(shapes, tmp_path, rewa
     assert written['meta']['search']['candidate_reward'] == expected
 
 
+def test_a_retinanet_searches_the_detection_family_and_writes_its_policy(shapes, tmp_path):
+    import numpy as np
+    from mmengine.runner import Runner
+
+    from dada_mm.search_space import DETECTION_OP_NAMES
+    from dada_mm.transforms import DADAAugment
+    cfg = detector_cfg(shapes, str(tmp_path), dict(
+        search_epochs=1, estimator=CANDIDATES, top_k=5,
+        learner=dict(search_space='zoph-detection')))
+    runner = Runner.from_cfg(cfg)
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'DADASearchHook')
+    runner.train()
+    assert hook.updates == 2 and hook.skipped_updates == 0
+    assert hook.policy.alpha.shape == (300, ) and hook.frozen_policy is not None
+    alpha = hook.policy.alpha.detach()
+    assert float(alpha.max() - alpha.min()) > 0
+    path = osp.join(str(tmp_path), 'dada_policy.json')
+    written = json.load(open(path))
+    assert written['meta']['op_family'] == 'zoph-detection'
+    assert all(op['op'] in DETECTION_OP_NAMES for sub in written['sub_policies']
+               for op in sub)
+    history = json.load(open(osp.join(str(tmp_path), 'dada_search_history.json')))
+    assert len(history['sub_policies']) == 300
+    # the file is a detection-family policy: DADAAugment applies it with boxes
+    from mmdet.structures.bbox import HorizontalBoxes
+    aug = DADAAugment(policy=path)
+    results = dict(img=np.full((40, 60, 3), 90, np.uint8), img_shape=(40, 60),
+                   gt_bboxes=HorizontalBoxes(torch.tensor([[10.0, 10.0, 30.0, 30.0]])))
+    out = aug(results)
+    assert out['img'].shape == (40, 60, 3)
+
+
 def _policy_after(cfg):
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)

@@ -42,7 +42,7 @@ from .table import (
 )
 
 __all__ = ['DetectionBatch', 'augment_detection_batch', 'augment_det_data_samples',
-           'forward_matrix', 'box_fields']
+           'forward_matrix', 'box_fields', 'instance_masks']
 
 
 @dataclass
@@ -183,6 +183,28 @@ def box_fields(sample):
             yield name, (b.tensor if isinstance(b, BaseBoxes) else b), type(b)
 
 
+def instance_masks(sample, where: str = 'data sample'):
+    """``(layout, masks)`` of a ``DetDataSample``'s bitmap masks: ``layout`` lists
+    ``(instance set, count, dtype)`` of each set that has masks, ``masks`` is their
+    [M, H, W] numpy stack in that order (None when no set has any). Masks other than
+    ``BitmapMasks`` are refused, naming ``where``."""
+    from mmdet.structures.mask import BitmapMasks
+    layout, arrays = [], []
+    for name in INSTANCE_SETS:
+        inst = getattr(sample, name, None)
+        m = inst.masks if inst is not None and 'masks' in inst else None
+        if m is None:
+            continue
+        if not isinstance(m, BitmapMasks):
+            raise TypeError(f'{where}.{name}.masks must be BitmapMasks '
+                            '(LoadAnnotations(poly2mask=True)), got '
+                            f'{type(m).__name__}')
+        arr = np.asarray(m.masks)
+        layout.append((name, len(m), arr.dtype))
+        arrays.append(arr)
+    return layout, (np.concatenate(arrays) if arrays else None)
+
+
 def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
                              op_indices: Tensor, apply: Tensor, levels: Tensor,
                              signs: Optional[Tensor] = None,
@@ -201,20 +223,9 @@ def augment_det_data_samples(inputs: Sequence[Tensor], data_samples: Sequence,
         flat_boxes.append(torch.cat([t.reshape(-1, 4).float() for _, t, _ in entries])
                           if entries else torch.zeros(0, 4))
         # the masks of every instance set that has them, stacked as the boxes are
-        held = []
-        for name in INSTANCE_SETS:
-            inst = getattr(sample, name, None)
-            m = inst.masks if inst is not None and 'masks' in inst else None
-            if m is None:
-                continue
-            if not isinstance(m, BitmapMasks):
-                raise TypeError(f'data_samples[{i}].{name}.masks must be BitmapMasks '
-                                '(LoadAnnotations(poly2mask=True)), got '
-                                f'{type(m).__name__}')
-            arr = np.asarray(m.masks)
-            held.append((name, len(m), arr.dtype, torch.from_numpy(arr)))
-        mask_layout.append([(name, n, dtype) for name, n, dtype, _ in held])
-        masks.append(torch.cat([t for *_, t in held]) if held else None)
+        held, stacked = instance_masks(sample, f'data_samples[{i}]')
+        mask_layout.append(held)
+        masks.append(None if stacked is None else torch.from_numpy(stacked))
     out = augment_detection_batch(inputs, flat_boxes, op_indices, apply, levels, signs,
                                   centers, masks=masks, **kwargs)
     for sample, entries, boxes, m, held in zip(data_samples, layout, out.boxes, out.masks,

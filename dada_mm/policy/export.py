@@ -18,34 +18,40 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 
-from ..search_space import OP_INDEX, SUB_POLICIES
+from ..search_space import DADA_FAMILY, DADA_SEARCH_SPACE, SearchSpace
 
 __all__ = ['export_top_k', 'export_meta', 'FrozenPolicySampler']
 
 SubPolicies = List[List[Dict[str, Any]]]
 
 
-def export_top_k(policy_params, k: int) -> SubPolicies:
-    """The top-``k`` sub-policies of ``policy_params`` (a ``PolicyParameters`` over the 105
-    DADA sub-policies) by alpha, as policy-file entries ``[{'op', 'prob', 'magnitude'}, ...]``.
-    """
+def export_top_k(policy_params, k: int, space: SearchSpace = DADA_SEARCH_SPACE
+                 ) -> SubPolicies:
+    """The top-``k`` sub-policies of ``policy_params`` (a ``PolicyParameters`` over the
+    sub-policies of ``space``, DADA's 105 by default) by alpha, as policy-file entries
+    ``[{'op', 'prob', 'magnitude'}, ...]``."""
+    if policy_params.num_sub_policies != space.num_sub_policies:
+        raise ValueError(f'the policy has {policy_params.num_sub_policies} sub-policies, '
+                         f'the {space.name!r} search space {space.num_sub_policies}')
+    names = space.sub_policies
     return [[dict(op=name, prob=prob, magnitude=level)
-             for name, prob, level in zip(SUB_POLICIES[index], probs, levels)]
+             for name, prob, level in zip(names[index], probs, levels)]
             for index, probs, levels in policy_params.top_k(k)]
 
 
 class FrozenPolicySampler:
-    """Per-image draws from a fixed policy of two-op sub-policies (DADA op names).
+    """Per-image draws from a fixed policy of two-op sub-policies (op names of ``space``).
 
     Args:
         sub_policies: policy-file entries (e.g. from :func:`export_top_k`).
         device: where the draws are made (the generator's device).
+        space: the search space whose op indices the draws give (DADA's by default).
     """
 
     def __init__(self, sub_policies: Sequence[Sequence[Dict[str, Any]]],
-                 device: torch.device) -> None:
-        self.op_indices = torch.tensor([[OP_INDEX[o['op']] for o in sub]
-                                        for sub in sub_policies],
+                 device: torch.device, space: SearchSpace = DADA_SEARCH_SPACE) -> None:
+        self.op_indices = torch.tensor([[space.index_of(o['op'], 'frozen policy op')
+                                         for o in sub] for sub in sub_policies],
                                        dtype=torch.long, device=device)
         self.probs = torch.tensor([[o['prob'] for o in sub] for sub in sub_policies],
                                   device=device)
@@ -65,11 +71,14 @@ class FrozenPolicySampler:
 
 
 def export_meta(policy_params, k: int, search: Dict[str, Any], epochs_done: int,
-                iteration: int, frozen: bool) -> Dict[str, Any]:
+                iteration: int, frozen: bool, space: SearchSpace = DADA_SEARCH_SPACE
+                ) -> Dict[str, Any]:
     """The ``meta`` of a policy file exported by the search: where and when it stands
-    (``search``: its settings and counters) and softmax(alpha) of the top-``k``."""
+    (``search``: its settings and counters), softmax(alpha) of the top-``k`` and, for a
+    space of another family than DADA's, its ``op_family`` (absent means DADA's)."""
     top = [index for index, _, _ in policy_params.top_k(k)]
-    return dict(source='dada_mm DADASearchHook',
+    family = {} if space.family == DADA_FAMILY else dict(op_family=space.family)
+    return dict(source='dada_mm DADASearchHook', **family,
                 date=datetime.datetime.now().isoformat(timespec='seconds'),
                 epochs_done=int(epochs_done), iteration=int(iteration), frozen=frozen,
                 ranked_by='alpha', search=search,

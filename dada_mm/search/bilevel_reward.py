@@ -106,7 +106,7 @@ def draw_candidates_of(learner: PolicyLearner, s: int):
     centers = centers.view(s, m, 2, 2)[:, column_draw].reshape(-1, 2, 2)
     mirror = None
     if learner.estimator.signs == 'both':
-        mirror = SignMirror.of(op_indices, b)
+        mirror = SignMirror.of(op_indices, b, learner.space)
         image, op_indices, b, levels, centers = (
             mirror.extend(x) for x in (image, op_indices, b, levels, centers))
         signs = mirror.extend_signs(signs)

@@ -33,7 +33,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..ops.table import OPS
+from ..search_space import DADA_SEARCH_SPACE, SearchSpace
 from .estimators import GradientEstimate, PolicyGradientEstimator, _finish
 from .policy_params import PolicyParameters
 from .registry import DADA_ESTIMATORS
@@ -108,8 +108,6 @@ class CandidateSet:
 
 #: how a candidate's signed ops take their sign (``CandidateEstimator``'s ``signs``)
 CANDIDATE_SIGNS = ('draw', 'both')
-#: [15] bool: the ops whose parameter takes a random sign (ShearX/Y, TranslateX/Y, Rotate)
-_SIGNED_OPS = torch.tensor([op.random_sign for op in OPS])
 
 
 @dataclass
@@ -133,10 +131,11 @@ class SignMirror:
     num_rows: int
 
     @classmethod
-    def of(cls, op_indices: Tensor, apply: Tensor) -> 'SignMirror':
-        """The rows (of ``op_indices`` [R, 2] DADA op indices and ``apply`` [R, 2]) that
-        apply at least one signed op."""
-        signed = _SIGNED_OPS.to(op_indices.device)[op_indices] & (apply > 0)
+    def of(cls, op_indices: Tensor, apply: Tensor,
+           space: SearchSpace = DADA_SEARCH_SPACE) -> 'SignMirror':
+        """The rows (of ``op_indices`` [R, 2], op indices of ``space``, and ``apply``
+        [R, 2]) that apply at least one signed op."""
+        signed = space.signed_ops(op_indices.device)[op_indices] & (apply > 0)
         return cls(rows=signed.any(1).nonzero().squeeze(1), num_rows=int(op_indices.shape[0]))
 
     def extend(self, x: Tensor) -> Tensor:

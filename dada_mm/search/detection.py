@@ -29,14 +29,16 @@ a detector has not.
 from __future__ import annotations
 
 import copy
+import functools
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..ops.batched_detection import augment_det_data_samples, box_fields
+from ..ops.detection_ops import DETECTION_FAMILY
 from ..utils.dist import all_ranks
 from .augment import draw_batch
 from .bilevel import _difference_points, clone_buffers, global_norm, normalised_by
@@ -44,11 +46,13 @@ from .bilevel_reward import StepInput, draw_candidates_of
 from .candidates import CandidateSet
 from .gradient_matching import policy_weights
 from .learner import PolicyReward, SkipPolicyUpdate
+from .zoph_detection import augment_zoph_det_data_samples
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
            'detector_validation_gradient', 'detection_finite_differences',
            'detection_match_scores',
            'augment_detection_step', 'score_detection_candidates', 'drop_small_boxes',
+           'batch_applier',
            'MIN_BOX_SIZE']
 
 #: boxes narrower or lower than this (pixels) after the search's augmentation are dropped
@@ -179,6 +183,16 @@ def detection_match_scores(model: nn.Module, weights: Dict[str, Tensor],
     return dots_v / (v_norm * g_norm) - cos * dots_g / g_norm ** 2
 
 
+def batch_applier(learner) -> Callable:
+    """What augments a detection batch for ``learner``'s search space: the batched DADA
+    ops on the training device, or the detection family's per-image applier
+    (:func:`~.zoph_detection.augment_zoph_det_data_samples`); both move boxes and masks
+    in place and take the same arguments."""
+    if learner.space.family == DETECTION_FAMILY:
+        return functools.partial(augment_zoph_det_data_samples, space=learner.space)
+    return augment_det_data_samples
+
+
 def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bool,
                            channel_order: str, warp: str, device: torch.device
                            ) -> Tuple[List[Tensor], Optional[List]]:
@@ -190,9 +204,9 @@ def augment_detection_step(data_batch: Dict, learner, frozen, keep_originals: bo
     originals = copy.deepcopy(list(data_batch['data_samples'])) if keep_originals else None
     _, op_indices, apply, levels, signs, centers = draw_batch(learner, frozen, len(images))
     with torch.no_grad():
-        augmented = augment_det_data_samples(images, data_batch['data_samples'], op_indices,
-                                             apply, levels, signs, centers,
-                                             channel_order=channel_order, warp=warp)
+        augmented = batch_applier(learner)(images, data_batch['data_samples'], op_indices,
+                                           apply, levels, signs, centers,
+                                           channel_order=channel_order, warp=warp)
     drop_small_boxes(data_batch['data_samples'])
     data_batch['inputs'] = [a.round().clamp(0, 255).to(torch.uint8) for a in augmented]
     return images, originals
@@ -216,9 +230,9 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
         learner, s)
     rows = image.tolist()
     samples = [copy.deepcopy(step.data_samples[i]) for i in rows]
-    inputs = augment_det_data_samples([step.images[i] for i in rows], samples,
-                                      op_indices, b, levels, signs, centers,
-                                      channel_order=channel_order, warp=reward.warp)
+    inputs = batch_applier(learner)([step.images[i] for i in rows], samples,
+                                    op_indices, b, levels, signs, centers,
+                                    channel_order=channel_order, warp=reward.warp)
     drop_small_boxes(samples)
     norm = learner.estimator.norm
     h = detection_finite_differences(model, step.weights, v, radius, inputs, samples,

@@ -18,7 +18,7 @@ import math
 import os
 from typing import Any, Dict, List, Union
 
-from ..search_space import SUB_POLICIES
+from ..search_space import DADA_SEARCH_SPACE, SearchSpace
 from ..utils.files import write_json_atomic
 from .policy_params import PolicyParameters
 
@@ -26,9 +26,11 @@ __all__ = ['SearchHistory', 'epoch_summary', 'policy_movement']
 
 
 class SearchHistory:
-    """Per-epoch snapshots of the policy parameters (``entries``: a list of dicts)."""
+    """Per-epoch snapshots of the policy parameters (``entries``: a list of dicts) over the
+    sub-policies of ``space`` (DADA's 105 by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, space: SearchSpace = DADA_SEARCH_SPACE) -> None:
+        self.space = space
         self.entries: List[Dict[str, Any]] = []
 
     def record(self, epoch: int, iteration: int, policy: PolicyParameters) -> None:
@@ -40,7 +42,7 @@ class SearchHistory:
             magnitudes=policy.magnitudes.detach().clamp(0, 1).cpu().tolist()))
 
     def write(self, path: Union[str, os.PathLike]) -> None:
-        write_json_atomic(path, dict(sub_policies=[list(p) for p in SUB_POLICIES],
+        write_json_atomic(path, dict(sub_policies=[list(p) for p in self.space.sub_policies],
                                      epochs=self.entries))
 
     def state_dict(self) -> List[Dict[str, Any]]:
@@ -50,7 +52,8 @@ class SearchHistory:
         self.entries = list(entries)
 
 
-def epoch_summary(policy: PolicyParameters, epoch: int, count: int) -> str:
+def epoch_summary(policy: PolicyParameters, epoch: int, count: int,
+                  space: SearchSpace = DADA_SEARCH_SPACE) -> str:
     """The log message at the end of a search epoch: the selection entropy, then one line
     per top-``count`` sub-policy by alpha, every number named::
 
@@ -69,7 +72,7 @@ def epoch_summary(policy: PolicyParameters, epoch: int, count: int) -> str:
               'probability p and magnitude m (both in [0, 1]):')
     lines = []
     for rank, (index, probs, levels) in enumerate(policy.top_k(count)):
-        first, second = SUB_POLICIES[index]
+        first, second = space.sub_policies[index]
         lines.append(f'  #{rank + 1} w={float(selection[index]):.4f} '
                      f'{first}(p={probs[0]:.2f}, m={levels[0]:.2f}) + '
                      f'{second}(p={probs[1]:.2f}, m={levels[1]:.2f})')

@@ -19,6 +19,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import HOOKS
 
 from ..policy import FrozenPolicySampler, export_meta, export_top_k, save_policy_file
+from ..search_space import DETECTION_FAMILY, get_search_space
 from ..search_space.channels import check_channel_order
 from .augment import augment_batch, stack_inputs, write_back_inputs
 from .bilevel import unwrap_model
@@ -113,7 +114,11 @@ class DADASearchHook(Hook):
             epochs without policy or updates), ``seed`` (of the search's draws; None: the
             runner's), ``channel_order`` (of the training images), ``policy_file``,
             ``history_file`` (names in the work_dir), ``log_top`` (sub-policies logged per
-            search epoch). None: the preset's.
+            search epoch), ``search_space`` ('dada', the 15 DADA ops and their 105
+            pairs; or 'zoph-detection', the 25 ops of Zoph et al.'s detection family,
+            box-only ops included, and their 300 pairs: a detector's search only, whose
+            policy file ``DADAAugment`` applies as a ``zoph-det-*`` preset). None: the
+            preset's.
 
     The deprecated flat keywords (``temperature=0.3``, ``order='first'``, ``project=...``)
     are accepted into the sub-config that holds them, with a DeprecationWarning naming it
@@ -164,7 +169,10 @@ class DADASearchHook(Hook):
         self.log_top, self.seed = int(learner['log_top']), learner['seed']
         self.learner: Optional[PolicyLearner] = None
         self.frozen_policy, self._frozen_sampler = None, None
-        self.history = SearchHistory()
+        #: the ops and sub-policies searched: the 15 DADA ops and their 105 pairs, or the
+        #: detection family's 25 ops and their 300 pairs (detectors only)
+        self.search_space = get_search_space(learner['search_space'])
+        self.history = SearchHistory(self.search_space)
         self._pending_state: Optional[Dict] = None
         self._step_input: Optional[StepInput] = None
         #: the model is an mmdet detector (set when the search is built)
@@ -194,6 +202,12 @@ class DADASearchHook(Hook):
         if self._detection:
             check_detector_search(self.learner_cfg.estimator,
                                   self.learner_cfg.estimator_options, self.bilevel_reward.order)
+        elif self.search_space.family == DETECTION_FAMILY:
+            raise ValueError(f"DADASearchHook(learner=dict(search_space="
+                             f"{self.search_space.name!r})) searches the detection family's "
+                             "ops, whose box ops need a detector's boxes; "
+                             f"{type(model).__name__} is not an mmdet detector: use "
+                             "search_space='dada'")
         self.bilevel_reward.check_model(runner, model)
         if (not self._detection and self.learner_cfg.estimator == 'candidates'
                 and self.learner_cfg.estimator_options.get('reward') == 'match'):
@@ -202,7 +216,8 @@ class DADASearchHook(Hook):
         seed = runner.seed if self.seed is None else self.seed
         seed = 0 if seed is None else int(seed)
         rank, world_size = get_dist_info()
-        self.learner = PolicyLearner(self.learner_cfg, self.device, seed, rank)
+        self.learner = PolicyLearner(self.learner_cfg, self.device, seed, rank,
+                                     space=self.search_space)
         self.val_stream = HeldOutStream(self.val_dataloader_cfg, seed=seed,
                                         fixed=self.fixed_val_batch, rank=rank,
                                         world_size=world_size)
@@ -338,7 +353,8 @@ class DADASearchHook(Hook):
             return
         # runner.epoch is still the 0-based index of the epoch that just finished
         self.history.record(runner.epoch + 1, runner.iter, self.policy)
-        runner.logger.info(epoch_summary(self.policy, runner.epoch + 1, self.log_top))
+        runner.logger.info(epoch_summary(self.policy, runner.epoch + 1, self.log_top,
+                                         self.search_space))
         if self.search_epochs is not None and runner.epoch + 1 >= self.search_epochs:
             self._freeze(runner, runner.epoch + 1)
         else:
@@ -349,8 +365,9 @@ class DADASearchHook(Hook):
             self._write_policy(runner, runner.epoch)
 
     def _freeze(self, runner, epochs_done: int) -> None:
-        self.frozen_policy = export_top_k(self.policy, self.top_k)
-        self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device)
+        self.frozen_policy = export_top_k(self.policy, self.top_k, self.search_space)
+        self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device,
+                                                   self.search_space)
         _drop_search_scalars(runner.message_hub)
         runner.logger.info(f'DADASearchHook: search finished after {self.search_epochs} '
                            f'epoch(s); training continues with the frozen top-'
@@ -378,9 +395,10 @@ class DADASearchHook(Hook):
             search['candidate_reward'] = self.learner.estimator.reward
             search['candidate_signs'] = self.learner.estimator.signs
         meta = export_meta(self.policy, self.top_k, search, epochs_done, runner.iter,
-                           frozen=self.frozen_policy is not None)
+                           frozen=self.frozen_policy is not None, space=self.search_space)
         path = save_policy_file(osp.join(runner.work_dir, self.policy_file),
-                                self.frozen_policy or export_top_k(self.policy, self.top_k),
+                                self.frozen_policy or export_top_k(self.policy, self.top_k,
+                                                                  self.search_space),
                                 meta)
         self.history.write(osp.join(runner.work_dir, self.history_file))
         runner.logger.info(f'DADASearchHook: wrote {path}')
@@ -396,7 +414,8 @@ class DADASearchHook(Hook):
         self.val_stream.load_state_dict(state['val_stream'])
         self.frozen_policy = state['frozen_policy']
         if self.frozen_policy is not None:
-            self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device)
+            self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device,
+                                                       self.search_space)
         self.history.load_state_dict(state['history'])
         if source is not None:
             MMLogger.get_current_instance().info(self._restored_message(source))

@@ -29,7 +29,7 @@ from mmengine.dist import all_gather, all_reduce, get_dist_info
 from mmengine.registry import OPTIMIZERS
 from torch import Tensor
 
-from ..search_space import OPS, SUB_POLICY_OP_INDICES
+from ..search_space import DADA_SEARCH_SPACE, SearchSpace
 from ..utils.dist import all_ranks, rank_mean
 from .control_variate import RelaxControlVariate
 from .distributions import PolicySample, sample_policy
@@ -52,10 +52,12 @@ DEFAULT_CV_OPTIMIZER = dict(type='Adam', lr=0.005, betas=(0.9, 0.999), weight_de
 INIT_KEYS = ('alpha', 'prob', 'magnitude', 'signed_magnitude')
 
 
-def initial_magnitudes(init: Optional[Dict] = None) -> Tensor:
-    """[105, 2] starting levels of an ``init`` (:data:`INIT_KEYS`): its ``magnitude``
-    (default 0.5) everywhere, its ``signed_magnitude`` (None: the same) on the slots of the
-    signed ops (ShearX/Y, TranslateX/Y, Rotate).
+def initial_magnitudes(init: Optional[Dict] = None,
+                       space: SearchSpace = DADA_SEARCH_SPACE) -> Tensor:
+    """[N, 2] starting levels of the sub-policies of ``space`` (105 for DADA's) for an
+    ``init`` (:data:`INIT_KEYS`): its ``magnitude`` (default 0.5) everywhere, its
+    ``signed_magnitude`` (None: the same) on the slots of the signed ops (DADA's ShearX/Y,
+    TranslateX/Y, Rotate).
 
     A signed op draws its sign per image, so its levels l and 1 - l are the same
     augmentation and the expected reward is symmetric about 0.5, its identity: at 0.5 the
@@ -64,11 +66,10 @@ def initial_magnitudes(init: Optional[Dict] = None) -> Tensor:
     what that changes in the found policies is measured in docs/benchmarks.md.
     """
     init = init or {}
-    levels = torch.full((len(SUB_POLICY_OP_INDICES), 2), float(init.get('magnitude', 0.5)))
+    levels = torch.full((space.num_sub_policies, 2), float(init.get('magnitude', 0.5)))
     signed_magnitude = init.get('signed_magnitude')
     if signed_magnitude is not None:
-        signed = torch.tensor([[OPS[i].random_sign for i in pair]
-                               for pair in SUB_POLICY_OP_INDICES])
+        signed = space.signed_ops()[torch.tensor(space.pairs)]
         levels[signed] = float(signed_magnitude)
     return levels
 
@@ -173,32 +174,35 @@ class PolicyLearner:
         device: the training device (parameters, draws).
         seed: seeds the control variate's initialisation and the generator.
         rank: this process's rank (its generator stream).
+        space: the ops and sub-policies searched (:class:`~dada_mm.search_space.SearchSpace`).
     """
 
     def __init__(self, cfg: LearnerConfig, device: torch.device, seed: int,
-                 rank: int = 0) -> None:
-        self.cfg, self.device = cfg, device
-        self.policy = PolicyParameters(alpha_init=cfg.init.get('alpha', 1e-3),
+                 rank: int = 0, space: SearchSpace = DADA_SEARCH_SPACE) -> None:
+        self.cfg, self.device, self.space = cfg, device, space
+        self.policy = PolicyParameters(num_sub_policies=space.num_sub_policies,
+                                       alpha_init=cfg.init.get('alpha', 1e-3),
                                        prob_init=cfg.init.get('prob', 0.5),
-                                       magnitude_init=initial_magnitudes(cfg.init)
+                                       magnitude_init=initial_magnitudes(cfg.init, space)
                                        ).to(device)
         # the control variate starts identical on every rank (fixed seed, CPU init)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.control_variate = RelaxControlVariate(**cfg.control_variate)
+            self.control_variate = RelaxControlVariate(
+                **{'num_sub_policies': space.num_sub_policies, **cfg.control_variate})
         self.control_variate.to(device)
         self.optimizer = OPTIMIZERS.build(dict(cfg.policy_optimizer,
                                                params=list(self.policy.parameters())))
         self.cv_optimizer = OPTIMIZERS.build(dict(
             cfg.control_variate_optimizer, params=list(self.control_variate.parameters())))
-        self.op_sharing = (OpSharing(cfg.policy_optimizer).to(device) if cfg.share_ops
-                           else None)
+        self.op_sharing = (OpSharing(cfg.policy_optimizer, op_table=space.pairs,
+                                     num_ops=space.num_ops).to(device)
+                           if cfg.share_ops else None)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed * 1000003 + rank)
         self.estimator = build_estimator(cfg.estimator, **cfg.estimator_options)
         self.reward_scaler = RewardScaler() if cfg.reward_normalization == 'rms' else None
-        self._op_table = torch.tensor(SUB_POLICY_OP_INDICES, dtype=torch.long,
-                                      device=device)
+        self._op_table = torch.tensor(space.pairs, dtype=torch.long, device=device)
         self.rank_generators: Optional[List[Tensor]] = None
         self.updates = 0
         self.skipped_updates = 0
@@ -210,7 +214,7 @@ class PolicyLearner:
                              requires_grad=False)
 
     def op_indices(self, sample: PolicySample) -> Tensor:
-        """[B, 2] op indices (0..14) of the drawn sub-policies."""
+        """[B, 2] op indices (into ``space.op_names``) of the drawn sub-policies."""
         return self.op_indices_of(sample.k)
 
     def op_indices_of(self, k: Tensor) -> Tensor:

@@ -24,11 +24,9 @@ import torch
 from mmengine.registry import OPTIMIZERS
 from torch import nn
 
-from ..search_space import OP_NAMES, SUB_POLICY_OP_INDICES
+from ..search_space import DADA_SEARCH_SPACE
 
 __all__ = ['OpSharing']
-
-NUM_OPS = len(OP_NAMES)
 
 
 class OpSharing(nn.Module):
@@ -37,23 +35,29 @@ class OpSharing(nn.Module):
     Args:
         optimizer: optimizer config (without ``params``) for beta, gamma and mu.
         op_table: [N, 2] op index of every slot (default: the 105 DADA sub-policies).
+        num_ops: how many ops the indices of ``op_table`` run over (default: DADA's 15).
     """
 
-    def __init__(self, optimizer: Dict, op_table: Optional[torch.Tensor] = None) -> None:
+    def __init__(self, optimizer: Dict, op_table=None, num_ops: Optional[int] = None
+                 ) -> None:
         super().__init__()
-        table = torch.as_tensor(SUB_POLICY_OP_INDICES if op_table is None else op_table,
+        table = torch.as_tensor(DADA_SEARCH_SPACE.pairs if op_table is None else op_table,
                                 dtype=torch.long)
+        self.num_ops = DADA_SEARCH_SPACE.num_ops if num_ops is None else int(num_ops)
+        if table.numel() and int(table.max()) >= self.num_ops:
+            raise ValueError(f'op_table holds op index {int(table.max())}, but num_ops is '
+                             f'{self.num_ops}')
         self.register_buffer('op_table', table, persistent=False)
-        self.beta = nn.Parameter(torch.zeros(NUM_OPS))
-        self.gamma = nn.Parameter(torch.zeros(NUM_OPS))
-        self.mu = nn.Parameter(torch.zeros(NUM_OPS))
+        self.beta = nn.Parameter(torch.zeros(self.num_ops))
+        self.gamma = nn.Parameter(torch.zeros(self.num_ops))
+        self.mu = nn.Parameter(torch.zeros(self.num_ops))
         cfg = dict(optimizer)
         cfg['params'] = list(self.parameters())
         self.optimizer = OPTIMIZERS.build(cfg)
 
     def _per_op(self, grad: torch.Tensor) -> torch.Tensor:
-        """Sum of per-slot gradients [N, 2] over the slots of each op -> [NUM_OPS]."""
-        out = grad.new_zeros(NUM_OPS)
+        """Sum of per-slot gradients [N, 2] over the slots of each op -> [num_ops]."""
+        out = grad.new_zeros(self.num_ops)
         return out.index_add_(0, self.op_table.reshape(-1), grad.reshape(-1))
 
     def step(self, policy) -> None:

@@ -35,17 +35,18 @@ LEARNER_CONFIG_KEYS = ('temperature', 'reward_normalization', 'share_ops', 'p_m_
 #: keys of ``learner`` the hook reads itself: when the policy starts learning, the seed
 #: of its draws, the images it acts on, and where it is written and logged
 LEARNER_HOOK_KEYS = ('search_begin', 'seed', 'channel_order', 'policy_file', 'history_file',
-                     'log_top')
+                     'log_top', 'search_space')
 LEARNER_KEYS = LEARNER_CONFIG_KEYS + LEARNER_HOOK_KEYS
 #: ``BilevelReward``'s options
 REWARD_KEYS = ('order', 'reward_baseline', 'credit', 'fd_epsilon', 'hypergrad_scale',
                'held_out_norm', 'magnitude_grad', 'fixed_val_batch', 'warp')
 #: keys that were never flat keywords of ``DADASearchHook``
-_ONLY_IN_SUB_CONFIGS = ('warp', )
+_ONLY_IN_SUB_CONFIGS = ('warp', 'search_space')
 #: flat keyword of ``DADASearchHook`` -> the sub-config that holds it (same key)
 MOVED = MappingProxyType({**{key: 'reward' for key in REWARD_KEYS
                              if key not in _ONLY_IN_SUB_CONFIGS},
-                          **{key: 'learner' for key in LEARNER_KEYS}})
+                          **{key: 'learner' for key in LEARNER_KEYS
+                             if key not in _ONLY_IN_SUB_CONFIGS}})
 #: flat keywords renamed as well as moved: old name -> (sub-config, key)
 _RENAMED = {'project': ('learner', 'clamp_after_step')}
 
@@ -109,7 +110,7 @@ _DEFAULT = dict(
                  control_variate=dict(DEFAULT_CONTROL_VARIATE),
                  control_variate_optimizer=dict(DEFAULT_CV_OPTIMIZER),
                  init=dict(alpha=1e-3, prob=0.5, magnitude=0.5), clamp_after_step=True,
-                 search_begin=0, seed=None, channel_order='bgr',
+                 search_begin=0, seed=None, channel_order='bgr', search_space='dada',
                  policy_file='dada_policy.json', history_file='dada_search_history.json',
                  log_top=5))
 

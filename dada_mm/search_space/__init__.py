@@ -1,4 +1,5 @@
-"""Search space: the 105 two-op sub-policies (shared by all stages) and the channel orders
+"""Search space: the 105 two-op sub-policies (shared by all stages), the search spaces
+(``spaces``: a family's ops and their pairs, what the search core reads) and the channel orders
 the ops understand (``channels``); it re-exports the op table of the 15 ops and the
 detection op family of Zoph et al. from ``dada_mm.ops``, where they live."""
 from ..ops.detection_ops import (
@@ -34,6 +35,13 @@ from .channels import (
                        rgb_positions,
                        rgb_to_order,
 )
+from .spaces import (
+                       DADA_SEARCH_SPACE,
+                       SEARCH_SPACES,
+                       ZOPH_DETECTION_SEARCH_SPACE,
+                       SearchSpace,
+                       get_search_space,
+)
 from .sub_policies import (
                        NUM_SUB_POLICIES,
                        OPS_PER_SUB_POLICY,
@@ -51,4 +59,6 @@ __all__ = [
     'NUM_SUB_POLICIES', 'OPS_PER_SUB_POLICY', 'SUB_POLICIES', 'SUB_POLICY_INDEX',
     'SUB_POLICY_OP_INDICES', 'DADA_FAMILY', 'DETECTION_FAMILY', 'DETECTION_OP_NAMES',
     'DETECTION_ONLY_OP_NAMES', 'DETECTION_OPS', 'OP_FAMILIES', 'get_detection_op',
+    'SearchSpace', 'DADA_SEARCH_SPACE', 'ZOPH_DETECTION_SEARCH_SPACE', 'SEARCH_SPACES',
+    'get_search_space',
 ]

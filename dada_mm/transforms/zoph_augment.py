@@ -59,7 +59,7 @@ from ..policy import resolve_policy
 from .annotations import move_with_image
 from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
 
-__all__ = ['ZophDetectionAugment']
+__all__ = ['ZophDetectionAugment', 'apply_detection_op']
 
 
 @functools.lru_cache(maxsize=2048)
@@ -89,6 +89,56 @@ def _boxes_array(boxes: Any) -> np.ndarray:
         raise ValueError(f"ZophDetectionAugment: results['gt_bboxes'] must be (N, 4) "
                          f'horizontal boxes, got shape {arr.shape}')
     return arr
+
+
+def _warp(results: Dict, img: np.ndarray, base: str, value: float, fill,
+          interpolation: str, channel_order: str) -> np.ndarray:
+    """Warp the image and move the annotations; record the homography."""
+    height, width = img.shape[:2]
+    inverse, forward = _matrices(base, float(value), height, width)
+    fill = fill_in_image_order(fill, img, channel_order)
+    out = image_ops.warp_affine(img, inverse, fill=fill, interpolation=interpolation)
+    move_with_image(results, forward, (height, width), interpolation=interpolation)
+    return out
+
+
+def apply_detection_op(results: Dict, img: np.ndarray, name: str, prob: float, level: float,
+                       sign: float, center_u: Tuple[float, float], *, fill, cutout_fill,
+                       interpolation: str = 'nearest', channel_order: str = 'bgr',
+                       rng=np.random) -> Tuple[np.ndarray, bool]:
+    """One detection-family op, entered (its ``prob`` already drawn, except a box-only
+    op's per-box ``prob / 3``): the image, and whether it changed. A geometric op moves
+    ``results``' annotations; BBox_Cutout and the box-only ops read ``results['gt_bboxes']``
+    and draw from ``rng`` (``numpy.random`` or a ``RandomState``: ``rand``,
+    ``permutation``), in the order the module docstring gives."""
+    spec = get_detection_op(name)
+    value = detection_value(name, level, sign)
+    if spec.kind == 'geometric':
+        return _warp(results, img, spec.base, value, fill, interpolation, channel_order), True
+    if spec.kind == 'color':
+        return zoph_ops.colour_op(img, spec.base, value, channel_order), True
+    cutout_fill = fill_in_image_order(cutout_fill, img, channel_order)
+    if spec.kind == 'cutout':
+        return zoph_ops.cutout_square(img, int(value), center_u, cutout_fill), True
+    boxes = _boxes_array(results['gt_bboxes'])
+    if len(boxes) == 0:
+        return img, False
+    h, w = img.shape[:2]
+    if spec.kind == 'bbox_cutout':
+        u_box, u_y, u_x = rng.rand(3).tolist()
+        box = boxes[min(int(u_box * len(boxes)), len(boxes) - 1)]
+        region = zoph_ops.bbox_cutout_region(box, value, (u_y, u_x), h, w)
+        out = np.array(img, copy=True)
+        return zoph_ops.fill_region(out, region, cutout_fill), True
+    # box-only: each box with prob / 3, in a random order, one sign for all
+    order = rng.permutation(len(boxes))
+    applied = rng.rand(len(boxes)) < prob / BOX_ONLY_PROB_DIVISOR
+    centers = rng.rand(len(boxes), 2) if spec.base == 'Cutout' else None
+    fill = (cutout_fill if spec.base == 'Cutout' else
+            fill_in_image_order(fill, img, channel_order))
+    out, changed = zoph_ops.apply_in_boxes(img, boxes, spec.base, value, order, applied,
+                                           centers, fill, interpolation)
+    return out, changed > 0
 
 
 @TRANSFORMS.register_module()
@@ -141,46 +191,13 @@ class ZophDetectionAugment(BaseTransform):
                                                                   'bbox_cutout')})
 
     # -- helpers ---------------------------------------------------------------------
-    def _warp(self, results: Dict, img: np.ndarray, base: str, value: float) -> np.ndarray:
-        """Warp the image and move the annotations; record the homography."""
-        height, width = img.shape[:2]
-        inverse, forward = _matrices(base, float(value), height, width)
-        fill = fill_in_image_order(self.fill, img, self.channel_order)
-        out = image_ops.warp_affine(img, inverse, fill=fill, interpolation=self.interpolation)
-        move_with_image(results, forward, (height, width), interpolation=self.interpolation)
-        return out
-
     def _apply(self, results: Dict, img: np.ndarray, name: str, prob: float,
                level: float, sign: float, center_u: Tuple[float, float]
                ) -> Tuple[np.ndarray, bool]:
-        spec = get_detection_op(name)
-        value = detection_value(name, level, sign)
-        if spec.kind == 'geometric':
-            return self._warp(results, img, spec.base, value), True
-        if spec.kind == 'color':
-            return zoph_ops.colour_op(img, spec.base, value, self.channel_order), True
-        cutout_fill = fill_in_image_order(self.cutout_fill, img, self.channel_order)
-        if spec.kind == 'cutout':
-            return zoph_ops.cutout_square(img, int(value), center_u, cutout_fill), True
-        boxes = _boxes_array(results['gt_bboxes'])
-        if len(boxes) == 0:
-            return img, False
-        h, w = img.shape[:2]
-        if spec.kind == 'bbox_cutout':
-            u_box, u_y, u_x = np.random.rand(3).tolist()
-            box = boxes[min(int(u_box * len(boxes)), len(boxes) - 1)]
-            region = zoph_ops.bbox_cutout_region(box, value, (u_y, u_x), h, w)
-            out = np.array(img, copy=True)
-            return zoph_ops.fill_region(out, region, cutout_fill), True
-        # box-only: each box with prob / 3, in a random order, one sign for all
-        order = np.random.permutation(len(boxes))
-        applied = np.random.rand(len(boxes)) < prob / BOX_ONLY_PROB_DIVISOR
-        centers = np.random.rand(len(boxes), 2) if spec.base == 'Cutout' else None
-        fill = (cutout_fill if spec.base == 'Cutout' else
-                fill_in_image_order(self.fill, img, self.channel_order))
-        out, changed = zoph_ops.apply_in_boxes(img, boxes, spec.base, value, order,
-                                               applied, centers, fill, self.interpolation)
-        return out, changed > 0
+        return apply_detection_op(results, img, name, prob, level, sign, center_u,
+                                  fill=self.fill, cutout_fill=self.cutout_fill,
+                                  interpolation=self.interpolation,
+                                  channel_order=self.channel_order, rng=np.random)
 
     # -- transform -------------------------------------------------------------------
     def transform(self, results: Dict) -> Dict:
