@@ -192,3 +192,28 @@ def test_bench_det_policy_merges_the_estimator_options_key_by_key():
     assert other['estimator'] == {'type': 'relax'}
     assert hook['estimator'] == dict(type='candidates', num_images=2, num_draws=2,
                                      magnitude_ops=1)  # the benchmark's own is untouched
+
+
+def test_the_undoing_ops_statistics_in_the_detection_familys_space():
+    """bench_det_policy's search over the detection family: the op's pairs among 300
+    (24 hold each of its 25 ops: chance 25 * 24 / 300 = 2 of the top 25), its slots, and
+    the found criterion for an op of that family alone."""
+    from dada_mm.search.policy_params import PolicyParameters
+    from dada_mm.search_space import ZOPH_DETECTION_SEARCH_SPACE as zoph
+    bench = load('bench_policy')
+    policy = PolicyParameters(300)
+    pairs = [i for i, sub in enumerate(zoph.sub_policies) if 'Solarize' in sub]
+    with torch.no_grad():
+        policy.alpha.zero_()
+        policy.alpha[pairs] = 1.0
+        policy.probs[pairs] = 0.9
+    info = bench.undo_op_summary(policy, 'Solarize', None, zoph)
+    assert len(pairs) == 24 and info['in_top25_chance'] == pytest.approx(2.0)
+    assert info['in_top25'] == 24 and info['mean_prob'] == pytest.approx(0.9)
+    assert info['selection_ratio'] == pytest.approx(math.e)
+    with pytest.raises(KeyError, match="'Invert' is not an op of the 'zoph-detection'"):
+        bench.undo_op_summary(policy, 'Invert', None, zoph)
+    found = dict(selection_ratio=2.0, in_top25=9, in_top25_chance=2.0, mean_prob=0.6,
+                 mean_magnitude=0.3, target_level=0.2)
+    assert bench.planted_found(dict(ops={'Rotate_BBox': found}))
+    assert not bench.planted_found(dict(ops={'Rotate_BBox': dict(found, mean_prob=0.4)}))
