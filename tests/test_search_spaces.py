@@ -132,3 +132,18 @@ def test_export_frozen_draws_meta_and_history_use_the_spaces_names(tmp_path):
     summary = epoch_summary(learner.policy, 1, 1, TOY)
     assert 'top 1 of 6 sub-policies' in summary and 'Invert(p=' in summary
     assert 'TranslateX(p=' in summary
+
+
+def test_a_checkpoint_of_another_space_is_refused_naming_search_space():
+    from types import SimpleNamespace
+
+    from dada_mm.search import DADASearchHook
+    hook = DADASearchHook(val_dataloader=dict(batch_size=2))
+    model = torch.nn.Linear(2, 2)
+    model.data_preprocessor = SimpleNamespace(batch_augments=None)
+    hook._build(SimpleNamespace(model=model, seed=0))
+    state = dict(policy=dict(alpha=torch.zeros(300)))
+    with pytest.raises(ValueError, match=r"the checkpoint epoch_1\.pth holds a policy over 300 "
+                                         r"sub-policies, but this search's "
+                                         r"search_space='dada' has 105"):
+        hook._load_state(state, 'epoch_1.pth')

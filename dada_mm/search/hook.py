@@ -410,6 +410,14 @@ class DADASearchHook(Hook):
         return {key: state[key] for key in _STATE_KEYS}
 
     def _load_state(self, state: Dict[str, Any], source: Optional[str] = None) -> None:
+        saved = int(state['policy']['alpha'].numel())
+        if saved != self.search_space.num_sub_policies:
+            raise ValueError(
+                f'DADASearchHook: the checkpoint{"" if source is None else " " + source} '
+                f'holds a policy over {saved} sub-policies, but this search\'s '
+                f'search_space={self.search_space.name!r} has '
+                f'{self.search_space.num_sub_policies}: resume with the search_space the '
+                'checkpoint was searched with')
         self.learner.load_state_dict(state)
         self.val_stream.load_state_dict(state['val_stream'])
         self.frozen_policy = state['frozen_policy']
