@@ -128,10 +128,13 @@ def _policy_after(cfg):
     return {k: v.clone() for k, v in hook.policy.state_dict().items()}, hook
 
 
-def test_same_seed_same_policy_and_resume_continues_exactly(shapes, tmp_path):
+@pytest.mark.parametrize('space', ['dada', 'zoph-detection'])
+def test_same_seed_same_policy_and_resume_continues_exactly(shapes, tmp_path, space):
     # one image size: a random resize would draw from numpy's global stream, which a
-    # resumed run restarts (the data pipeline's state, not the search's)
-    hook, one = dict(estimator=CANDIDATES), [(80, 64)]
+    # resumed run restarts (the data pipeline's state, not the search's); the detection
+    # family's per-box draws come from the learner's stream, so they repeat and resume too
+    hook = dict(estimator=CANDIDATES, learner=dict(search_space=space))
+    one = [(80, 64)]
     a, hook_a = _policy_after(detector_cfg(shapes, str(tmp_path / 'a'), hook, one))
     b, _ = _policy_after(detector_cfg(shapes, str(tmp_path / 'b'), hook, one))
     assert hook_a.updates == 4
