@@ -139,6 +139,8 @@ def build_detector_runner(args, work_dir, data_root):
     hook = cfg.custom_hooks[0]
     hook.reward = dict(type='BilevelReward', fixed_val_batch=True)
     hook.update_interval = 1  # the timed search iteration updates the policy
+    # the configs train before they search (search_begin); the timed iteration searches
+    hook.learner = dict(hook.get('learner') or {}, search_begin=0)
     if args.det_reward:
         hook.estimator = dict(hook.estimator, reward=args.det_reward)
     # the cost does not depend on the learning rate; at the config's, a from-scratch R-50
@@ -363,6 +365,14 @@ def main(argv=None):
         if any(skipped.values()):
             raise RuntimeError(f'policy updates were skipped while timing ({skipped}): the '
                                'timed search iterations did not do the full update')
+        # every timed search iteration (and its warm-up runs) must have updated the policy:
+        # one that did not (a warm-up epoch, search_begin > 0) would time a plain step
+        updates = {o: h.updates for o, h in hooks.items()}
+        expected = args.warmup + args.repeats
+        if any(n != expected for n in updates.values()):
+            raise RuntimeError(f'the timed search iterations updated the policy {updates} '
+                               f'times, not {expected} each: they did not search (is '
+                               f'learner.search_begin > 0 in the config?)')
         # the reward each candidate setting scored by ('auto' resolved for this model)
         candidate_rewards = {o: h.learner.estimator.reward for o, h in hooks.items()
                              if h.learner.estimator.name == 'candidates'}
