@@ -317,7 +317,7 @@ def main(argv=None):
                           val_images=1, size=tuple(args.det_scale[::-1]))
         else:
             make_classification_set(data_root, 6, max(4, args.batch_size // 3), 2, 64)
-        steps, hooks = {}, {}
+        steps, hooks, resets = {}, {}, {}
         for order in orders:
             if args.detector:
                 runner, hook = build_detector_runner(args, osp.join(tmp, 'wd_det'),
@@ -351,15 +351,28 @@ def main(argv=None):
 
             steps[order] = (plain, search, no_update)
             hooks[order] = hook
+            # every timed step starts from the same weights and optimiser state (restored
+            # outside the timing): a from-scratch detector trained again and again on one
+            # batch drifts until its held-out gradient is not finite
+            start = (copy.deepcopy(runner.model.state_dict()),
+                     copy.deepcopy(runner.optim_wrapper.state_dict()))
+
+            def reset(runner=runner, start=start):
+                runner.model.load_state_dict(start[0])
+                runner.optim_wrapper.load_state_dict(copy.deepcopy(start[1]))
+
+            resets[order] = reset
         for _ in range(args.warmup):
-            for step_fns in steps.values():
+            for order, step_fns in steps.items():
                 for fn in step_fns:
+                    resets[order]()
                     fn()
         # interleaved rounds: a load spike hits a pair, not a whole block of one kind
         times = {o: ([], [], []) for o in orders}
         for _ in range(args.repeats):
             for order, step_fns in steps.items():
                 for kind, fn in enumerate(step_fns):
+                    resets[order]()
                     times[order][kind].append(time_once(fn, args.device))
         skipped = {o: h.skipped_updates for o, h in hooks.items()}
         if any(skipped.values()):
