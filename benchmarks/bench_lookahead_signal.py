@@ -41,11 +41,13 @@ import torch.nn.functional as F  # noqa: E402
 from bench_signal import (  # noqa: E402
     SHIFTS,
     accuracy,
+    add_setting_arguments,
     apply_candidate,
     build_model,
     candidates_of,
     digits_tensors,
     normalise,
+    plain_step_seconds,
     split,
     train_states,
 )
@@ -123,21 +125,6 @@ def score_shift(model, state, shift: str, data: Dict, args, bn_mode: str) -> Dic
                 clean_loss=float(clean.mean()), diverged=diverged)
 
 
-def plain_step_seconds(model, xt, yt, batch: int, repeats: int = 5) -> float:
-    """Seconds of one plain SGD training step at ``batch`` images (the cost unit)."""
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    model.train()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        loss = F.cross_entropy(model(normalise(xt[:batch]), mode='tensor'), yt[:batch])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def report(results: List[Dict], epochs: Sequence[int], args) -> Dict[str, str]:
     pairs = {}
     for m in args.bn_modes:
@@ -165,25 +152,13 @@ def report(results: List[Dict], epochs: Sequence[int], args) -> Dict[str, str]:
 
 def main(argv=None) -> Dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--shifts', nargs='+', default=list(SHIFTS), choices=list(SHIFTS))
+    add_setting_arguments(parser, size=16)
     parser.add_argument('--bn-modes', nargs='+', default=list(BN_MODES), choices=BN_MODES)
-    parser.add_argument('--epochs', type=int, nargs='+', default=[3, 8],
-                        help='network states: weights after this many epochs')
     parser.add_argument('--steps', type=int, default=4, help='SGD steps per trial')
     parser.add_argument('--repeats', type=int, default=8,
                         help='trials per op (paired with the clean trial)')
     parser.add_argument('--trial-batch', type=int, default=16)
     parser.add_argument('--trial-lr', type=float, default=0.05)
-    parser.add_argument('--level', type=float, default=0.7,
-                        help="level of every op except the shift's undoing op")
-    parser.add_argument('--width', type=int, default=8)
-    parser.add_argument('--size', type=int, default=16)
-    parser.add_argument('--train-per-class', type=int, default=50)
-    parser.add_argument('--val-per-class', type=int, default=20)
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--lr', type=float, default=0.05, help='lr of the training states')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', default=None, help='JSON file of all results')
     args = parser.parse_args(argv)
     if args.steps < 1 or args.repeats < 2:
@@ -199,7 +174,9 @@ def main(argv=None) -> Dict:
     data = dict(train=(xt, yt), val=(x[idx['val']], y[idx['val']]))
     model = build_model(args.width, args.seed)
     states = train_states(model, xt, yt, args.epochs, args.batch_size, args.lr, args.seed)
-    plain = plain_step_seconds(model, xt, yt, args.trial_batch)
+    # one training step of a trial's batch, forward and backward (bench_signal's unit)
+    plain = plain_step_seconds(model, dict(model.named_parameters()), xt[:args.trial_batch],
+                               yt[:args.trial_batch])
     xte, yte = x[idx['test']], y[idx['test']]
     results, state_info = [], []
     for state in states:

@@ -473,25 +473,32 @@ def analyse(rewards, shifts, level, modes) -> List[Dict]:
     return rows
 
 
-def main(argv=None) -> Dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def add_setting_arguments(parser: argparse.ArgumentParser, size: int = 32) -> None:
+    """The options of the shifts, data, network and training states, shared by the
+    reward-signal benchmarks (``bench_lookahead_signal.py`` asks its question of the same
+    setting)."""
     parser.add_argument('--shifts', nargs='+', default=list(SHIFTS), choices=list(SHIFTS))
-    parser.add_argument('--bn-modes', nargs='+', default=list(BN_MODES), choices=BN_MODES)
     parser.add_argument('--epochs', type=int, nargs='+', default=[3, 8],
                         help='network states: weights after this many epochs')
-    parser.add_argument('--images', type=int, default=64, help='scored training images')
-    parser.add_argument('--bn-batch', type=int, default=32,
-                        help="images per op-only batch of the 'train' BN mode")
     parser.add_argument('--level', type=float, default=0.7,
                         help="level of every op except the shift's undoing op")
     parser.add_argument('--width', type=int, default=8)
-    parser.add_argument('--size', type=int, default=32)
+    parser.add_argument('--size', type=int, default=size)
     parser.add_argument('--train-per-class', type=int, default=50)
     parser.add_argument('--val-per-class', type=int, default=20)
     parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--lr', type=float, default=0.05)
+    parser.add_argument('--lr', type=float, default=0.05, help='lr of the training states')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=1)
+
+
+def main(argv=None) -> Dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    add_setting_arguments(parser)
+    parser.add_argument('--bn-modes', nargs='+', default=list(BN_MODES), choices=BN_MODES)
+    parser.add_argument('--images', type=int, default=64, help='scored training images')
+    parser.add_argument('--bn-batch', type=int, default=32,
+                        help="images per op-only batch of the 'train' BN mode")
     parser.add_argument('--no-fd-check', dest='fd_check', action='store_false',
                         help='skip the finite-difference check of the dot reward')
     parser.add_argument('--quiet', action='store_true')
