@@ -19,6 +19,10 @@ digits, 32x32; ``dada_mm/datasets/digits.py``), for each seed:
    * ``dada-cifar10``: the paper's published CIFAR-10 policy;
    * ``searched``: the search's policy file (its top 25 unless ``top_k`` is in the hook
      options);
+   * ``unweighted``: the search's policy file with its sub-policies drawn with equal
+     chance (``DADAAugment(weighted=False)``): the control for the selection weights a
+     search with ``learner=dict(export_weighting='selection')`` writes to the file (with
+     ``'uniform'`` it is the ``searched`` arm);
    * ``random25``: 25 sub-policies of that file drawn at random (seeded by the run's
      seed), with their learnt p and levels: the control for the search's ranking (the file
      must hold more than 25: ``--hook-options '{"top_k": 105}'``);
@@ -58,9 +62,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # (benchmarks/provenance.py)
 
 ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searched',
-        'random25', 'op')
+        'random25', 'unweighted', 'op')
 #: arms that retrain with the search's policy file
-SEARCH_ARMS = ('searched', 'random25')
+SEARCH_ARMS = ('searched', 'random25', 'unweighted')
 #: how many sub-policies the 'random25' arm draws
 RANDOM_SUBSET = 25
 PLANTED_ARMS = ('none', 'searched', 'op')
@@ -205,6 +209,8 @@ def arm_transforms(arm: str, policy_file: Optional[str], variant: str = 'natural
                      hparams=dict(pad_val=0, interpolation='bicubic'))]
     if arm == 'dada-cifar10':
         return [dict(type='DADAAugment', policy='dada-cifar10')]
+    if arm == 'unweighted':
+        return [dict(type='DADAAugment', policy=policy_file, weighted=False)]
     if arm in SEARCH_ARMS:  # every sub-policy of the file: the hook's top_k (25 by default);
         # 'random25' swaps in its subset when it runs (run_retrain), once the file exists
         return [dict(type='DADAAugment', policy=policy_file)]
@@ -295,6 +301,7 @@ def run_search(job: Dict) -> Dict:
     if hook.learner.estimator.name == 'candidates':
         # the reward the candidates were scored by ('auto' resolved for this model)
         out['candidate_reward'] = hook.learner.estimator.reward
+    out['export_weighting'] = hook.export_weighting  # how the 'searched' arm draws its file
     ops, init = dict(SHIFT_OPS), hook.learner.cfg.init
     if job['variant'] == 'natural':
         out['ops'] = {op: undo_op_summary(hook.policy, op, init) for op in ('Invert', 'Rotate')}

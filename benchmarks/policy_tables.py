@@ -52,6 +52,7 @@ ARM_NAMES = {
     'dada-cifar10': "dada-cifar10 (the paper's published CIFAR-10 policy)",
     'searched': "searched (the search's top-25 policy)",
     'random25': "random 25 (25 of the search's sub-policies drawn at random, learnt p and levels)",
+    'unweighted': "unweighted (the search's policy, its sub-policies drawn with equal chance)",
     'op': 'the undoing op alone (p 0.5, the shift\'s level)',
 }
 
@@ -89,16 +90,21 @@ def _arm_rows(variant: str, rows: Sequence[Dict], arms: Sequence[str], metric: s
 
 def arm_names(data: Dict) -> Dict[str, str]:
     """``ARM_NAMES`` with the start arm's p and levels as the file's search began, and the
-    searched arm's size (the hook's ``top_k``)."""
+    searched arm's size (the hook's ``top_k``) and draw (by the exported selection weights
+    or with equal chance)."""
     init = search_init(data['args'].get('hook_options'))
     top_k = (data['args'].get('hook_options') or {}).get('top_k', 25)
     prob, level = init.get('prob', 0.5), init.get('magnitude', 0.5)
     start = (f'p = m = {prob:g}' if prob == level else f'p = {prob:g}, m = {level:g}')
     if init.get('signed_magnitude') is not None:
         start += f', the signed ops at m = {init["signed_magnitude"]:g}'
+    # (a search that did not record its export weighting drew its file with equal chances)
+    weighted = any(r.get('export_weighting') == 'selection' for r in data.get('results', ())
+                   if r.get('kind') == 'search')
+    drawn = ', drawn by its selection weights' if weighted else ''
     return dict(ARM_NAMES, start=f"start (the search's starting point: 105 sub-policies, "
                                  f'{start})',
-                searched=f"searched (the search's top-{top_k} policy)")
+                searched=f"searched (the search's top-{top_k} policy{drawn})")
 
 
 def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:

@@ -112,3 +112,18 @@ def test_planted_level_criterion_counts_from_the_start_level():
 ])
 def test_search_init_reads_every_way_a_results_file_set_the_start(options, expected):
     assert bench_policy.search_init(options) == expected
+
+
+def test_unweighted_arm_draws_the_files_sub_policies_with_equal_chance(tmp_path):
+    """The control for the exported selection weights: the same file, weighted=False."""
+    from dada_mm.policy.policy_file import save_policy_file
+    from dada_mm.transforms import DADAAugment
+    subs = [[dict(op='Invert', prob=1.0, magnitude=0.5)],
+            [dict(op='Rotate', prob=1.0, magnitude=0.5)]]
+    path = str(tmp_path / 'weighted.json')
+    save_policy_file(path, subs, {}, weights=[0.9, 0.1])
+    (t, ) = bench_policy.arm_transforms('unweighted', path)
+    assert t == dict(type='DADAAugment', policy=path, weighted=False)
+    assert DADAAugment(**{k: v for k, v in t.items() if k != 'type'}).weights is None
+    (s, ) = bench_policy.arm_transforms('searched', path)
+    assert list(DADAAugment(policy=s['policy']).weights) == pytest.approx([0.9, 0.1])

@@ -1,5 +1,6 @@
 """tools/export_backbone.py on tiny mmpretrain-style checkpoints (ResNet-18, 8 channels)."""
 import json
+import math
 import os.path as osp
 import sys
 
@@ -161,6 +162,24 @@ def test_policy_from_unfinished_search_state(tmp_path):
     assert [o['prob'] for o in subs[0]] == pytest.approx([0.9, 1.0])
     assert [o['magnitude'] for o in subs[0]] == pytest.approx([0.25, 0.0])
     assert doc['meta']['frozen'] is False
+    assert 'weights' not in doc  # --export-weighting uniform, the default
+    # by their selection weights: softmax(alpha) of the two, renormalised
+    out2 = tmp_path / 'bb2.pth'
+    assert _run(ckpt, out2, '--depth', DEPTH, '--base-channels', CH, '--top-k', 2,
+                '--export-weighting', 'selection') == 0
+    doc = load_policy_file(tmp_path / 'bb2_policy.json')
+    e = math.exp(1.0)  # alpha 5 against 4
+    assert doc['weights'] == pytest.approx([e / (e + 1), 1 / (e + 1)], rel=1e-12)
+    assert doc['meta']['export_weighting'] == 'selection'
+
+
+def test_frozen_search_state_keeps_its_weights(tmp_path):
+    ckpt, out = tmp_path / 'c.pth', tmp_path / 'bb.pth'
+    _write_ckpt(ckpt, dada_search=dict(frozen_policy=POLICY, updates=5,
+                                       frozen_weights=[2.0] + [1.0] * (len(POLICY) - 1)))
+    assert _run(ckpt, out, '--depth', DEPTH, '--base-channels', CH) == 0
+    doc = load_policy_file(tmp_path / 'bb_policy.json')
+    assert doc['weights'] == [2.0] + [1.0] * (len(POLICY) - 1)
 
 
 def test_policy_from_sidecar_file(tmp_path):

@@ -19,7 +19,7 @@ from dada_mm.utils import files
 # checkpoint['dada_search'] of every release so far, in this order
 STATE_KEYS = ['policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sharing',
               'reward_scaler', 'generator', 'rank_generators', 'val_stream', 'estimator',
-              'frozen_policy', 'history', 'updates', 'skipped_updates']
+              'frozen_policy', 'history', 'updates', 'skipped_updates', 'frozen_weights']
 
 
 def _boom(*args, **kwargs):
@@ -159,6 +159,12 @@ def test_checkpoint_state_keeps_its_keys_and_round_trips():
     assert torch.equal(again['policy']['alpha'], saved['policy']['alpha'])
     assert torch.equal(again['generator'], saved['generator'])
     assert again['frozen_policy'] == saved['frozen_policy'] and again['updates'] == 4
+    assert again['frozen_weights'] is None  # export_weighting='uniform'
+    # a checkpoint without frozen_weights (older ones) loads with equal chances
+    old = {key: value for key, value in saved.items() if key != 'frozen_weights'}
+    older = _built_hook()
+    older.after_load_checkpoint(None, {'dada_search': old})
+    assert older.frozen_weights is None and older._frozen_sampler.weights is None
     assert again['history'] == saved['history'] and again['skipped_updates'] == 1
 
 

@@ -1,7 +1,8 @@
 """Export the backbone of an mmpretrain classifier checkpoint for mmdet detectors.
 
     python tools/export_backbone.py CKPT OUT.pth [--policy POLICY_JSON] [--depth 50]
-                                    [--base-channels 64] [--force]
+                                    [--base-channels 64] [--top-k 25]
+                                    [--export-weighting uniform] [--force]
 
 Reads a checkpoint written by an mmpretrain ``ImageClassifier`` run (keys ``backbone.*``,
 ``neck.*``, ``head.*``; possibly a ``dada_search`` entry from ``DADASearchHook``), and
@@ -18,8 +19,10 @@ The policy the backbone was trained with is written next to the output as
 
 1. ``--policy FILE`` (validated and copied byte for byte);
 2. the checkpoint's ``dada_search`` state: the frozen top-k policy the hook trained with
-   after the search, or, if the search had not finished, the top-k of its parameters at
-   that checkpoint (exactly the policy of *these* weights);
+   after the search (with its draw weights, if it had them), or, if the search had not
+   finished, the top-k of its parameters at that checkpoint (exactly the policy of
+   *these* weights; ``--export-weighting selection`` adds their selection weights, as the
+   hook's ``learner=dict(export_weighting='selection')`` writes them);
 3. ``dada_policy.json`` next to the checkpoint (the hook's policy file; it may be newer
    than an intermediate checkpoint).
 
@@ -63,6 +66,9 @@ def parse_args(argv=None):
                    help='ResNet base_channels to verify against')
     p.add_argument('--top-k', type=int, default=25,
                    help='sub-policies to export from an unfinished search state')
+    p.add_argument('--export-weighting', choices=('uniform', 'selection'), default='uniform',
+                   help='how the sub-policies exported from an unfinished search state '
+                        'are drawn: with equal chance, or by their selection weights')
     p.add_argument('--force', action='store_true',
                    help='replace an existing, different <out>_policy.json')
     return p.parse_args(argv)
@@ -140,18 +146,20 @@ def verify(state: Dict[str, torch.Tensor], depth: int,
 
 
 # --------------------------------------------------------------------------- policy
-def policy_from_search_state(state: Any, top_k: int
-                             ) -> Optional[Tuple[List, Dict[str, Any]]]:
+def policy_from_search_state(state: Any, top_k: int, weighting: str = 'uniform'
+                             ) -> Optional[Tuple[List, Dict[str, Any], Optional[List[float]]]]:
+    """``(sub-policies, meta, weights or None)`` of a checkpoint's search state, or None
+    when it holds no DADA search."""
     if not isinstance(state, dict):
         return None
     if state.get('frozen_policy'):
         return state['frozen_policy'], dict(
             source='dada_mm tools/export_backbone.py', origin='checkpoint dada_search',
-            frozen=True, ranked_by='alpha')
+            frozen=True, ranked_by='alpha'), state.get('frozen_weights')
     params = state.get('policy')
     if not isinstance(params, dict) or 'alpha' not in params:
         return None
-    from dada_mm.policy.export import export_top_k
+    from dada_mm.policy.export import export_top_k, export_weights
     from dada_mm.search.policy_params import PolicyParameters
     from dada_mm.search_space import SUB_POLICIES
     n = int(params['alpha'].shape[0])
@@ -160,9 +168,11 @@ def policy_from_search_state(state: Any, top_k: int
     policy = PolicyParameters(num_sub_policies=n)
     policy.load_state_dict(params)
     rows = export_top_k(policy, top_k)  # the entries the search hook writes
+    weights = export_weights(policy, top_k) if weighting == 'selection' else None
     return rows, dict(source='dada_mm tools/export_backbone.py',
                       origin='checkpoint dada_search (search not finished)',
-                      frozen=False, ranked_by='alpha', top_k=int(top_k))
+                      frozen=False, ranked_by='alpha', top_k=int(top_k),
+                      export_weighting=weighting), weights
 
 
 def policy_target(out: str) -> str:
@@ -176,6 +186,7 @@ def _same_policy_doc(path: str, doc: Dict[str, Any]) -> bool:
     except PolicyError:
         return False
     return (existing['sub_policies'] == doc['sub_policies']
+            and existing.get('weights') == doc.get('weights')
             and existing.get('meta', {}) == doc.get('meta', {}))
 
 
@@ -203,14 +214,15 @@ def write_policy(args, ckpt: Dict[str, Any]) -> Tuple[Optional[str], Optional[st
         os.makedirs(osp.dirname(osp.abspath(target)), exist_ok=True)
         shutil.copyfile(args.policy, target)
         return target, args.policy
-    found = policy_from_search_state(ckpt.get('dada_search'), args.top_k)
+    found = policy_from_search_state(ckpt.get('dada_search'), args.top_k,
+                                     args.export_weighting)
     if found is not None:
-        rows, meta = found
+        rows, meta, weights = found
         meta['checkpoint'] = osp.basename(args.checkpoint)
-        doc = policy_to_dict(rows, meta)
+        doc = policy_to_dict(rows, meta, weights)
         if exists and not _same_policy_doc(target, doc) and not args.force:
             raise ExportError(refuse)
-        save_policy_file(target, rows, meta)
+        save_policy_file(target, rows, meta, weights)
         return target, f"{args.checkpoint} ['dada_search']"
     sidecar = osp.join(osp.dirname(osp.abspath(args.checkpoint)), SIDECAR_POLICY)
     if osp.isfile(sidecar):

@@ -1,7 +1,13 @@
 """Policies: the file format, the shipped presets (DADA and Zoph et al.'s detection
 policies), resolution of `policy=` arguments, and the export of learned parameters as a
 policy (``export``)."""
-from .export import FrozenPolicySampler, export_meta, export_top_k
+from .export import (
+                          EXPORT_WEIGHTINGS,
+                          FrozenPolicySampler,
+                          export_meta,
+                          export_top_k,
+                          export_weights,
+)
 from .policy_file import (
                           MAX_POLICY_FILE_BYTES,
                           POLICY_FILE_VERSION,
@@ -21,4 +27,4 @@ __all__ = ['MAX_POLICY_FILE_BYTES', 'POLICY_FILE_VERSION', 'PolicyError',
            'load_policy_file', 'parse_policy_json', 'policy_to_dict', 'save_policy_file',
            'validate_sub_policies', 'PRESET_DIR', 'list_presets', 'load_preset',
            'resolve_policy', 'infer_op_family', 'policy_op_family', 'export_top_k',
-           'export_meta', 'FrozenPolicySampler']
+           'export_meta', 'FrozenPolicySampler', 'export_weights', 'EXPORT_WEIGHTINGS']

@@ -4,23 +4,30 @@
 sub-policies with the largest selection logit alpha, each op with its apply probability
 and level clamped to [0, 1] (``PolicyParameters.top_k``). The search hook writes them to
 its policy file and freezes them when the search ends; ``tools/export_backbone.py``
-exports the same entries from a checkpoint. ``export_meta`` is the search's ``meta``
-of the policy file.
+exports the same entries from a checkpoint. ``export_weights`` are their selection
+weights, softmax(alpha) renormalised over the k, for a policy that is drawn as the search
+learnt to draw it rather than with equal chances (the hook's ``export_weighting``).
+``export_meta`` is the search's ``meta`` of the policy file.
 
-``FrozenPolicySampler`` draws, per image, a uniformly chosen sub-policy of such a policy
-and its ops' on/off, on the training device: what the hook augments with once the search
-has ended (the batched counterpart of ``DADAAugment``'s per-image draw).
+``FrozenPolicySampler`` draws, per image, a sub-policy of such a policy (uniformly, or by
+its weights) and its ops' on/off, on the training device: what the hook augments with once
+the search has ended (the batched counterpart of ``DADAAugment``'s per-image draw).
 """
 from __future__ import annotations
 
 import datetime
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..search_space import DADA_FAMILY, DADA_SEARCH_SPACE, SearchSpace
 
-__all__ = ['export_top_k', 'export_meta', 'FrozenPolicySampler']
+__all__ = ['export_top_k', 'export_weights', 'export_meta', 'FrozenPolicySampler',
+           'EXPORT_WEIGHTINGS']
+
+#: how the exported sub-policies are drawn: 'uniform' (with equal chance, the paper's) or
+#: 'selection' (by their selection weights, :func:`export_weights`)
+EXPORT_WEIGHTINGS = ('uniform', 'selection')
 
 SubPolicies = List[List[Dict[str, Any]]]
 
@@ -39,6 +46,16 @@ def export_top_k(policy_params, k: int, space: SearchSpace = DADA_SEARCH_SPACE
             for index, probs, levels in policy_params.top_k(k)]
 
 
+def export_weights(policy_params, k: int) -> List[float]:
+    """The selection weights softmax(alpha) of the top-``k`` sub-policies, in
+    :func:`export_top_k`'s order, renormalised to sum to 1: drawing the exported policy by
+    them draws each of the k as the search's own distribution does, given that one of the
+    k is drawn."""
+    top = [index for index, _, _ in policy_params.top_k(k)]
+    sel = torch.softmax(policy_params.alpha.detach().double().cpu(), dim=0)[top]
+    return [float(x) for x in sel / sel.sum()]
+
+
 class FrozenPolicySampler:
     """Per-image draws from a fixed policy of two-op sub-policies (op names of ``space``).
 
@@ -46,10 +63,13 @@ class FrozenPolicySampler:
         sub_policies: policy-file entries (e.g. from :func:`export_top_k`).
         device: where the draws are made (the generator's device).
         space: the search space whose op indices the draws give (DADA's by default).
+        weights: each sub-policy's chance of being drawn, up to a common factor (e.g.
+            :func:`export_weights`); None: equal chances.
     """
 
     def __init__(self, sub_policies: Sequence[Sequence[Dict[str, Any]]],
-                 device: torch.device, space: SearchSpace = DADA_SEARCH_SPACE) -> None:
+                 device: torch.device, space: SearchSpace = DADA_SEARCH_SPACE,
+                 weights: Optional[Sequence[float]] = None) -> None:
         self.op_indices = torch.tensor([[space.index_of(o['op'], 'frozen policy op')
                                          for o in sub] for sub in sub_policies],
                                        dtype=torch.long, device=device)
@@ -57,14 +77,24 @@ class FrozenPolicySampler:
                                   device=device)
         self.levels = torch.tensor([[o['magnitude'] for o in sub] for sub in sub_policies],
                                    device=device)
+        self.weights = None
+        if weights is not None:
+            from .policy_file import validate_weights
+            w = torch.tensor(validate_weights(weights, len(sub_policies), 'frozen policy'),
+                             dtype=torch.float64, device=device)
+            self.weights = w / w.sum()
 
     def draw(self, batch: int, generator: torch.Generator
              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(op_indices [B, 2], apply [B, 2] in {0, 1}, levels [B, 2])``: a uniformly
-        chosen sub-policy per image, each op on with its probability."""
+        """``(op_indices [B, 2], apply [B, 2] in {0, 1}, levels [B, 2])``: a sub-policy
+        per image (uniformly, or by the weights), each op on with its probability."""
         device = self.op_indices.device
-        index = torch.randint(self.op_indices.shape[0], (batch,), generator=generator,
-                              device=device)
+        if self.weights is None:
+            index = torch.randint(self.op_indices.shape[0], (batch,), generator=generator,
+                                  device=device)
+        else:
+            index = torch.multinomial(self.weights, batch, replacement=True,
+                                      generator=generator)
         u = torch.rand(batch, 2, generator=generator, device=device)
         apply = (u < self.probs[index]).float()
         return self.op_indices[index], apply, self.levels[index]

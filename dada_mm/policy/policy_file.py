@@ -4,10 +4,15 @@ Format (version 1)::
 
     {"version": 1,
      "sub_policies": [[{"op": "ShearX", "prob": 0.69, "magnitude": 0.64}, ...], ...],
+     "weights": [0.031, 0.012, ...],
      "meta": {"source": ..., "search": {...}, "date": ...}}
 
 ``magnitude`` is the paper's level in [0, 1] (mapped to each op's range by
 ``dada_mm.search_space``); ``prob`` is the op's apply probability in [0, 1].
+``weights`` (optional) is each sub-policy's chance of being drawn for an image, up to a
+common factor (finite, >= 0, not all 0; one per sub-policy): a search exports the
+selection weights it learnt there. Without it every sub-policy is drawn with equal chance
+(the paper's retraining).
 ``meta.op_family`` names the op table the names refer to: absent or ``"dada"`` (the 15-op
 DADA space), or ``"zoph-detection"`` (the detection family of Zoph et al.,
 ``dada_mm.ops.detection_ops``; there ``magnitude`` is the published level / 10).
@@ -35,7 +40,7 @@ from ..utils.files import write_json_atomic
 __all__ = ['POLICY_FILE_VERSION', 'PolicyError', 'validate_sub_policies', 'policy_to_dict',
            'load_policy_file', 'save_policy_file', 'parse_policy_json',
            'validate_policy_document', 'MAX_POLICY_FILE_BYTES', 'policy_op_family',
-           'infer_op_family', 'check_op_family']
+           'infer_op_family', 'check_op_family', 'validate_weights']
 
 POLICY_FILE_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -146,14 +151,40 @@ def validate_sub_policies(sub_policies: Any, source: str = 'policy',
     return out
 
 
-def policy_to_dict(sub_policies: SubPolicies,
-                   meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The JSON document of a validated policy."""
+def validate_weights(weights: Any, num_sub_policies: int,
+                     source: str = 'policy') -> List[float]:
+    """Check a policy's draw weights: a list of ``num_sub_policies`` finite numbers >= 0,
+    not all 0. Returned as floats, as given (callers normalise them)."""
+    where = f'{source}.weights'
+    if isinstance(weights, (str, bytes, dict)) or not isinstance(weights, Sequence):
+        raise PolicyError(f'{where} must be a list of numbers >= 0, one per sub-policy, '
+                          f'got {type(weights).__name__}')
+    if len(weights) != num_sub_policies:
+        raise PolicyError(f'{where} has {len(weights)} entries but the policy has '
+                          f'{num_sub_policies} sub-policies: one weight per sub-policy')
+    out = []
+    for i, w in enumerate(weights):
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(
+                float(w)) or w < 0:
+            raise PolicyError(f'{where}[{i}] must be a finite number >= 0, got {w!r}')
+        out.append(float(w))
+    if not any(w > 0 for w in out):
+        raise PolicyError(f'{where} are all 0: at least one sub-policy must be drawable')
+    return out
+
+
+def policy_to_dict(sub_policies: SubPolicies, meta: Optional[Dict[str, Any]] = None,
+                   weights: Optional[Sequence[float]] = None) -> Dict[str, Any]:
+    """The JSON document of a validated policy (``weights``: None draws every sub-policy
+    with equal chance, and the document has no ``weights``)."""
     meta = dict(meta or {})
     family = check_op_family(meta.get('op_family', DADA_FAMILY), 'meta.op_family')
-    return {'version': POLICY_FILE_VERSION,
-            'sub_policies': validate_sub_policies(sub_policies, op_family=family),
-            'meta': meta}
+    doc = {'version': POLICY_FILE_VERSION,
+           'sub_policies': validate_sub_policies(sub_policies, op_family=family)}
+    if weights is not None:
+        doc['weights'] = validate_weights(weights, len(doc['sub_policies']))
+    doc['meta'] = meta
+    return doc
 
 
 def _reject_duplicate_keys(pairs):
@@ -182,14 +213,16 @@ def parse_policy_json(text: str, source: str = 'policy') -> Dict[str, Any]:
 
 
 def validate_policy_document(doc: Any, source: str = 'policy') -> Dict[str, Any]:
-    """Check a parsed policy document (top-level keys, version, meta, sub-policies)."""
+    """Check a parsed policy document (top-level keys, version, meta, sub-policies and
+    the optional weights)."""
     if not isinstance(doc, dict):
         raise PolicyError(f'{source}: the top level must be a JSON object with keys '
-                          f'"version", "sub_policies", "meta"; got {type(doc).__name__}')
-    unknown = sorted(set(doc) - {'version', 'sub_policies', 'meta'})
+                          f'"version", "sub_policies", "meta" (and optionally "weights"); '
+                          f'got {type(doc).__name__}')
+    unknown = sorted(set(doc) - {'version', 'sub_policies', 'weights', 'meta'})
     if unknown:
         raise PolicyError(f'{source}: unknown top-level key(s) {unknown}; allowed: '
-                          '["version", "sub_policies", "meta"]')
+                          '["version", "sub_policies", "weights", "meta"]')
     if 'version' not in doc:
         raise PolicyError(f'{source}: missing "version" (supported: '
                           f'{list(SUPPORTED_VERSIONS)})')
@@ -203,9 +236,12 @@ def validate_policy_document(doc: Any, source: str = 'policy') -> Dict[str, Any]
     if not isinstance(meta, dict):
         raise PolicyError(f'{source}.meta must be an object, got {type(meta).__name__}')
     family = check_op_family(meta.get('op_family', DADA_FAMILY), f'{source}.meta.op_family')
-    return {'version': version,
-            'sub_policies': validate_sub_policies(doc['sub_policies'], source, family),
-            'meta': dict(meta)}
+    out = {'version': version,
+           'sub_policies': validate_sub_policies(doc['sub_policies'], source, family)}
+    if doc.get('weights') is not None:
+        out['weights'] = validate_weights(doc['weights'], len(out['sub_policies']), source)
+    out['meta'] = dict(meta)
+    return out
 
 
 def load_policy_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
@@ -225,8 +261,9 @@ def load_policy_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
 
 
 def save_policy_file(path: Union[str, os.PathLike], sub_policies: SubPolicies,
-                     meta: Optional[Dict[str, Any]] = None) -> Path:
+                     meta: Optional[Dict[str, Any]] = None,
+                     weights: Optional[Sequence[float]] = None) -> Path:
     """Validate and write a policy file atomically (``utils.files.write_json_atomic``:
     temp file + fsync + rename, the temp file removed if writing fails)."""
-    doc = policy_to_dict(sub_policies, meta)
+    doc = policy_to_dict(sub_policies, meta, weights)
     return write_json_atomic(path, doc, end='\n', indent=1, allow_nan=False)

@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import copy
 import os.path as osp
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
 from mmengine.logging import MMLogger
 from mmengine.registry import HOOKS
 
-from ..policy import FrozenPolicySampler, export_meta, export_top_k, save_policy_file
+from ..policy import (
+    EXPORT_WEIGHTINGS,
+    FrozenPolicySampler,
+    export_meta,
+    export_top_k,
+    export_weights,
+    save_policy_file,
+)
 from ..search_space import DETECTION_FAMILY, get_search_space
 from ..search_space.channels import check_channel_order
 from .augment import augment_batch, stack_inputs, write_back_inputs
@@ -49,7 +56,7 @@ _ARGUMENTS = ('val_dataloader', 'search_epochs', 'update_interval', 'top_k', 'pr
 # checkpoint['dada_search'] keys, in the order they have always been written
 _STATE_KEYS = ('policy', 'control_variate', 'optimizer', 'cv_optimizer', 'op_sharing',
                'reward_scaler', 'generator', 'rank_generators', 'val_stream', 'estimator',
-               'frozen_policy', 'history', 'updates', 'skipped_updates')
+               'frozen_policy', 'history', 'updates', 'skipped_updates', 'frozen_weights')
 
 # The scalars a policy update logs (``train/dada_<key>`` in the message hub), by the
 # settings they depend on; docs/search_logs.md explains each, and a test checks that the
@@ -114,7 +121,10 @@ class DADASearchHook(Hook):
             epochs without policy or updates), ``seed`` (of the search's draws; None: the
             runner's), ``channel_order`` (of the training images), ``policy_file``,
             ``history_file`` (names in the work_dir), ``log_top`` (sub-policies logged per
-            search epoch), ``search_space`` ('dada', the 15 DADA ops and their 105
+            search epoch), ``export_weighting`` (how the top-k are drawn after the search
+            and by ``DADAAugment`` from the policy file: 'uniform', with equal chance as
+            in the paper, or 'selection', by their learnt selection weights, written to
+            the file's ``weights``), ``search_space`` ('dada', the 15 DADA ops and their 105
             pairs; or 'zoph-detection', the 25 ops of Zoph et al.'s detection family,
             box-only ops included, and their 300 pairs: a detector's search only, whose
             policy file ``DADAAugment`` applies as a ``zoph-det-*`` preset). None: the
@@ -167,8 +177,14 @@ class DADASearchHook(Hook):
         self.update_interval, self.top_k = int(update_interval), int(top_k)
         self.policy_file, self.history_file = learner['policy_file'], learner['history_file']
         self.log_top, self.seed = int(learner['log_top']), learner['seed']
+        self.export_weighting = learner['export_weighting']
+        if self.export_weighting not in EXPORT_WEIGHTINGS:
+            raise ValueError(f'learner.export_weighting must be one of '
+                             f'{list(EXPORT_WEIGHTINGS)}, got {self.export_weighting!r}')
         self.learner: Optional[PolicyLearner] = None
         self.frozen_policy, self._frozen_sampler = None, None
+        #: the frozen policy's draw weights (None: equal chances)
+        self.frozen_weights: Optional[List[float]] = None
         #: the ops and sub-policies searched: the 15 DADA ops and their 105 pairs, or the
         #: detection family's 25 ops and their 300 pairs (detectors only)
         self.search_space = get_search_space(learner['search_space'])
@@ -364,10 +380,17 @@ class DADASearchHook(Hook):
         if self.frozen_policy is None:
             self._write_policy(runner, runner.epoch)
 
+    def _exported_weights(self) -> Optional[List[float]]:
+        """The top-k's draw weights the policy file carries (None: 'uniform')."""
+        if self.export_weighting == 'uniform':
+            return None
+        return export_weights(self.policy, self.top_k)
+
     def _freeze(self, runner, epochs_done: int) -> None:
         self.frozen_policy = export_top_k(self.policy, self.top_k, self.search_space)
+        self.frozen_weights = self._exported_weights()
         self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device,
-                                                   self.search_space)
+                                                   self.search_space, self.frozen_weights)
         _drop_search_scalars(runner.message_hub)
         runner.logger.info(f'DADASearchHook: search finished after {self.search_epochs} '
                            f'epoch(s); training continues with the frozen top-'
@@ -386,6 +409,7 @@ class DADASearchHook(Hook):
             share_ops=learner_cfg.share_ops, p_m_per=learner_cfg.p_m_per,
             held_out_norm=reward.held_out_norm,
             search_epochs=self.search_epochs, search_begin=self.search_begin, top_k=self.top_k,
+            export_weighting=self.export_weighting,
             fd_epsilon=reward.fd_epsilon, hypergrad_scale=reward.hypergrad_scale,
             fixed_val_batch=self.fixed_val_batch, updates=self.updates,
             skipped_updates=self.skipped_updates,
@@ -396,17 +420,21 @@ class DADASearchHook(Hook):
             search['candidate_signs'] = self.learner.estimator.signs
         meta = export_meta(self.policy, self.top_k, search, epochs_done, runner.iter,
                            frozen=self.frozen_policy is not None, space=self.search_space)
-        path = save_policy_file(osp.join(runner.work_dir, self.policy_file),
-                                self.frozen_policy or export_top_k(self.policy, self.top_k,
-                                                                  self.search_space),
-                                meta)
+        if self.frozen_policy is not None:
+            rows, weights = self.frozen_policy, self.frozen_weights
+        else:
+            rows = export_top_k(self.policy, self.top_k, self.search_space)
+            weights = self._exported_weights()
+        path = save_policy_file(osp.join(runner.work_dir, self.policy_file), rows, meta,
+                                weights)
         self.history.write(osp.join(runner.work_dir, self.history_file))
         runner.logger.info(f'DADASearchHook: wrote {path}')
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
         state = dict(self.learner.state_dict(), val_stream=self.val_stream.state_dict(),
-                     frozen_policy=self.frozen_policy, history=self.history.state_dict())
+                     frozen_policy=self.frozen_policy, frozen_weights=self.frozen_weights,
+                     history=self.history.state_dict())
         return {key: state[key] for key in _STATE_KEYS}
 
     def _load_state(self, state: Dict[str, Any], source: Optional[str] = None) -> None:
@@ -421,9 +449,11 @@ class DADASearchHook(Hook):
         self.learner.load_state_dict(state)
         self.val_stream.load_state_dict(state['val_stream'])
         self.frozen_policy = state['frozen_policy']
+        # a checkpoint without frozen_weights draws its frozen policy with equal chances
+        self.frozen_weights = state.get('frozen_weights')
         if self.frozen_policy is not None:
             self._frozen_sampler = FrozenPolicySampler(self.frozen_policy, self.device,
-                                                       self.search_space)
+                                                       self.search_space, self.frozen_weights)
         self.history.load_state_dict(state['history'])
         if source is not None:
             MMLogger.get_current_instance().info(self._restored_message(source))

@@ -35,13 +35,13 @@ LEARNER_CONFIG_KEYS = ('temperature', 'reward_normalization', 'share_ops', 'p_m_
 #: keys of ``learner`` the hook reads itself: when the policy starts learning, the seed
 #: of its draws, the images it acts on, and where it is written and logged
 LEARNER_HOOK_KEYS = ('search_begin', 'seed', 'channel_order', 'policy_file', 'history_file',
-                     'log_top', 'search_space')
+                     'log_top', 'search_space', 'export_weighting')
 LEARNER_KEYS = LEARNER_CONFIG_KEYS + LEARNER_HOOK_KEYS
 #: ``BilevelReward``'s options
 REWARD_KEYS = ('order', 'reward_baseline', 'credit', 'fd_epsilon', 'hypergrad_scale',
                'held_out_norm', 'magnitude_grad', 'fixed_val_batch', 'warp')
 #: keys that were never flat keywords of ``DADASearchHook``
-_ONLY_IN_SUB_CONFIGS = ('warp', 'search_space')
+_ONLY_IN_SUB_CONFIGS = ('warp', 'search_space', 'export_weighting')
 #: flat keyword of ``DADASearchHook`` -> the sub-config that holds it (same key)
 MOVED = MappingProxyType({**{key: 'reward' for key in REWARD_KEYS
                              if key not in _ONLY_IN_SUB_CONFIGS},
@@ -112,7 +112,7 @@ _DEFAULT = dict(
                  init=dict(alpha=1e-3, prob=0.5, magnitude=0.5), clamp_after_step=True,
                  search_begin=0, seed=None, channel_order='bgr', search_space='dada',
                  policy_file='dada_policy.json', history_file='dada_search_history.json',
-                 log_top=5))
+                 log_top=5, export_weighting='uniform'))
 
 #: ``preset`` -> the estimator, reward and learner sub-configs it fills.
 #: 'default': the settings chosen on the policy-quality benchmark (candidate scoring, the

@@ -1,8 +1,10 @@
 """`DADAAugment`: apply a learned DADA policy in any OpenMMLab data pipeline.
 
-Per image it picks one sub-policy uniformly at random and applies each of its ops with
-the op's probability at the op's magnitude (level), in stored order: the retraining
-semantics of the paper (Fast AutoAugment's ``Augmentation``). Randomness is drawn from
+Per image it picks one sub-policy at random, with equal chance (the retraining semantics
+of the paper, Fast AutoAugment's ``Augmentation``) or, for a policy file that carries
+``weights`` (a search that exports its selection weights), with the chance they give; then
+it applies each of the sub-policy's ops with the op's probability at the op's magnitude
+(level), in stored order. Randomness is drawn from
 ``numpy.random`` like mmcv's own transforms, so MMEngine's seeding (``randomness=dict(
 seed=...)``, per-worker seeds) makes a run repeat exactly.
 """
@@ -26,7 +28,15 @@ from ..search_space import (
     scale_level,
 )
 from .annotations import move_with_image
-from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
+from .options import (
+    as_fill,
+    check_image,
+    check_options,
+    draw_cdf,
+    draw_sub_policy,
+    fill_in_image_order,
+    image_of,
+)
 
 __all__ = ['DADAAugment']
 
@@ -51,6 +61,8 @@ class DADAAugment(BaseTransform):
             ``[[dict(op='ShearX', prob=0.5, magnitude=0.7), dict(op='Color', prob=0.3,
             magnitude=0.2)]]``.
         top_k: use only the first ``top_k`` sub-policies (files are ranked by the search).
+        weighted: draw the sub-policies by the policy's ``weights`` when it has them
+            (renormalised over the first ``top_k``); False draws each with equal chance.
         magnitude_scale: scales every op's strength about its identity level; 1 keeps the
             paper's magnitudes, 0 makes every levelled op the identity.
         fill: fill value of the geometric ops, int or (R, G, B); the paper used black
@@ -68,6 +80,7 @@ class DADAAugment(BaseTransform):
     def __init__(self,
                  policy: Union[str, Sequence, Dict] = 'dada-imagenet',
                  top_k: Optional[int] = None,
+                 weighted: bool = True,
                  magnitude_scale: float = 1.0,
                  fill: Union[None, int, Sequence[int]] = None,
                  cutout_fill: Union[None, int, Sequence[int]] = None,
@@ -79,11 +92,13 @@ class DADAAugment(BaseTransform):
         if policy_op_family(doc) != 'dada':
             from .zoph_augment import ZophDetectionAugment
             self._detection = ZophDetectionAugment(
-                doc, top_k=top_k, magnitude_scale=magnitude_scale, fill=fill,
+                doc, top_k=top_k, weighted=weighted, magnitude_scale=magnitude_scale,
+                fill=fill,
                 cutout_fill=cutout_fill, interpolation=interpolation,
                 channel_order=channel_order)
-            for key in ('policy_meta', 'sub_policies', 'top_k', 'magnitude_scale', 'fill',
-                        'cutout_fill', 'interpolation', 'channel_order'):
+            for key in ('policy_meta', 'sub_policies', 'top_k', 'weighted', 'weights',
+                        'magnitude_scale', 'fill', 'cutout_fill', 'interpolation',
+                        'channel_order'):
                 setattr(self, key, getattr(self._detection, key))
             return
         fill = 0 if fill is None else fill
@@ -91,9 +106,12 @@ class DADAAugment(BaseTransform):
         sub_policies = doc['sub_policies']
         sub_policies = check_options(sub_policies, top_k, magnitude_scale, interpolation,
                                      channel_order)
+        self._cdf = draw_cdf(doc, top_k, weighted)
         self.policy_meta = doc['meta']
         self.sub_policies = sub_policies
-        self.top_k = top_k
+        self.top_k, self.weighted = top_k, weighted
+        #: each sub-policy's chance of being drawn (None: equal chances)
+        self.weights = None if self._cdf is None else np.diff(self._cdf, prepend=0.0)
         self.magnitude_scale = float(magnitude_scale)
         self.fill = as_fill(fill, 'fill')
         self.cutout_fill = as_fill(cutout_fill, 'cutout_fill')
@@ -108,7 +126,7 @@ class DADAAugment(BaseTransform):
     # -- helpers ---------------------------------------------------------------------
     def _draw(self) -> Tuple[int, List[Tuple[bool, float, Tuple[float, float]]]]:
         """All random numbers of one call, in a fixed order whatever gets applied."""
-        index = int(np.random.randint(len(self._scaled_sub_policies)))
+        index = draw_sub_policy(len(self._scaled_sub_policies), self._cdf)
         # One rand(4 n) call gives the same numbers as 4 n successive rand() calls
         # (apply, sign, centre x, centre y per op), at a fraction of the call overhead.
         u = np.random.rand(4 * len(self._scaled_sub_policies[index])).tolist()
@@ -170,7 +188,8 @@ class DADAAugment(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_sub_policies={len(self.sub_policies)}, '
-                f'top_k={self.top_k}, magnitude_scale={self.magnitude_scale}, '
+                f'top_k={self.top_k}, weighted={self.weights is not None}, '
+                f'magnitude_scale={self.magnitude_scale}, '
                 f'fill={self.fill}, cutout_fill={self.cutout_fill}, '
                 f'interpolation={self.interpolation!r}, '
                 f'channel_order={self.channel_order!r})')

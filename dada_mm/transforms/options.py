@@ -3,7 +3,7 @@ ZophDetectionAugment): one statement of the allowed values, so both give the sam
 the same mistake, and one rule for how a fill colour meets an image."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -12,7 +12,7 @@ from ..policy import PolicyError
 from ..search_space.channels import CHANNEL_ORDERS, check_channel_order, fill_in_order
 
 __all__ = ['INTERPOLATIONS', 'CHANNEL_ORDERS', 'PACKED_KEYS', 'as_fill', 'check_options',
-           'image_of', 'check_image', 'fill_in_image_order']
+           'image_of', 'check_image', 'fill_in_image_order', 'draw_cdf', 'draw_sub_policy']
 
 #: the warps' interpolations ('nearest' first: the paper's)
 INTERPOLATIONS = tuple(CV_INTERPOLATION_FLAGS)
@@ -52,6 +52,34 @@ def check_options(sub_policies: List, top_k: Optional[int], magnitude_scale: Any
                          f'got {interpolation!r}')
     check_channel_order(channel_order)
     return sub_policies
+
+
+def draw_cdf(doc: Dict[str, Any], top_k: Optional[int], weighted: Any
+             ) -> Optional[np.ndarray]:
+    """The cumulative draw weights of a policy document's first ``top_k`` sub-policies
+    (its ``weights`` normalised to end at 1), or None: drawn with equal chance (no
+    ``weights``, or ``weighted=False``)."""
+    if not isinstance(weighted, bool):
+        raise ValueError(f'weighted must be True (draw by the policy\'s weights, when it has '
+                         f'them) or False (every sub-policy with equal chance), got '
+                         f'{weighted!r}')
+    weights = doc.get('weights')
+    if not weighted or weights is None:
+        return None
+    w = np.asarray(weights[:top_k] if top_k is not None else weights, dtype=np.float64)
+    if not (w > 0).any():
+        raise PolicyError(f'the first top_k={top_k} sub-policies all have weight 0: raise '
+                          'top_k or pass weighted=False')
+    cdf = np.cumsum(w)
+    return cdf / cdf[-1]
+
+
+def draw_sub_policy(num_sub_policies: int, cdf: Optional[np.ndarray]) -> int:
+    """One sub-policy index from ``numpy.random``: uniform without ``cdf``, else by the
+    weights (one ``rand()``; a sub-policy of weight 0 is never drawn)."""
+    if cdf is None:
+        return int(np.random.randint(num_sub_policies))
+    return int(np.searchsorted(cdf, np.random.rand(), side='right'))
 
 
 def image_of(results: Any, owner: str) -> Any:

@@ -6,7 +6,8 @@ under its own name for configs that want to say which family they use (it refuse
 policies). Semantics ([TPU] = TensorFlow TPU ``autoaugment_utils.py``, the published
 implementation; the op table is :mod:`dada_mm.ops.detection_ops`):
 
-* one sub-policy drawn uniformly per image (``select_and_apply_random_policy``); its ops
+* one sub-policy drawn uniformly per image (``select_and_apply_random_policy``; by the
+  policy's ``weights`` when a search exported them); its ops
   in order, each applied with its ``prob`` (``_apply_func_with_prob``);
 * a box-only op (``*_Only_BBoxes``) is always entered and then changes each box with
   probability ``prob / 3`` (``_apply_multi_bbox_augmentation``: ``prob`` is forced to 1
@@ -57,7 +58,15 @@ from ..ops.detection_ops import (
 from ..ops.table import scale_level
 from ..policy import resolve_policy
 from .annotations import move_with_image
-from .options import as_fill, check_image, check_options, fill_in_image_order, image_of
+from .options import (
+    as_fill,
+    check_image,
+    check_options,
+    draw_cdf,
+    draw_sub_policy,
+    fill_in_image_order,
+    image_of,
+)
 
 __all__ = ['ZophDetectionAugment', 'apply_detection_op']
 
@@ -150,6 +159,8 @@ class ZophDetectionAugment(BaseTransform):
             is ``'zoph-detection'``, or an inline list (validated against the detection
             table; ``magnitude`` = published level / 10).
         top_k: use only the first ``top_k`` sub-policies.
+        weighted: draw the sub-policies by the policy's ``weights`` when it has them
+            (renormalised over the first ``top_k``); False draws each with equal chance.
         magnitude_scale: scales each op's strength about its identity level; ops with
             none (AutoContrast, Equalize, Posterize, Flip_Only_BBoxes,
             Equalize_Only_BBoxes) are unchanged.
@@ -164,6 +175,7 @@ class ZophDetectionAugment(BaseTransform):
     def __init__(self,
                  policy: Union[str, Sequence, Dict] = 'zoph-det-v0',
                  top_k: Optional[int] = None,
+                 weighted: bool = True,
                  magnitude_scale: float = 1.0,
                  fill: Union[None, int, Sequence[int]] = None,
                  cutout_fill: Union[None, int, Sequence[int]] = None,
@@ -172,9 +184,12 @@ class ZophDetectionAugment(BaseTransform):
         doc = resolve_policy(policy, op_family=DETECTION_FAMILY)
         sub_policies = check_options(doc['sub_policies'], top_k, magnitude_scale,
                                      interpolation, channel_order)
+        self._cdf = draw_cdf(doc, top_k, weighted)
         self.policy_meta = doc['meta']
         self.sub_policies = sub_policies
-        self.top_k = top_k
+        self.top_k, self.weighted = top_k, weighted
+        #: each sub-policy's chance of being drawn (None: equal chances)
+        self.weights = None if self._cdf is None else np.diff(self._cdf, prepend=0.0)
         self.magnitude_scale = float(magnitude_scale)
         self.fill = as_fill(REPLACE_FILL if fill is None else fill, 'fill')
         self.cutout_fill = as_fill(REPLACE_FILL if cutout_fill is None else cutout_fill,
@@ -208,7 +223,7 @@ class ZophDetectionAugment(BaseTransform):
                 f"ZophDetectionAugment: the policy's box ops ({', '.join(self.box_ops)}) "
                 f"need results['gt_bboxes'], which is missing; load boxes first "
                 f"(LoadAnnotations(with_bbox=True)) or use a policy without box ops")
-        index = int(np.random.randint(len(self._scaled_sub_policies)))
+        index = draw_sub_policy(len(self._scaled_sub_policies), self._cdf)
         sub = self._scaled_sub_policies[index]
         u = np.random.rand(4 * len(sub)).tolist()
         applied = []
@@ -229,7 +244,8 @@ class ZophDetectionAugment(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_sub_policies={len(self.sub_policies)}, '
-                f'top_k={self.top_k}, magnitude_scale={self.magnitude_scale}, '
+                f'top_k={self.top_k}, weighted={self.weights is not None}, '
+                f'magnitude_scale={self.magnitude_scale}, '
                 f'fill={self.fill}, cutout_fill={self.cutout_fill}, '
                 f'interpolation={self.interpolation!r}, '
                 f'channel_order={self.channel_order!r})')
