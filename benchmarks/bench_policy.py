@@ -67,7 +67,7 @@ ARMS = ('none', 'start', 'trivialaugment', 'randaugment', 'dada-cifar10', 'searc
 SEARCH_ARMS = ('searched', 'random25', 'unweighted')
 #: how many sub-policies the 'random25' arm draws
 RANDOM_SUBSET = 25
-PLANTED_ARMS = ('none', 'searched', 'op')
+PLANTED_ARMS = ('none', 'searched', 'unweighted', 'op')
 #: arms that exist only where a shift is planted
 PLANTED_ONLY_ARMS = ('op', )
 MAIN_VARIANTS = ('natural', 'invert', 'contrast', 'dark', 'solarize', 'rotate', 'shear',
