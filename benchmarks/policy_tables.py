@@ -16,6 +16,8 @@ comparison). Kinds:
   (``bench_policy.planted_found``) and the op's selection ratio per seed; the rows are the
   first file's shifts, and each total counts those rows only;
 * ``searches``: one row per search: selection ratio, in top 25, mean p and level, seconds;
+* ``paired``: per variant, the ``searched`` arm minus the ``unweighted`` arm seed by seed
+  (the same search's file drawn by its selection weights and with equal chance);
 * ``provenance``: per file, the commit, whether the tree was clean and the command;
 * ``detection``: a ``bench_det_policy.py`` file: bbox mAP per (variant, arm) and the
   undoing op's statistics per search;
@@ -122,6 +124,31 @@ def accuracy_table(files: Sequence[Tuple[str, str]]) -> str:
             arms = [a for a in data['args']['arms']
                     if variant == 'natural' or a in PLANTED_ARMS]
             lines += _arm_rows(variant, rows, arms, 'top1', names)
+    return '\n'.join(lines)
+
+
+def paired_table(files: Sequence[Tuple[str, str]]) -> str:
+    """The ``searched`` arm minus the ``unweighted`` arm, seed by seed (the two retrain on
+    the same search's file, drawn by its selection weights or with equal chance): the mean
+    difference ± its standard error, how many seeds it is above 0, and each seed's."""
+    lines = ['| setting | variant | searched - unweighted (mean ± s.e.) | seeds above 0 | '
+             'per seed |', '|---|---|---|---|---|']
+    for path, label in files:
+        data = load(path)
+        retrains = [r for r in data['results'] if r['kind'] == 'retrain']
+        for variant in _variants(data):
+            by_arm = {arm: {r['seed']: 100 * r['top1'] for r in retrains
+                            if r['variant'] == variant and r['arm'] == arm}
+                      for arm in ('searched', 'unweighted')}
+            seeds = sorted(set(by_arm['searched']) & set(by_arm['unweighted']))
+            if not seeds:
+                continue
+            diffs = [by_arm['searched'][s] - by_arm['unweighted'][s] for s in seeds]
+            m, sd = mean_std(diffs)
+            se = sd / math.sqrt(len(diffs))
+            lines.append(f'| {label or osp.basename(path)} | {variant} | {m:+.2f} ± {se:.2f} | '
+                         f'{sum(d > 0 for d in diffs)} of {len(diffs)} | '
+                         f'{", ".join(f"{d:+.2f}" for d in diffs)} |')
     return '\n'.join(lines)
 
 
@@ -278,6 +305,7 @@ def lookahead_signal_table(files: Sequence[Tuple[str, str]]) -> str:
 
 
 TABLES = dict(accuracy=accuracy_table, found=found_table, searches=searches_table,
+              paired=paired_table,
               provenance=provenance_table, detection=detection_table,
               detection_signal=detection_signal_table,
               lookahead_signal=lookahead_signal_table)

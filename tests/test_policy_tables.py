@@ -44,7 +44,7 @@ def reproducible_numbers():
         rel = osp.relpath(path, ROOT)
         data = policy_tables.load(rel)
         texts = [policy_tables.TABLES[kind]([(rel, '')]) for kind in
-                 ('accuracy', 'found', 'searches')]
+                 ('accuracy', 'found', 'searches', 'paired')]
         found |= set(NUMBER.findall('\n'.join(texts)))
         for value in _floats(data):
             found |= {f'{value:.2f}', f'{100 * value:.2f}'}
@@ -164,6 +164,23 @@ def test_tables_on_hand_computed_results(tmp_path, monkeypatch):
     rows = policy_tables.searches_table([(path, 'toy')]).splitlines()
     assert '| toy | dark | 1 | Brightness | no | 2.00 | 7 (3.3) | 0.70 | 0.80 (0.11) |' \
         in rows[-1]
+
+
+def test_paired_table_on_hand_computed_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(policy_tables, 'ROOT', '/')
+    results = [dict(kind='retrain', variant='natural', seed=seed, arm=arm, top1=top1,
+                    seconds=1.0)
+               for seed, arm, top1 in [(0, 'searched', 0.90), (0, 'unweighted', 0.88),
+                                       (1, 'searched', 0.85), (1, 'unweighted', 0.86),
+                                       (2, 'searched', 0.95), (2, 'unweighted', 0.90),
+                                       (3, 'searched', 0.80)]]  # seed 3: one arm only
+    path = tmp_path / 'paired.json'
+    path.write_text(json.dumps(dict(
+        provenance=dict(commit='a' * 40, dirty=False, command='python x'),
+        args=dict(variants=['natural'], arms=['searched', 'unweighted']), results=results)))
+    rows = policy_tables.paired_table([(str(path), 'toy')]).splitlines()
+    # differences +2, -1, +5 points: mean 2.00, std 3.00, standard error 3 / sqrt(3) = 1.73
+    assert rows[2] == '| toy | natural | +2.00 ± 1.73 | 2 of 3 | +2.00, -1.00, +5.00 |'
 
 
 def test_update_rewrites_only_the_blocks(tmp_path, monkeypatch):
