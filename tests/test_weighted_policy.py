@@ -174,6 +174,9 @@ def test_search_exports_and_trains_with_its_selection_weights(tmp_path, repo_roo
     open(cfg, 'w').write(text)
     runner = run_train([cfg, '--work-dir', str(tmp_path / 'wd')])
     hook = search_hook(runner)
+    from test_search_hook import run_log
+    assert ('training continues with the frozen top-10 policy, its sub-policies drawn by '
+            'their selection weights') in run_log(tmp_path / 'wd')
     expected = export_weights(hook.policy, 10)
     doc = load_policy_file(tmp_path / 'wd' / 'dada_policy.json')
     assert doc['meta']['frozen'] is True

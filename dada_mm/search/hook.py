@@ -394,7 +394,9 @@ class DADASearchHook(Hook):
         _drop_search_scalars(runner.message_hub)
         runner.logger.info(f'DADASearchHook: search finished after {self.search_epochs} '
                            f'epoch(s); training continues with the frozen top-'
-                           f'{len(self.frozen_policy)} policy')
+                           f'{len(self.frozen_policy)} policy, its sub-policies drawn '
+                           + ('with equal chance' if self.frozen_weights is None else
+                              'by their selection weights'))
         self._write_policy(runner, epochs_done)
 
     def _write_policy(self, runner, epochs_done: int) -> None:
