@@ -57,6 +57,10 @@ def planted_search(work, epochs: int, flip: bool, hook_options=None):
         if flip:
             mp.setattr(PolicyLearner, 'step', flipped_step)
         try:
+            # one thread, whatever an earlier test left: the rounding of hundreds of
+            # updates depends on how reductions are split, so the run is the same alone
+            # and in the suite
+            torch.set_num_threads(1)
             runner = Runner.from_cfg(Config(cfg))
             runner.train()
         finally:
@@ -100,14 +104,14 @@ def test_direction_shows_within_48_updates(tmp_path_factory):
 def test_relax_search_holds_and_its_flipped_twin_goes_the_wrong_way(tmp_path_factory):
     """The paper's estimator (RELAX, the other defaults, at the policy lr 0.02 its
     benchmarks ran with) through its own reward path (``BilevelReward.__call__``). On
-    this toy it does not favour Invert's selection within 320 updates (selection ratio
-    0.95 to 1.02), but it does not go the wrong way either;
-    with the reward's sign flipped it does, clearly: the selection ratio falls to about
-    half, at most two of Invert's sub-policies stay in the top 25, and its apply
-    probability ends lower than the unflipped run's. A sign error in the RELAX path turns
-    the first run into the second. The 320 updates amplify rounding differences between
-    CPUs: two machines gave p 0.49 and 1.00 unflipped, 0.003 and 0.75 flipped, so p is
-    compared between the twins, not with a fixed bound."""
+    this toy it favours Invert's selection weakly if at all within 320 updates (selection
+    ratio 0.95 to 1.58 on the machines it ran on), but it does not go the wrong way; with
+    the reward's sign flipped it does: the selection ratio ends well below the unflipped
+    twin's and Invert's apply probability lower. A sign error in the RELAX path turns the
+    first run into the second. The 320 updates amplify rounding differences between CPUs
+    (one machine: unflipped 1.45 and p 0.58, flipped 0.85 and p 0.006; another: about 1.0
+    and half of it, p 0.49 and 0.003), so the twins are compared with each other, not
+    with fixed bounds."""
     relax = dict(estimator='relax', learner=dict(policy_optimizer=dict(
         type='Adam', lr=0.02, betas=(0.5, 0.999), weight_decay=0.0)))
     s = planted_search(tmp_path_factory.mktemp('relax'), epochs=20, flip=False,
@@ -115,7 +119,7 @@ def test_relax_search_holds_and_its_flipped_twin_goes_the_wrong_way(tmp_path_fac
     assert s['selection_ratio'] > 0.85 and s['mean_prob'] > 0.3, s
     flipped = planted_search(tmp_path_factory.mktemp('relax_flipped'), epochs=20, flip=True,
                              hook_options=relax)
-    assert flipped['selection_ratio'] < 0.75 and flipped['in_top25'] <= 2, flipped
+    assert flipped['selection_ratio'] < s['selection_ratio'] - 0.3, (s, flipped)
     assert flipped['mean_prob'] < s['mean_prob'] - 0.1, (s, flipped)
 
 
