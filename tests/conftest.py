@@ -9,6 +9,17 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_per_test():
+    """Every test starts with the process's torch thread count: a test (or a benchmark's
+    ``main`` it calls) that sets its own does not change the rounding of the tests after
+    it, so a test gives the same numbers alone and in the suite."""
+    import torch
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def keep_torch_threads():
     """Restore torch's thread count after a test whose code sets it (a benchmark's
