@@ -10,24 +10,18 @@ if REPO not in sys.path:
 
 
 @pytest.fixture(autouse=True)
-def _torch_threads_per_test():
-    """Every test starts with the process's torch thread count: a test (or a benchmark's
-    ``main`` it calls) that sets its own does not change the rounding of the tests after
-    it, so a test gives the same numbers alone and in the suite."""
+def _thread_counts_per_test():
+    """Torch's and OpenCV's thread counts are put back after every test: a test (or a
+    benchmark's ``main`` it calls, which pins one thread) that sets its own does not change
+    the rounding of the tests after it, so a test gives the same numbers alone and in the
+    suite. A module-scoped fixture that sets them restores them itself when the module
+    ends (it runs before this one records them)."""
+    import cv2
     import torch
-    threads = torch.get_num_threads()
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
     yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def keep_torch_threads():
-    """Restore torch's thread count after a test whose code sets it (a benchmark's
-    ``--threads``)."""
-    import torch
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
 
 
 @pytest.fixture(scope='session')

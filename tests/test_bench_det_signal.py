@@ -14,7 +14,6 @@ pytest.importorskip('mmdet')
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-pytestmark = pytest.mark.usefixtures('keep_torch_threads')
 
 
 def test_identity_ops_score_as_the_clean_image_and_invert_does_not(tmp_path):

@@ -13,17 +13,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-pytestmark = pytest.mark.usefixtures('keep_torch_threads')
-
 
 @pytest.fixture(scope='module')
 def bench(load_benchmark):
     return load_benchmark('bench_lookahead_signal')
 
 
-@pytest.fixture(scope='module')
-def setting(bench):
+@pytest.fixture(scope='module', autouse=True)
+def single_thread():
+    """The module runs on one thread (its setting is trained there); the count before it
+    is put back when the module ends."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope='module')
+def setting(bench, single_thread):
     x, y = bench.digits_tensors(16)
     idx = bench.split(y, 4, 2, 0)
     xt, yt = x[idx['train']], y[idx['train']]

@@ -10,8 +10,6 @@ import math
 import pytest
 import torch
 
-pytestmark = pytest.mark.usefixtures('keep_torch_threads')
-
 
 @pytest.fixture(scope='module')
 def bench(load_benchmark):

@@ -9,20 +9,10 @@ import json
 import math
 import os.path as osp
 
-import cv2
 import pytest
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-@pytest.fixture(autouse=True)
-def keep_thread_settings():
-    """The benchmarks pin torch / OpenCV to one thread; later tests get theirs back."""
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv2_threads)
 
 
 def load(name):

@@ -52,19 +52,15 @@ def planted_search(work, epochs: int, flip: bool, hook_options=None):
                                               grad_magnitudes=-reward.grad_magnitudes),
                     sample)
 
-    threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
         if flip:
             mp.setattr(PolicyLearner, 'step', flipped_step)
-        try:
-            # one thread, whatever an earlier test left: the rounding of hundreds of
-            # updates depends on how reductions are split, so the run is the same alone
-            # and in the suite
-            torch.set_num_threads(1)
-            runner = Runner.from_cfg(Config(cfg))
-            runner.train()
-        finally:
-            torch.set_num_threads(threads)
+        # one thread, whatever an earlier test left: the rounding of hundreds of updates
+        # depends on how reductions are split, so the run is the same alone and in the
+        # suite (conftest puts the count back after the test)
+        torch.set_num_threads(1)
+        runner = Runner.from_cfg(Config(cfg))
+        runner.train()
     hook = [h for h in runner.hooks if type(h).__name__ == 'DADASearchHook'][0]
     assert hook.updates == epochs * 16 and hook.skipped_updates == 0
     summary = bench.undo_op_summary(hook.policy, 'Invert')

@@ -42,7 +42,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import torch  # noqa: E402
 
 import dada_mm  # noqa: E402  (allow-lists MMEngine checkpoint types for weights_only)
-from dada_mm.policy import PolicyError  # noqa: E402
+from dada_mm.policy import EXPORT_WEIGHTINGS, PolicyError  # noqa: E402
 from dada_mm.policy.policy_file import load_policy_file, policy_to_dict, save_policy_file  # noqa: E402
 
 PREFIX = 'backbone.'
@@ -66,7 +66,7 @@ def parse_args(argv=None):
                    help='ResNet base_channels to verify against')
     p.add_argument('--top-k', type=int, default=25,
                    help='sub-policies to export from an unfinished search state')
-    p.add_argument('--export-weighting', choices=('uniform', 'selection'), default='uniform',
+    p.add_argument('--export-weighting', choices=EXPORT_WEIGHTINGS, default='uniform',
                    help='how the sub-policies exported from an unfinished search state '
                         'are drawn: with equal chance, or by their selection weights')
     p.add_argument('--force', action='store_true',
