@@ -165,8 +165,11 @@ def test_options_are_checked_by_name():
                                          r"in an nn.Linear.*got head Identity"):
         logit_layer(headless)
     with pytest.raises(ValueError, match=r"reward must be one of \['auto', 'cos_class', "
-                                         r"'dot', 'match'\], got 'cos'"):
+                                         r"'dot', 'match', 'match_all'\], got 'cos'"):
         CandidateEstimator(reward='cos')
+    with pytest.raises(ValueError, match=r"reward='match_all' scores each candidate's own "
+                                         r"gradient.*norm='running'"):
+        CandidateEstimator(reward='match_all', norm='batch')
 
 
 def test_a_head_whose_last_linear_is_not_the_logits_is_refused(classifier):

@@ -23,18 +23,25 @@ from ..ops.batched_ops import MAGNITUDE_GRAD_MODES, WARP_MODES, apply_sub_polici
 from ..utils.dist import all_ranks
 from .bilevel import (
     class_gradients,
+    clone_buffers,
     directional_derivatives,
     finite_difference_losses,
     global_norm,
     labels_of,
     normalised_by,
     per_sample_gradient_products,
+    per_sample_losses,
     trainable_parameters,
     validation_gradient,
 )
 from .candidates import CandidateSet, SignMirror
 from .distributions import PolicySample
-from .gradient_matching import held_out_logit_gradient, match_scores
+from .gradient_matching import (
+    held_out_logit_gradient,
+    match_scores,
+    policy_weights,
+    weight_space_match_scores,
+)
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
 from .registry import DADA_REWARDS
 from .reward import CREDITS, assign_credit
@@ -304,6 +311,10 @@ class BilevelReward:
                                                     directions, rows)
             cos = fold(h / (norms * directions.norm(dim=1)[rows]).clamp(min=1e-30))
             rewards = (-cos).view(s, cand.num_candidates)
+        elif est.reward == 'match_all':
+            h = fold(self._match_all_scores(model, step, v, radius, inputs, data_samples,
+                                            labels, cand, mirror, learner))
+            rewards = (-h).view(s, cand.num_candidates)
         else:
             with normalised_by(model, est.norm):
                 h = finite_difference_losses(model, step.weights, v, radius, inputs,
@@ -313,6 +324,35 @@ class BilevelReward:
         zeros = torch.zeros_like(learner.policy.magnitudes.detach())
         return PolicyReward(per_image=rewards, grad_magnitudes=zeros, val_loss=val_loss,
                             h_mean=float(h.mean())), cand
+
+    def _match_all_scores(self, model: nn.Module, step: StepInput, v: Dict[str, Tensor],
+                          radius: float, inputs: Tensor, data_samples: Sequence,
+                          labels: Tensor, cand: CandidateSet, mirror: Optional[SignMirror],
+                          learner: PolicyLearner) -> Tensor:
+        """``<g_c, u>`` of every candidate row for ``reward='match_all'``: the ``'match'``
+        objective in all trainable weights (``weight_space_match_scores``), from central
+        differences of the candidates' losses along v and along the policy's expected
+        gradient, and one backward pass for that gradient."""
+        norm = learner.estimator.norm
+        with normalised_by(model, norm):
+            dots_v = finite_difference_losses(model, step.weights, v, radius, inputs,
+                                              data_samples, labels, central=True)
+        row_weights = policy_weights(cand, learner.policy.clamped_probs(cand.eps)).reshape(-1)
+        if mirror is not None:
+            row_weights = mirror.split_weights(row_weights)
+
+        def losses_at(tensors):
+            with normalised_by(model, norm):
+                return per_sample_losses(model, {**tensors, **clone_buffers(model)}, inputs,
+                                         data_samples, labels)
+
+        def directional(direction, step_radius):
+            with normalised_by(model, norm):
+                return finite_difference_losses(model, step.weights, direction, step_radius,
+                                                inputs, data_samples, labels, central=True)
+
+        return weight_space_match_scores(losses_at, directional, step.weights, v, dots_v,
+                                         self.fd_epsilon, row_weights)
 
     def __call__(self, model: nn.Module, step: StepInput, val_batch: Dict,
                  magnitudes: Tensor) -> PolicyReward:

@@ -168,7 +168,7 @@ class SignMirror:
 #: BatchNorm of the candidate passes (``CandidateEstimator``'s ``norm``)
 CANDIDATE_NORMS = ('running', 'batch')
 #: how a candidate is scored (``CandidateEstimator``'s ``reward``)
-CANDIDATE_REWARDS = ('auto', 'cos_class', 'dot', 'match')
+CANDIDATE_REWARDS = ('auto', 'cos_class', 'dot', 'match', 'match_all')
 
 
 def _is_int(value: object) -> bool:
@@ -284,7 +284,10 @@ class CandidateEstimator(PolicyGradientEstimator):
             candidate and one of the held-out batch, no backward; on a detector the
             same objective in all trainable weights, from one backward pass of the
             candidates' losses and two more forward passes per candidate
-            (``detection.detection_match_scores``). ``'dot'``: the
+            (``detection.detection_match_scores``). ``'match_all'``: that objective in
+            all trainable weights of a classifier too (Deep AutoAugment's form), at
+            ``'dot'``'s cost plus one backward pass of the candidates and two more forward
+            passes per candidate (``gradient_matching.weight_space_match_scores``). ``'dot'``: the
             paper's second-order reward, ``-xi`` times the inner product of the
             candidate's loss gradient with the held-out gradient, by central finite
             differences (two forward passes, no per-sample gradients);
@@ -321,7 +324,7 @@ class CandidateEstimator(PolicyGradientEstimator):
         if reward not in CANDIDATE_REWARDS:
             raise ValueError(f'reward must be one of {list(CANDIDATE_REWARDS)}, got '
                              f'{reward!r}')
-        if reward in ('cos_class', 'match') and norm != 'running':
+        if reward in ('cos_class', 'match', 'match_all') and norm != 'running':
             raise ValueError(f"reward={reward!r} scores each candidate's own gradient, "
                              "which needs BatchNorm on its running statistics: use "
                              "norm='running'")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -39,13 +38,12 @@ from torch.func import functional_call
 
 from ..ops.batched_detection import augment_det_data_samples, box_fields
 from ..ops.detection_ops import DETECTION_FAMILY
-from ..utils.dist import all_ranks
 from .augment import draw_batch
-from .bilevel import _difference_points, clone_buffers, global_norm, normalised_by
+from .bilevel import _difference_points, clone_buffers, normalised_by
 from .bilevel_reward import StepInput, draw_candidates_of
 from .candidates import CandidateSet
-from .gradient_matching import policy_weights
-from .learner import PolicyReward, SkipPolicyUpdate
+from .gradient_matching import policy_weights, weight_space_match_scores
+from .learner import PolicyReward
 from .zoph_detection import augment_zoph_det_data_samples
 
 __all__ = ['is_detector', 'check_detector_search', 'per_image_detector_losses',
@@ -76,9 +74,11 @@ def check_detector_search(estimator: str, options: Dict, order: str) -> None:
         raise ValueError(f"DADASearchHook on a detector needs estimator='candidates' (each "
                          f'candidate scored by its own detector loss), got {estimator!r}')
     if options.get('reward', 'auto') not in ('auto', 'dot', 'match'):
+        why = ("on a detector 'match' is already taken in all trainable weights"
+               if options['reward'] == 'match_all'
+               else "'cos_class' needs a classifier's class labels")
         raise ValueError(f"DADASearchHook on a detector needs the candidates' "
-                         f"reward='match' or 'dot', got {options['reward']!r} ('cos_class' "
-                         f"needs a classifier's class labels)")
+                         f"reward='match' or 'dot', got {options['reward']!r} ({why})")
     if order != 'second':
         raise ValueError(f"DADASearchHook on a detector needs reward order='second', got "
                          f'{order!r}')
@@ -162,25 +162,17 @@ def detection_match_scores(model: nn.Module, weights: Dict[str, Tensor],
     rewarded for making images harder (darker, lower in contrast) beyond what matches
     the held-out gradient's direction, as the ``'dot'`` reward ``g_c . v`` is.
     """
-    names = list(v)
-    tensors = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
-    with normalised_by(model, norm):
-        losses = per_image_detector_losses(model, {**tensors, **clone_buffers(model)},
-                                           inputs, data_samples)
-    grads = torch.autograd.grad((row_weights.to(losses) * losses).sum(),
-                                [tensors[n] for n in names], allow_unused=True)
-    g_bar = {n: torch.zeros_like(tensors[n]) if g is None else g.detach()
-             for n, g in zip(names, grads)}
-    g_norm = float(global_norm(g_bar))
-    v_norm = float(global_norm(v))
-    # every rank must take the same branch (the policy step that follows is collective)
-    if not all_ranks(math.isfinite(g_norm) and g_norm > 0, dots_v.device):
-        raise SkipPolicyUpdate(f'expected candidate gradient norm is {g_norm} (on this or '
-                               'another rank)')
-    dots_g = detection_finite_differences(model, weights, g_bar, fd_epsilon / g_norm,
-                                          inputs, data_samples, norm=norm)
-    cos = float((row_weights.to(dots_v) * dots_v).sum()) / (g_norm * v_norm)
-    return dots_v / (v_norm * g_norm) - cos * dots_g / g_norm ** 2
+    def losses_at(tensors):
+        with normalised_by(model, norm):
+            return per_image_detector_losses(model, {**tensors, **clone_buffers(model)},
+                                             inputs, data_samples)
+
+    def directional(direction, radius):
+        return detection_finite_differences(model, weights, direction, radius, inputs,
+                                            data_samples, norm=norm)
+
+    return weight_space_match_scores(losses_at, directional, weights, v, dots_v,
+                                     fd_epsilon, row_weights)
 
 
 def batch_applier(learner) -> Callable:

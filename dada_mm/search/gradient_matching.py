@@ -21,24 +21,28 @@ its own gradient's direction alone.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+import math
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..utils.dist import all_ranks
 from .bilevel import (
     _at_least_float32,
     classification_logits,
     clone_buffers,
+    global_norm,
     labels_of,
     normalised_by,
 )
 from .candidates import PATTERNS, CandidateSet, SignMirror
+from .learner import SkipPolicyUpdate
 
 __all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
            'resolve_reward', 'logit_layer_parts', 'held_out_logit_gradient', 'held_out_matrix',
-           'matching_direction', 'policy_weights', 'match_scores']
+           'matching_direction', 'policy_weights', 'match_scores', 'weight_space_match_scores']
 
 #: mmpretrain heads whose last plain ``nn.Linear`` outputs the logits by construction:
 #: ``reward='auto'`` picks ``'match'`` for these alone (another head, such as DeiT's
@@ -252,3 +256,40 @@ def match_scores(model: nn.Module, inputs: Tensor, data_samples: Sequence, label
     u = matching_direction(mean_gradient, held_out_matrix(model, v))
     scores = torch.einsum('nc,cd,nd->n', e, u, h)
     return scores if mirror is None else mirror.fold(scores)
+
+
+def weight_space_match_scores(losses_at: Callable[[Dict[str, Tensor]], Tensor],
+                              directional: Callable[[Dict[str, Tensor], float], Tensor],
+                              weights: Dict[str, Tensor], v: Dict[str, Tensor],
+                              dots_v: Tensor, fd_epsilon: float,
+                              row_weights: Tensor) -> Tensor:
+    """[R] ``<g_c, u>`` of R candidate rows for the ``'match'`` objective ``J = cos(g_bar,
+    v)`` taken in all the weights of ``v``: ``g_bar = sum_c row_weights[c] g_c`` is the
+    policy's expected training gradient and ``u = dJ / d g_bar``
+    (:func:`matching_direction`). A detector's ``'match'`` and a classifier's
+    ``'match_all'``.
+
+    No per-candidate gradient is formed: ``g_bar`` comes from one backward pass of the
+    weighted losses ``losses_at(tensors)`` (the rows' losses at ``tensors``, a copy of
+    ``weights`` that requires grad), ``dots_v`` (``g_c . v``) is given, and ``g_c . g_bar``
+    comes from ``directional(g_bar, radius)``, the rows' central differences along
+    ``g_bar`` at radius ``fd_epsilon / |g_bar|``. Then
+    ``<g_c, u> = g_c.v / (|v| |g_bar|) - J g_c.g_bar / |g_bar|^2``. Raises
+    :class:`SkipPolicyUpdate` when ``g_bar`` is zero or not finite on some rank.
+    """
+    names = list(v)
+    tensors = {n: weights[n].detach().clone().requires_grad_(True) for n in names}
+    losses = losses_at(tensors)
+    grads = torch.autograd.grad((row_weights.to(losses) * losses).sum(),
+                                [tensors[n] for n in names], allow_unused=True)
+    g_bar = {n: torch.zeros_like(tensors[n]) if g is None else g.detach()
+             for n, g in zip(names, grads)}
+    g_norm = float(global_norm(g_bar))
+    v_norm = float(global_norm(v))
+    # every rank must take the same branch (the policy step that follows is collective)
+    if not all_ranks(math.isfinite(g_norm) and g_norm > 0, dots_v.device):
+        raise SkipPolicyUpdate(f'expected candidate gradient norm is {g_norm} (on this or '
+                               'another rank)')
+    dots_g = directional(g_bar, fd_epsilon / g_norm)
+    cos = float((row_weights.to(dots_v) * dots_v).sum()) / (g_norm * v_norm)
+    return dots_v / (v_norm * g_norm) - cos * dots_g / g_norm ** 2
