@@ -64,14 +64,16 @@ def set_crop(cfg, crop: int) -> None:
 #: (second order) with its default options, the hook's default (its reward 'auto' is
 #: 'match' on these classifiers); 'candidates4' the same scoring 4 images per update
 #: instead of 8; 'candidates_dot' / 'candidates4_dot' the same with ``reward='dot'`` (the
-#: paper's reward, the detectors' default); 'candidates_match' with ``reward='match'``
+#: paper's reward, the detectors' default); 'candidates_match' with ``reward='match'``;
+#: 'candidates_match_all' with ``reward='match_all'`` (the same objective in all weights)
 SETTINGS = {'second': ('second', 'relax'), 'first': ('first', 'relax'),
             'candidates': ('second', dict(type='candidates')),
             'candidates4': ('second', dict(type='candidates', num_images=4)),
             'candidates_dot': ('second', dict(type='candidates', reward='dot')),
             'candidates4_dot': ('second', dict(type='candidates', num_images=4,
                                                reward='dot')),
-            'candidates_match': ('second', dict(type='candidates', reward='match'))}
+            'candidates_match': ('second', dict(type='candidates', reward='match')),
+            'candidates_match_all': ('second', dict(type='candidates', reward='match_all'))}
 
 
 def build_runner(args, work_dir, data_root, order, estimator=None):
@@ -266,7 +268,7 @@ def main(argv=None):
                         "default options: the hook's default, reward 'auto'), "
                         "'candidates4' the same scoring 4 images, 'candidates_dot' / "
                         "'candidates4_dot' with reward='dot', 'candidates_match' with "
-                        "reward='match'")
+                        "reward='match', 'candidates_match_all' with reward='match_all'")
     parser.add_argument('--profile', type=int, default=0, metavar='N',
                         help='after timing, profile N second-order search iterations with '
                         'torch.profiler: the ops that take the most time, and every '
@@ -437,6 +439,7 @@ def main(argv=None):
                  candidates4='candidates_4_images', candidates_dot='candidates_dot',
                  candidates4_dot='candidates_4_images_dot',
                  candidates_match='candidates_match',
+                 candidates_match_all='candidates_match_all',
                  detector='detector_candidates')
     if args.out:
         from provenance import write_results

@@ -17,6 +17,7 @@ from dada_mm.search.gradient_matching import (
     matching_direction,
     policy_weights,
     resolve_reward,
+    weight_space_match_scores,
 )
 from dada_mm.search.policy_params import PolicyParameters
 
@@ -368,3 +369,115 @@ def test_the_match_step_scores_with_the_one_pass_held_out_gradient(classifier, m
     assert one_pass.per_image.std() > 0
     torch.testing.assert_close(one_pass.per_image, full.per_image, rtol=1e-7, atol=1e-10)
     assert one_pass.val_loss == pytest.approx(full.val_loss, rel=1e-12)
+
+
+def _all_weight_gradients(model, inputs, data, labels):
+    """[R, P] each row's own cross-entropy gradient in every trainable weight (torch.func,
+    eval mode), in ``trainable_parameters`` order."""
+    per = per_sample_gradients(model, inputs, data, labels)
+    return torch.cat([per[n].flatten(1) for n in trainable_parameters(model)], 1)
+
+
+def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classifier):
+    """``weight_space_match_scores`` with a classifier's losses (``reward='match_all'``)
+    is d cos(sum_c w_c g_c, v) / d w_c with g_c each candidate's gradient in ALL trainable
+    weights (torch.func, independent of the finite differences and the one backward pass
+    it uses): the logit-layer ``match_scores`` of the same candidates differ from it."""
+    from dada_mm.search.bilevel import (
+        clone_buffers,
+        finite_difference_losses,
+        global_norm,
+        normalised_by,
+        per_sample_losses,
+    )
+    model, images, samples = classifier
+    params = PolicyParameters(105)
+    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
+    image, *_ = cand.flat()
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randint(0, 256, (len(image), 3, 20, 20), generator=g).double()
+    labels = labels_of(samples)[image]
+    data = [samples[i] for i in image.tolist()]
+    weights = {n: p.detach().clone() for n, p in trainable_parameters(model).items()}
+    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in weights.items()}
+    probs = params.clamped_probs(cand.eps)
+    row_weights = policy_weights(cand, probs).reshape(-1).double()
+
+    def losses_at(tensors):
+        with normalised_by(model, 'running'):
+            return per_sample_losses(model, {**tensors, **clone_buffers(model)}, inputs,
+                                     data, labels)
+
+    def directional(direction, radius):
+        with normalised_by(model, 'running'):
+            return finite_difference_losses(model, weights, direction, radius, inputs, data,
+                                            labels, central=True)
+
+    # a ReLU network's losses are smooth only piecewise: a small radius (float64) makes the
+    # central differences exact to rounding, so what is checked is the formula
+    eps = 1e-6
+    dots_v = directional(v, eps / float(global_norm(v)))
+    got = weight_space_match_scores(losses_at, directional, weights, v, dots_v, eps,
+                                    row_weights)
+    assert model.training  # restored
+
+    flat = _all_weight_gradients(model, inputs, data, labels)
+    held = torch.cat([v[n].flatten() for n in weights])
+    w = row_weights.clone().requires_grad_(True)
+    cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
+    (exact, ) = torch.autograd.grad(cos, w)
+    assert got.shape == exact.shape
+    torch.testing.assert_close(got, exact, rtol=1e-4, atol=1e-7)
+    assert exact.abs().max() > 1e-3
+    logit_only = match_scores(model, inputs, data, labels, v, cand, probs)
+    assert (logit_only.double() - exact).abs().max() > 0.1 * exact.abs().max()
+
+
+def test_the_match_all_step_scores_every_candidate_by_the_whole_network_cosine(classifier):
+    """``score_candidates`` with ``reward='match_all'``: rewards [S, K] that are minus the
+    whole-network cosine's derivative in each candidate's policy weight (torch.func
+    reference at the step's weights, v the full held-out backward), not the logit-layer
+    ``'match'`` rewards."""
+    from types import SimpleNamespace
+
+    from dada_mm.search import bilevel_reward
+    from dada_mm.search.batched_ops import apply_sub_policies
+    from dada_mm.search.bilevel import validation_gradient
+    from dada_mm.search.learner import LearnerConfig, PolicyLearner
+    model, images, samples = classifier
+    params = trainable_parameters(model)
+    step = SimpleNamespace(images=images, data_samples=samples, device=torch.device('cpu'),
+                           lr=0.1, weights={n: p.detach().clone() for n, p in params.items()})
+    val = {'inputs': images.flip(0), 'data_samples': samples[::-1]}
+
+    def scored(reward):
+        learner = PolicyLearner(LearnerConfig(estimator_options=dict(
+            reward=reward, num_images=4)), torch.device('cpu'), seed=3)
+        scorer = bilevel_reward.BilevelReward(held_out_norm='running', fd_epsilon=1e-6)
+        out, cand = scorer.score_candidates(model, step, val, learner, 'rgb')
+        return out, cand, learner
+
+    out, cand, learner = scored('match_all')
+    assert out.per_image.shape == (4, 16)
+    # the reference: replay the same draws (a fresh learner with the same seed)
+    replay = PolicyLearner(LearnerConfig(estimator_options=dict(
+        reward='match_all', num_images=4)), torch.device('cpu'), seed=3)
+    _, mirror, image, op_indices, b, levels, signs, centers = \
+        bilevel_reward.draw_candidates_of(replay, 4)
+    assert mirror is None
+    inputs = apply_sub_policies(images.float()[image], op_indices, b, levels, signs,
+                                centers, channel_order='rgb', warp='pil').double()
+    labels = labels_of(samples)[image]
+    data = [samples[i] for i in image.tolist()]
+    flat = _all_weight_gradients(model, inputs, data, labels)
+    v, _ = validation_gradient(model, val, params, norm='running')
+    held = torch.cat([v[n].flatten() for n in params])
+    w = policy_weights(cand, learner.policy.clamped_probs(cand.eps)).reshape(-1).double()
+    w.requires_grad_(True)
+    cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
+    (exact, ) = torch.autograd.grad(cos, w)
+    torch.testing.assert_close(out.per_image.reshape(-1).double(), -exact, rtol=1e-3,
+                               atol=1e-6)
+    logit, _, _ = scored('match')
+    assert not torch.allclose(logit.per_image.double(), out.per_image.double(), rtol=0.1,
+                              atol=0)

@@ -248,6 +248,9 @@ def test_match_scores_on_a_detector_are_the_derivative_of_the_gradient_cosine(sh
     (dict(estimator='relax'), r"on a detector needs estimator='candidates'"),
     (dict(estimator=dict(CANDIDATES, reward='cos_class')),
      r"reward='match' or 'dot', got 'cos_class'"),
+    (dict(estimator=dict(CANDIDATES, reward='match_all')),
+     r"reward='match' or 'dot', got 'match_all' \(on a detector 'match' is already taken "
+     r"in all trainable weights\)"),
 ])
 def test_unsupported_detector_searches_are_refused_naming_the_option(shapes, tmp_path, hook,
                                                                      match):
