@@ -378,11 +378,16 @@ def _all_weight_gradients(model, inputs, data, labels):
     return torch.cat([per[n].flatten(1) for n in trainable_parameters(model)], 1)
 
 
-def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classifier):
+@pytest.mark.parametrize('mirrored', [None, (1, 2, 6)])
+def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classifier,
+                                                                         mirrored):
     """``weight_space_match_scores`` with a classifier's losses (``reward='match_all'``)
     is d cos(sum_c w_c g_c, v) / d w_c with g_c each candidate's gradient in ALL trainable
     weights (torch.func, independent of the finite differences and the one backward pass
-    it uses): the logit-layer ``match_scores`` of the same candidates differ from it."""
+    it uses): the logit-layer ``match_scores`` of the same candidates differ from it. With
+    ``signs='both'`` (the ``mirrored`` rows scored again as extra rows, their weights split
+    and the scores folded as the step does), a mirrored candidate's g_c is the mean of its
+    two sign versions' gradients."""
     from dada_mm.search.bilevel import (
         clone_buffers,
         finite_difference_losses,
@@ -394,14 +399,18 @@ def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classif
     params = PolicyParameters(105)
     cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
     image, *_ = cand.flat()
+    mirror = (None if mirrored is None
+              else SignMirror(rows=torch.tensor(mirrored), num_rows=len(image)))
+    rows_image = image if mirror is None else mirror.extend(image)
     g = torch.Generator().manual_seed(2)
-    inputs = torch.randint(0, 256, (len(image), 3, 20, 20), generator=g).double()
-    labels = labels_of(samples)[image]
-    data = [samples[i] for i in image.tolist()]
+    inputs = torch.randint(0, 256, (len(rows_image), 3, 20, 20), generator=g).double()
+    labels = labels_of(samples)[rows_image]
+    data = [samples[i] for i in rows_image.tolist()]
     weights = {n: p.detach().clone() for n, p in trainable_parameters(model).items()}
     v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in weights.items()}
     probs = params.clamped_probs(cand.eps)
-    row_weights = policy_weights(cand, probs).reshape(-1).double()
+    policy_w = policy_weights(cand, probs).reshape(-1).double()
+    row_weights = policy_w if mirror is None else mirror.split_weights(policy_w)
 
     def losses_at(tensors):
         with normalised_by(model, 'running'):
@@ -419,17 +428,23 @@ def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classif
     dots_v = directional(v, eps / float(global_norm(v)))
     got = weight_space_match_scores(losses_at, directional, weights, v, dots_v, eps,
                                     row_weights)
+    if mirror is not None:
+        got = mirror.fold(got)
     assert model.training  # restored
 
     flat = _all_weight_gradients(model, inputs, data, labels)
+    if mirror is not None:
+        mean_of_signs = flat[:len(image)].clone()
+        mean_of_signs[mirror.rows] = (flat[mirror.rows] + flat[len(image):]) / 2
+        flat = mean_of_signs
     held = torch.cat([v[n].flatten() for n in weights])
-    w = row_weights.clone().requires_grad_(True)
+    w = policy_w.clone().requires_grad_(True)
     cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
     (exact, ) = torch.autograd.grad(cos, w)
     assert got.shape == exact.shape
     torch.testing.assert_close(got, exact, rtol=1e-4, atol=1e-7)
     assert exact.abs().max() > 1e-3
-    logit_only = match_scores(model, inputs, data, labels, v, cand, probs)
+    logit_only = match_scores(model, inputs, data, labels, v, cand, probs, mirror=mirror)
     assert (logit_only.double() - exact).abs().max() > 0.1 * exact.abs().max()
 
 
