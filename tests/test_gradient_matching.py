@@ -407,10 +407,21 @@ def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classif
     labels = labels_of(samples)[rows_image]
     data = [samples[i] for i in rows_image.tolist()]
     weights = {n: p.detach().clone() for n, p in trainable_parameters(model).items()}
-    v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in weights.items()}
     probs = params.clamped_probs(cand.eps)
     policy_w = policy_weights(cand, probs).reshape(-1).double()
     row_weights = policy_w if mirror is None else mirror.split_weights(policy_w)
+
+    flat = _all_weight_gradients(model, inputs, data, labels)
+    if mirror is not None:
+        mean_of_signs = flat[:len(image)].clone()
+        mean_of_signs[mirror.rows] = (flat[mirror.rows] + flat[len(image):]) / 2
+        flat = mean_of_signs
+    # v at about 45 degrees to the expected gradient, so that both terms of the score count
+    g_bar = (policy_w[:, None] * flat).sum(0)
+    noise = torch.randn(g_bar.shape, generator=g, dtype=g_bar.dtype)
+    held = g_bar / g_bar.norm() + noise / noise.norm()
+    sizes = [p.numel() for p in weights.values()]
+    v = {n: t.view_as(weights[n]) for n, t in zip(weights, held.split(sizes))}
 
     def losses_at(tensors):
         with normalised_by(model, 'running'):
@@ -432,16 +443,11 @@ def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classif
         got = mirror.fold(got)
     assert model.training  # restored
 
-    flat = _all_weight_gradients(model, inputs, data, labels)
-    if mirror is not None:
-        mean_of_signs = flat[:len(image)].clone()
-        mean_of_signs[mirror.rows] = (flat[mirror.rows] + flat[len(image):]) / 2
-        flat = mean_of_signs
-    held = torch.cat([v[n].flatten() for n in weights])
     w = policy_w.clone().requires_grad_(True)
     cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
     (exact, ) = torch.autograd.grad(cos, w)
     assert got.shape == exact.shape
+    assert float(cos) > 0.5
     torch.testing.assert_close(got, exact, rtol=1e-4, atol=1e-7)
     assert exact.abs().max() > 1e-3
     logit_only = match_scores(model, inputs, data, labels, v, cand, probs, mirror=mirror)
