@@ -115,6 +115,36 @@ def test_policy_weights_estimate_the_policys_expected_value_without_bias():
     assert abs(float(values.mean()) - float(exact)) < 4 * se, (values.mean(), exact, se)
 
 
+def _candidate_rows(samples, mirrored):
+    """The candidate rows the match tests score: 2 images' candidates (one draw each) of a
+    uniform 105-sub-policy policy, random [R, 3, 20, 20] images for them, their labels and
+    samples; with ``mirrored`` (row indices) a ``SignMirror`` whose extra rows follow.
+    Returns ``(params, cand, mirror, inputs, labels, data, generator)``; the generator has
+    drawn the images and goes on for the test's own random values."""
+    params = PolicyParameters(105)
+    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
+    image, *_ = cand.flat()
+    mirror = (None if mirrored is None
+              else SignMirror(rows=torch.tensor(mirrored), num_rows=len(image)))
+    rows_image = image if mirror is None else mirror.extend(image)
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randint(0, 256, (len(rows_image), 3, 20, 20), generator=g).double()
+    labels = labels_of(samples)[rows_image]
+    data = [samples[i] for i in rows_image.tolist()]
+    return params, cand, mirror, inputs, labels, data, g
+
+
+def _mean_of_signs(flat, mirror):
+    """Per-row gradients [R (+ R'), P] -> [R]: a mirrored row's gradient is the mean of its
+    two signs' (the reference for ``signs='both'``)."""
+    if mirror is None:
+        return flat
+    n = mirror.num_rows
+    out = flat[:n].clone()
+    out[mirror.rows] = (flat[mirror.rows] + flat[n:]) / 2
+    return out
+
+
 @pytest.mark.parametrize('mirrored', [None, (1, 2, 6)])
 def test_a_candidates_score_is_the_derivative_of_the_cosine_in_its_weight(classifier,
                                                                           mirrored):
@@ -126,16 +156,7 @@ def test_a_candidates_score_is_the_derivative_of_the_cosine_in_its_weight(classi
     its two sign versions' gradients, in the policy's expected gradient and in its
     score."""
     model, images, samples = classifier
-    params = PolicyParameters(105)
-    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
-    image, *_ = cand.flat()
-    mirror = (None if mirrored is None
-              else SignMirror(rows=torch.tensor(mirrored), num_rows=len(image)))
-    rows_image = image if mirror is None else mirror.extend(image)
-    g = torch.Generator().manual_seed(2)
-    inputs = torch.randint(0, 256, (len(rows_image), 3, 20, 20), generator=g).double()
-    labels = labels_of(samples)[rows_image]
-    data = [samples[i] for i in rows_image.tolist()]
+    params, cand, mirror, inputs, labels, data, g = _candidate_rows(samples, mirrored)
     v = {n: torch.randn(p.shape, generator=g, dtype=p.dtype)
          for n, p in trainable_parameters(model).items()}
     probs = params.clamped_probs(cand.eps)
@@ -143,10 +164,7 @@ def test_a_candidates_score_is_the_derivative_of_the_cosine_in_its_weight(classi
 
     per = per_sample_gradients(model, inputs, data, labels)
     flat = torch.cat([per['head.fc.weight'].flatten(1), per['head.fc.bias']], 1)
-    if mirror is not None:
-        mean_of_signs = flat[:len(image)].clone()
-        mean_of_signs[mirror.rows] = (flat[mirror.rows] + flat[len(image):]) / 2
-        flat = mean_of_signs
+    flat = _mean_of_signs(flat, mirror)
     held = torch.cat([v['head.fc.weight'].flatten(), v['head.fc.bias']])
     w = policy_weights(cand, probs).reshape(-1).double().requires_grad_(True)
     cos = F.cosine_similarity((w[:, None] * flat).sum(0)[None], held[None])[0]
@@ -396,26 +414,14 @@ def test_match_all_scores_are_the_derivative_of_the_whole_network_cosine(classif
         per_sample_losses,
     )
     model, images, samples = classifier
-    params = PolicyParameters(105)
-    cand = draw_candidates(params, 2, torch.Generator().manual_seed(0), num_draws=1)
-    image, *_ = cand.flat()
-    mirror = (None if mirrored is None
-              else SignMirror(rows=torch.tensor(mirrored), num_rows=len(image)))
-    rows_image = image if mirror is None else mirror.extend(image)
-    g = torch.Generator().manual_seed(2)
-    inputs = torch.randint(0, 256, (len(rows_image), 3, 20, 20), generator=g).double()
-    labels = labels_of(samples)[rows_image]
-    data = [samples[i] for i in rows_image.tolist()]
+    params, cand, mirror, inputs, labels, data, g = _candidate_rows(samples, mirrored)
     weights = {n: p.detach().clone() for n, p in trainable_parameters(model).items()}
     probs = params.clamped_probs(cand.eps)
     policy_w = policy_weights(cand, probs).reshape(-1).double()
     row_weights = policy_w if mirror is None else mirror.split_weights(policy_w)
 
     flat = _all_weight_gradients(model, inputs, data, labels)
-    if mirror is not None:
-        mean_of_signs = flat[:len(image)].clone()
-        mean_of_signs[mirror.rows] = (flat[mirror.rows] + flat[len(image):]) / 2
-        flat = mean_of_signs
+    flat = _mean_of_signs(flat, mirror)
     # v at about 45 degrees to the expected gradient, so that both terms of the score count
     g_bar = (policy_w[:, None] * flat).sum(0)
     noise = torch.randn(g_bar.shape, generator=g, dtype=g_bar.dtype)

@@ -39,7 +39,7 @@ from .distributions import PolicySample
 from .gradient_matching import (
     held_out_logit_gradient,
     match_scores,
-    policy_weights,
+    row_policy_weights,
     weight_space_match_scores,
 )
 from .learner import PolicyLearner, PolicyReward, SkipPolicyUpdate
@@ -334,12 +334,6 @@ class BilevelReward:
         differences of the candidates' losses along v and along the policy's expected
         gradient, and one backward pass for that gradient."""
         norm = learner.estimator.norm
-        with normalised_by(model, norm):
-            dots_v = finite_difference_losses(model, step.weights, v, radius, inputs,
-                                              data_samples, labels, central=True)
-        row_weights = policy_weights(cand, learner.policy.clamped_probs(cand.eps)).reshape(-1)
-        if mirror is not None:
-            row_weights = mirror.split_weights(row_weights)
 
         def losses_at(tensors):
             with normalised_by(model, norm):
@@ -351,8 +345,10 @@ class BilevelReward:
                 return finite_difference_losses(model, step.weights, direction, step_radius,
                                                 inputs, data_samples, labels, central=True)
 
-        return weight_space_match_scores(losses_at, directional, step.weights, v, dots_v,
-                                         self.fd_epsilon, row_weights)
+        row_weights = row_policy_weights(cand, learner.policy.clamped_probs(cand.eps), mirror)
+        return weight_space_match_scores(losses_at, directional, step.weights, v,
+                                         directional(v, radius), self.fd_epsilon,
+                                         row_weights)
 
     def __call__(self, model: nn.Module, step: StepInput, val_batch: Dict,
                  magnitudes: Tensor) -> PolicyReward:

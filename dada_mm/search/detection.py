@@ -42,7 +42,7 @@ from .augment import draw_batch
 from .bilevel import _difference_points, clone_buffers, normalised_by
 from .bilevel_reward import StepInput, draw_candidates_of
 from .candidates import CandidateSet
-from .gradient_matching import policy_weights, weight_space_match_scores
+from .gradient_matching import row_policy_weights, weight_space_match_scores
 from .learner import PolicyReward
 from .zoph_detection import augment_zoph_det_data_samples
 
@@ -231,10 +231,8 @@ def score_detection_candidates(reward, model: nn.Module, step: StepInput, val_ba
                                      norm=norm)
     h_folded = h if mirror is None else mirror.fold(h)
     if learner.estimator.reward == 'match':
-        row_weights = policy_weights(cand, learner.policy.clamped_probs(cand.eps))
-        row_weights = row_weights.reshape(-1)
-        if mirror is not None:
-            row_weights = mirror.split_weights(row_weights)
+        row_weights = row_policy_weights(cand, learner.policy.clamped_probs(cand.eps),
+                                         mirror)
         scores = detection_match_scores(model, step.weights, v, h, reward.fd_epsilon,
                                         inputs, samples, row_weights, norm=norm)
         rewards = -(scores if mirror is None else mirror.fold(scores))

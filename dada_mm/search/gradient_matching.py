@@ -42,7 +42,8 @@ from .learner import SkipPolicyUpdate
 
 __all__ = ['MATCH_HEADS', 'logit_layer', 'check_logit_layer', 'match_unusable',
            'resolve_reward', 'logit_layer_parts', 'held_out_logit_gradient', 'held_out_matrix',
-           'matching_direction', 'policy_weights', 'match_scores', 'weight_space_match_scores']
+           'matching_direction', 'policy_weights', 'row_policy_weights', 'match_scores',
+           'weight_space_match_scores']
 
 #: mmpretrain heads whose last plain ``nn.Linear`` outputs the logits by construction:
 #: ``reward='auto'`` picks ``'match'`` for these alone (another head, such as DeiT's
@@ -239,6 +240,15 @@ def policy_weights(cand: CandidateSet, probs: Tensor) -> Tensor:
     return w / (s * m)
 
 
+def row_policy_weights(cand: CandidateSet, probs: Tensor,
+                       mirror: Optional[SignMirror] = None) -> Tensor:
+    """:func:`policy_weights` flattened to the candidate rows (``cand.flat()`` order), and
+    with ``mirror`` extended to its extra rows, a mirrored row's weight shared by its two
+    signs: the weights of the policy's expected gradient over the rows that are scored."""
+    w = policy_weights(cand, probs).reshape(-1)
+    return w if mirror is None else mirror.split_weights(w)
+
+
 def match_scores(model: nn.Module, inputs: Tensor, data_samples: Sequence, labels: Tensor,
                  v: Dict[str, Tensor], cand: CandidateSet, probs: Tensor,
                  mirror: Optional[SignMirror] = None) -> Tensor:
@@ -249,9 +259,7 @@ def match_scores(model: nn.Module, inputs: Tensor, data_samples: Sequence, label
     (:meth:`SignMirror.extend`) and a mirrored candidate's gradient is the mean of its two
     signs', in the policy's expected gradient and in its score."""
     e, h = logit_layer_parts(model, inputs, data_samples, labels)
-    w = policy_weights(cand, probs).reshape(-1)
-    if mirror is not None:
-        w = mirror.split_weights(w)
+    w = row_policy_weights(cand, probs, mirror)
     mean_gradient = torch.einsum('n,nc,nd->cd', w, e, h)
     u = matching_direction(mean_gradient, held_out_matrix(model, v))
     scores = torch.einsum('nc,cd,nd->n', e, u, h)
